@@ -1,0 +1,459 @@
+//! The vaerans container, format version 1.0. All integers little-endian.
+//!
+//! ```text
+//! offset  size  field
+//! 0       4     magic "VAER"
+//! 4       1     major version (1): a reader rejects a newer major
+//! 5       1     minor version (0): additions a 1.0 reader may ignore
+//! 6       4     header length H
+//! 10      4     payload length P
+//! 14      H     header:
+//!                 u32 width, u32 height              original image size
+//!                 u32 padded_width, u32 padded_height size the model saw
+//!                 u16 channels, u32 latent_h, u32 latent_w
+//!                 u8 name length, name (UTF-8), 32-byte decoder SHA-256
+//!                 u8 wavelet, u8 levels, u8 quality
+//!                 per channel, per band: u8 step code, varint zigzag center
+//!                 varint table length T, T bytes of entropy tables
+//! 14+H    P     rANS payload (16-bit words)
+//! 14+H+P  4     CRC32C of every byte before it
+//! ```
+//!
+//! Parsing checks every length against the bytes that remain and every size against [`Limits`]
+//! before allocating; bad input is an [`Error`], never a panic.
+
+use crate::components::ModelId;
+use crate::error::{Error, Result};
+use crate::quantize::BandQuant;
+use crate::wavelet::{bands, max_levels, Wavelet};
+
+/// The four magic bytes every stream starts with.
+pub const MAGIC: [u8; 4] = *b"VAER";
+/// Major format version written and read by this build.
+pub const VERSION_MAJOR: u8 = 1;
+/// Minor format version written by this build.
+pub const VERSION_MINOR: u8 = 0;
+
+const PREFIX_LEN: usize = 14;
+const CRC_LEN: usize = 4;
+
+/// Bounds a reader enforces before allocating for a stream. The defaults accept any image up to
+/// 65535 pixels a side and refuse to allocate more than 512 MiB for one image (as the `image`
+/// crate does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted image width or height, in pixels.
+    pub max_image_dim: u32,
+    /// Largest accepted latent channel count.
+    pub max_channels: u16,
+    /// Largest allocation for one image (the decoded RGB or the f32 latent), in bytes.
+    pub max_alloc: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_image_dim: 65_535,
+            max_channels: 256,
+            max_alloc: 512 << 20,
+        }
+    }
+}
+
+/// Everything the header records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Format major version of the stream.
+    pub version_major: u8,
+    /// Format minor version of the stream.
+    pub version_minor: u8,
+    /// Original image width.
+    pub width: u32,
+    /// Original image height.
+    pub height: u32,
+    /// Padded width the model saw.
+    pub padded_width: u32,
+    /// Padded height the model saw.
+    pub padded_height: u32,
+    /// Latent channels.
+    pub channels: u16,
+    /// Latent height.
+    pub latent_h: u32,
+    /// Latent width.
+    pub latent_w: u32,
+    /// The model that made the latent.
+    pub model: ModelId,
+    /// Wavelet.
+    pub wavelet: Wavelet,
+    /// Wavelet levels.
+    pub levels: u8,
+    /// Quality the stream was encoded at.
+    pub quality: u8,
+    /// Quantiser parameters, per channel and band.
+    pub bands: Vec<BandQuant>,
+}
+
+impl Header {
+    /// Number of bands per channel.
+    pub fn bands_per_channel(&self) -> usize {
+        bands(self.latent_h as usize, self.latent_w as usize, self.levels).len()
+    }
+
+    /// Number of latent values.
+    pub fn latent_len(&self) -> usize {
+        usize::from(self.channels) * self.latent_h as usize * self.latent_w as usize
+    }
+}
+
+/// A parsed stream: the header and borrowed views of tables and payload.
+#[derive(Debug)]
+pub struct Parsed<'a> {
+    /// The header.
+    pub header: Header,
+    /// Entropy tables.
+    pub tables: &'a [u8],
+    /// rANS payload.
+    pub payload: &'a [u8],
+}
+
+/// Sizes of the parts of a stream, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSizes {
+    /// Everything.
+    pub total: usize,
+    /// Prefix, header without tables, CRC.
+    pub header: usize,
+    /// Entropy tables.
+    pub tables: usize,
+    /// rANS payload.
+    pub payload: usize,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i32) -> u32 {
+    ((v << 1) ^ (v >> 31)) as u32
+}
+
+fn unzigzag(v: u32) -> i32 {
+    ((v >> 1) as i32) ^ -((v & 1) as i32)
+}
+
+/// Serialises a stream. `header.bands` must hold `channels × bands` entries.
+pub fn write(header: &Header, tables: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
+    let name = header.model.name.as_bytes();
+    if name.len() > 255 {
+        return Err(Error::InvalidInput(format!(
+            "model name is {} bytes; at most 255 fit in a stream",
+            name.len()
+        )));
+    }
+    let mut h = Vec::with_capacity(64 + name.len() + 3 * header.bands.len() + tables.len());
+    for v in [
+        header.width,
+        header.height,
+        header.padded_width,
+        header.padded_height,
+    ] {
+        h.extend_from_slice(&v.to_le_bytes());
+    }
+    h.extend_from_slice(&header.channels.to_le_bytes());
+    h.extend_from_slice(&header.latent_h.to_le_bytes());
+    h.extend_from_slice(&header.latent_w.to_le_bytes());
+    h.push(name.len() as u8);
+    h.extend_from_slice(name);
+    h.extend_from_slice(&header.model.decoder_hash);
+    h.push(header.wavelet.code());
+    h.push(header.levels);
+    h.push(header.quality);
+    for b in &header.bands {
+        h.push(b.step_code);
+        put_varint(&mut h, zigzag(b.center));
+    }
+    put_varint(&mut h, tables.len() as u32);
+    h.extend_from_slice(tables);
+
+    let mut out = Vec::with_capacity(PREFIX_LEN + h.len() + payload.len() + CRC_LEN);
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION_MAJOR);
+    out.push(VERSION_MINOR);
+    out.extend_from_slice(&(h.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(payload);
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    Ok(out)
+}
+
+/// A bounds-checked little-endian reader.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8]> {
+        let available = self.buf.len() - self.pos;
+        if n > available {
+            return Err(Error::Truncated {
+                what,
+                needed: n,
+                available,
+            });
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn u8(&mut self, what: &'static str) -> Result<u8> {
+        Ok(self.take(1, what)?[0])
+    }
+    fn u16(&mut self, what: &'static str) -> Result<u16> {
+        let b = self.take(2, what)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self, what: &'static str) -> Result<u32> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn varint(&mut self, what: &'static str) -> Result<u32> {
+        let mut v: u64 = 0;
+        for shift in (0..35).step_by(7) {
+            let b = self.u8(what)?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return u32::try_from(v)
+                    .map_err(|_| Error::Corrupt(format!("{what}: varint overflows u32")));
+            }
+        }
+        Err(Error::Corrupt(format!("{what}: varint longer than 5 bytes")))
+    }
+}
+
+/// Reads only the fixed prefix: magic and version. Rejects a newer major version.
+fn read_prefix(bytes: &[u8]) -> Result<(u8, u8, usize, usize)> {
+    let mut c = Cursor { buf: bytes, pos: 0 };
+    if c.take(4, "magic")? != MAGIC {
+        return Err(Error::BadMagic);
+    }
+    let major = c.u8("version")?;
+    let minor = c.u8("version")?;
+    if major > VERSION_MAJOR {
+        return Err(Error::UnsupportedVersion {
+            found_major: major,
+            found_minor: minor,
+            supported_major: VERSION_MAJOR,
+        });
+    }
+    if major == 0 {
+        return Err(Error::Corrupt("format major version 0 does not exist".into()));
+    }
+    let header_len = c.u32("header length")? as usize;
+    let payload_len = c.u32("payload length")? as usize;
+    Ok((major, minor, header_len, payload_len))
+}
+
+/// Parses and validates a stream.
+pub fn read<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
+    let (major, minor, header_len, payload_len) = read_prefix(bytes)?;
+    let body = header_len
+        .checked_add(payload_len)
+        .and_then(|n| n.checked_add(PREFIX_LEN + CRC_LEN))
+        .ok_or_else(|| Error::Corrupt("section lengths overflow".into()))?;
+    if bytes.len() < body {
+        return Err(Error::Truncated {
+            what: "stream",
+            needed: body,
+            available: bytes.len(),
+        });
+    }
+    if bytes.len() > body {
+        return Err(Error::Corrupt(format!(
+            "{} bytes of trailing data after the checksum",
+            bytes.len() - body
+        )));
+    }
+    let crc_at = body - CRC_LEN;
+    let stored = u32::from_le_bytes([
+        bytes[crc_at],
+        bytes[crc_at + 1],
+        bytes[crc_at + 2],
+        bytes[crc_at + 3],
+    ]);
+    let computed = crc32c::crc32c(&bytes[..crc_at]);
+    if stored != computed {
+        return Err(Error::ChecksumMismatch { stored, computed });
+    }
+    let header_bytes = &bytes[PREFIX_LEN..PREFIX_LEN + header_len];
+    let payload = &bytes[PREFIX_LEN + header_len..crc_at];
+    let (header, tables) = parse_header(header_bytes, major, minor, limits)?;
+    Ok(Parsed {
+        header,
+        tables,
+        payload,
+    })
+}
+
+fn parse_header<'a>(
+    buf: &'a [u8],
+    major: u8,
+    minor: u8,
+    limits: &Limits,
+) -> Result<(Header, &'a [u8])> {
+    let mut c = Cursor { buf, pos: 0 };
+    let width = c.u32("width")?;
+    let height = c.u32("height")?;
+    let padded_width = c.u32("padded width")?;
+    let padded_height = c.u32("padded height")?;
+    for (what, v) in [
+        ("width", width),
+        ("height", height),
+        ("padded width", padded_width),
+        ("padded height", padded_height),
+    ] {
+        if v == 0 || v > limits.max_image_dim {
+            return Err(Error::LimitExceeded(format!(
+                "{what} {v} is outside 1..={}",
+                limits.max_image_dim
+            )));
+        }
+    }
+    if padded_width < width || padded_height < height {
+        return Err(Error::Corrupt(format!(
+            "padded size {padded_width}×{padded_height} is smaller than the image {width}×{height}"
+        )));
+    }
+    let rgb_bytes = u64::from(padded_width) * u64::from(padded_height) * 3;
+    if rgb_bytes > limits.max_alloc {
+        return Err(Error::LimitExceeded(format!(
+            "a {padded_width}×{padded_height} image needs {rgb_bytes} bytes, the limit is {}",
+            limits.max_alloc
+        )));
+    }
+    let channels = c.u16("channels")?;
+    let latent_h = c.u32("latent height")?;
+    let latent_w = c.u32("latent width")?;
+    if channels == 0 || channels % 4 != 0 || channels > limits.max_channels {
+        return Err(Error::LimitExceeded(format!(
+            "{channels} latent channels (need a multiple of 4 in 4..={})",
+            limits.max_channels
+        )));
+    }
+    if latent_h == 0 || latent_w == 0 || latent_h > padded_height || latent_w > padded_width {
+        return Err(Error::Corrupt(format!(
+            "latent size {latent_h}×{latent_w} does not fit the padded image"
+        )));
+    }
+    let latent_bytes = u64::from(channels) * u64::from(latent_h) * u64::from(latent_w) * 4;
+    if latent_bytes > limits.max_alloc {
+        return Err(Error::LimitExceeded(format!(
+            "the latent needs {latent_bytes} bytes, the limit is {}",
+            limits.max_alloc
+        )));
+    }
+    let name_len = c.u8("model name length")? as usize;
+    let name = std::str::from_utf8(c.take(name_len, "model name")?)
+        .map_err(|_| Error::Corrupt("model name is not UTF-8".into()))?
+        .to_owned();
+    let mut decoder_hash = [0u8; 32];
+    decoder_hash.copy_from_slice(c.take(32, "decoder hash")?);
+    let wavelet_code = c.u8("wavelet")?;
+    let wavelet = Wavelet::from_code(wavelet_code)
+        .ok_or_else(|| Error::Corrupt(format!("unknown wavelet code {wavelet_code}")))?;
+    let levels = c.u8("levels")?;
+    let (lh, lw) = (latent_h as usize, latent_w as usize);
+    if levels > max_levels(lh, lw) {
+        return Err(Error::Corrupt(format!(
+            "{levels} wavelet levels for a {lh}×{lw} latent (at most {})",
+            max_levels(lh, lw)
+        )));
+    }
+    let quality = c.u8("quality")?;
+    let n_bands = usize::from(channels) * bands(lh, lw, levels).len();
+    // Each band needs at least 2 bytes, so this bound is checked before allocating.
+    if n_bands * 2 > buf.len() - c.pos {
+        return Err(Error::Truncated {
+            what: "band parameters",
+            needed: n_bands * 2,
+            available: buf.len() - c.pos,
+        });
+    }
+    let mut band_params = Vec::with_capacity(n_bands);
+    for _ in 0..n_bands {
+        let step_code = c.u8("step code")?;
+        let center = unzigzag(c.varint("band center")?);
+        band_params.push(BandQuant { step_code, center });
+    }
+    let table_len = c.varint("table length")? as usize;
+    let tables = c.take(table_len, "entropy tables")?;
+    if c.pos != buf.len() && major == VERSION_MAJOR && minor <= VERSION_MINOR {
+        return Err(Error::Corrupt(format!(
+            "{} unexpected bytes at the end of the header",
+            buf.len() - c.pos
+        )));
+    }
+    Ok((
+        Header {
+            version_major: major,
+            version_minor: minor,
+            width,
+            height,
+            padded_width,
+            padded_height,
+            channels,
+            latent_h,
+            latent_w,
+            model: ModelId {
+                name,
+                decoder_hash,
+            },
+            wavelet,
+            levels,
+            quality,
+            bands: band_params,
+        },
+        tables,
+    ))
+}
+
+/// Sizes of a parsed stream's parts.
+pub fn sizes(bytes: &[u8], parsed: &Parsed<'_>) -> StreamSizes {
+    StreamSizes {
+        total: bytes.len(),
+        header: bytes.len() - parsed.tables.len() - parsed.payload.len(),
+        tables: parsed.tables.len(),
+        payload: parsed.payload.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zigzag_round_trips() {
+        for v in [0, 1, -1, 127, -128, i32::MAX, i32::MIN] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+    }
+
+    #[test]
+    fn varint_round_trips_and_rejects_overlong() {
+        for v in [0u32, 1, 127, 128, 300, u32::MAX] {
+            let mut b = Vec::new();
+            put_varint(&mut b, v);
+            let mut c = Cursor { buf: &b, pos: 0 };
+            assert_eq!(c.varint("v").unwrap(), v);
+        }
+        let bad = [0xffu8; 6];
+        let mut c = Cursor { buf: &bad, pos: 0 };
+        assert!(c.varint("v").is_err());
+    }
+}

@@ -1,0 +1,104 @@
+//! The components the codec's systems read and write.
+//!
+//! Tensor components hold a [`TensorRef`] into the world's arena, never the data; they are
+//! valid until the arena is reset (see [`World::clear`](crate::world::World::clear)).
+
+use crate::quantize::BandQuant;
+use crate::tensor::TensorRef;
+use crate::wavelet::Wavelet;
+use crate::world::Component;
+
+macro_rules! tensor_component {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub struct $name {
+            /// The tensor handle.
+            pub tensor: TensorRef,
+        }
+        impl Component for $name {
+            const NAME: &'static str = stringify!($name);
+        }
+    };
+}
+
+tensor_component!(
+    /// The VAE latent of an image: f32 `[C, h, w]`, `C` a multiple of 4.
+    Latent
+);
+tensor_component!(
+    /// The latent after the Hadamard transform across each group of 4 channels: f32 `[C, h, w]`.
+    Yuvw
+);
+tensor_component!(
+    /// Quantised wavelet coefficients, one `u8` symbol per coefficient, in the same Mallat layout
+    /// as the [`WaveletPyr`] they came from: u8 `[C, h, w]`. Needs [`QuantParams`] to mean anything.
+    Symbols
+);
+
+/// A wavelet decomposition of every channel, Mallat layout, in place (same shape as its input):
+/// f32 `[C, h, w]`. Its band table is [`crate::wavelet::bands`]`(h, w, levels)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WaveletPyr {
+    /// The coefficients.
+    pub tensor: TensorRef,
+    /// Which wavelet made them.
+    pub wavelet: Wavelet,
+    /// Decomposition levels actually applied (already clamped to the size).
+    pub levels: u8,
+}
+impl Component for WaveletPyr {
+    const NAME: &'static str = "WaveletPyr";
+}
+
+/// How [`Symbols`] map back to coefficients: one [`BandQuant`] per channel and band, channels
+/// outermost, bands in [`crate::wavelet::bands`] order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantParams {
+    /// The quality knob the parameters were chosen for (1..=100).
+    pub quality: u8,
+    /// Wavelet of the coefficients.
+    pub wavelet: Wavelet,
+    /// Decomposition levels.
+    pub levels: u8,
+    /// Per channel and band parameters.
+    pub bands: Vec<BandQuant>,
+}
+impl Component for QuantParams {
+    const NAME: &'static str = "QuantParams";
+}
+
+/// A complete, self-describing vaerans stream (container bytes, see [`crate::bitstream`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnsBitstream(pub Vec<u8>);
+impl Component for AnsBitstream {
+    const NAME: &'static str = "AnsBitstream";
+}
+
+/// The model that produced a latent, as recorded in the stream.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModelId {
+    /// Model name (at most 255 bytes of UTF-8).
+    pub name: String,
+    /// SHA-256 of the decoder's file (all zeros for latents without a model).
+    pub decoder_hash: [u8; 32],
+}
+
+/// What the stream records about the image a latent came from. Optional for latent-only
+/// pipelines: the entropy coder then records the latent's own size and an empty model id.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SourceInfo {
+    /// Original image width in pixels.
+    pub width: u32,
+    /// Original image height in pixels.
+    pub height: u32,
+    /// Width after padding to a multiple of the model's downsample factor.
+    pub padded_width: u32,
+    /// Height after padding.
+    pub padded_height: u32,
+    /// The model.
+    pub model: ModelId,
+}
+impl Component for SourceInfo {
+    const NAME: &'static str = "SourceInfo";
+}

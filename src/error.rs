@@ -1,0 +1,130 @@
+//! The one error type of the crate.
+//!
+//! Every message says what went wrong and, where the caller can act on it, what to do.
+
+use crate::world::Entity;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in vaerans.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An entity lacks a component that was asked for.
+    #[error("entity {entity} has no `{component}` component; run a system that produces it first")]
+    MissingComponent {
+        /// The entity that was looked up.
+        entity: Entity,
+        /// The component's name.
+        component: &'static str,
+    },
+
+    /// A pipe was asked to run a system whose requirements nothing provides.
+    #[error(
+        "system `{system}` needs {} which entity {entity} lacks and no earlier system in the pipe produces",
+        format_names(missing)
+    )]
+    UnmetRequirements {
+        /// The system that cannot run.
+        system: &'static str,
+        /// The first entity found lacking the components.
+        entity: Entity,
+        /// Names of the missing components.
+        missing: Vec<&'static str>,
+    },
+
+    /// An entity id that does not (or no longer does) belong to the world.
+    #[error("entity {0} does not exist in this world (despawned, or from another world)")]
+    NoSuchEntity(Entity),
+
+    /// The arena cannot satisfy an allocation.
+    #[error(
+        "arena out of memory: requested {requested} bytes, {available} available; \
+         build the World with a larger arena or process smaller batches"
+    )]
+    ArenaOutOfMemory {
+        /// Bytes asked for (after alignment).
+        requested: usize,
+        /// Bytes left in the arena.
+        available: usize,
+    },
+
+    /// A tensor handle was used after its arena was reset, or with another arena.
+    #[error(
+        "stale tensor reference: it belongs to arena {ref_arena} generation {ref_generation}, \
+         but the arena is {arena} generation {generation}; a TensorRef is only valid until the next reset()"
+    )]
+    StaleTensorRef {
+        /// Arena id recorded in the handle.
+        ref_arena: u32,
+        /// Generation recorded in the handle.
+        ref_generation: u32,
+        /// Id of the arena it was used with.
+        arena: u32,
+        /// Current generation of that arena.
+        generation: u32,
+    },
+
+    /// A tensor was read with the wrong element type or rank.
+    #[error("tensor type mismatch: {0}")]
+    TensorType(String),
+
+    /// Input that the caller controls is not acceptable (shape, range, parameters).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    /// A stream does not start with the vaerans magic bytes.
+    #[error("not a vaerans stream (bad magic bytes); was the file produced by `vaerans compress`?")]
+    BadMagic,
+
+    /// A stream was written by a newer, incompatible format version.
+    #[error(
+        "stream format version {found_major}.{found_minor} is newer than this reader's {supported_major}.x; \
+         upgrade vaerans to read it"
+    )]
+    UnsupportedVersion {
+        /// Major version in the stream.
+        found_major: u8,
+        /// Minor version in the stream.
+        found_minor: u8,
+        /// Highest major version this build reads.
+        supported_major: u8,
+    },
+
+    /// The stream ended before a field it announces.
+    #[error("stream truncated: {what} needs {needed} bytes but only {available} remain")]
+    Truncated {
+        /// The field being read.
+        what: &'static str,
+        /// Bytes the field needs.
+        needed: usize,
+        /// Bytes left.
+        available: usize,
+    },
+
+    /// The stored checksum does not match the content.
+    #[error("checksum mismatch (stored {stored:#010x}, computed {computed:#010x}): the stream is corrupt")]
+    ChecksumMismatch {
+        /// CRC32C stored in the stream.
+        stored: u32,
+        /// CRC32C computed over the content.
+        computed: u32,
+    },
+
+    /// A well-framed stream whose content is inconsistent.
+    #[error("corrupt stream: {0}")]
+    Corrupt(String),
+
+    /// A stream asks for more than the configured [`Limits`](crate::bitstream::Limits) allow.
+    #[error("stream exceeds limits: {0}; raise the Limits if the input is trusted")]
+    LimitExceeded(String),
+}
+
+fn format_names(names: &[&'static str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

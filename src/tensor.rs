@@ -1,0 +1,194 @@
+//! Tensor handles: typed, cheap-to-copy references into an [`Arena`](crate::arena::Arena).
+
+use crate::error::{Error, Result};
+
+/// Highest tensor rank a [`TensorRef`] can describe (`[N, C, H, W]`).
+pub const MAX_RANK: usize = 4;
+
+/// Element type of a tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DType {
+    /// 32-bit IEEE float.
+    F32,
+    /// Unsigned byte.
+    U8,
+    /// 32-bit unsigned integer.
+    U32,
+    /// 32-bit signed integer.
+    I32,
+}
+
+impl DType {
+    /// Size of one element in bytes (also its alignment).
+    pub const fn size(self) -> usize {
+        match self {
+            DType::U8 => 1,
+            DType::F32 | DType::U32 | DType::I32 => 4,
+        }
+    }
+
+    /// Lower-case name, as used in messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::U8 => "u8",
+            DType::U32 => "u32",
+            DType::I32 => "i32",
+        }
+    }
+}
+
+/// Rust element types that can live in an arena.
+pub trait Element: bytemuck::Pod + Send + Sync {
+    /// The matching [`DType`].
+    const DTYPE: DType;
+}
+
+impl Element for f32 {
+    const DTYPE: DType = DType::F32;
+}
+impl Element for u8 {
+    const DTYPE: DType = DType::U8;
+}
+impl Element for u32 {
+    const DTYPE: DType = DType::U32;
+}
+impl Element for i32 {
+    const DTYPE: DType = DType::I32;
+}
+
+/// Where a tensor's bytes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Location {
+    /// Host memory (the CPU arena).
+    Cpu,
+    /// A GPU storage buffer (the GPU arena).
+    Gpu,
+}
+
+/// A handle to a dense tensor inside an arena.
+///
+/// Cheap to copy; it holds no data. A `TensorRef` is valid only until the arena it came from is
+/// [`reset`](crate::arena::Arena::reset): the arena's generation counter turns later use into
+/// [`Error::StaleTensorRef`] instead of silently reading newer data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TensorRef {
+    /// Host or device.
+    pub location: Location,
+    /// Byte offset of the first element from the start of the arena.
+    pub offset: usize,
+    /// Element type.
+    pub dtype: DType,
+    rank: u8,
+    shape: [usize; MAX_RANK],
+    /// Strides in elements; row-major (C order) for every tensor the arena hands out.
+    strides: [usize; MAX_RANK],
+    pub(crate) arena: u32,
+    pub(crate) generation: u32,
+}
+
+impl TensorRef {
+    /// A row-major tensor handle. Used by arenas; not public so handles cannot be forged.
+    pub(crate) fn new(
+        location: Location,
+        offset: usize,
+        dtype: DType,
+        shape: &[usize],
+        arena: u32,
+        generation: u32,
+    ) -> Result<Self> {
+        if shape.len() > MAX_RANK {
+            return Err(Error::InvalidInput(format!(
+                "tensor rank {} exceeds the maximum of {MAX_RANK}",
+                shape.len()
+            )));
+        }
+        let mut s = [1usize; MAX_RANK];
+        s[..shape.len()].copy_from_slice(shape);
+        let mut strides = [0usize; MAX_RANK];
+        let mut acc = 1usize;
+        for i in (0..shape.len()).rev() {
+            strides[i] = acc;
+            acc = acc.checked_mul(shape[i]).ok_or_else(|| {
+                Error::InvalidInput(format!("tensor shape {shape:?} overflows usize"))
+            })?;
+        }
+        Ok(Self {
+            location,
+            offset,
+            dtype,
+            rank: shape.len() as u8,
+            shape: s,
+            strides,
+            arena,
+            generation,
+        })
+    }
+
+    /// The shape, outermost axis first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape[..self.rank as usize]
+    }
+
+    /// Strides in elements, outermost axis first.
+    pub fn strides(&self) -> &[usize] {
+        &self.strides[..self.rank as usize]
+    }
+
+    /// Number of axes.
+    pub fn rank(&self) -> usize {
+        self.rank as usize
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Size in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.len() * self.dtype.size()
+    }
+
+    /// The `i`-th slice along axis 0, with that axis removed (`[N, C, H, W]` → `[C, H, W]`).
+    pub fn sub_ref_axis0(&self, i: usize) -> Result<TensorRef> {
+        let shape = self.shape();
+        if shape.is_empty() || i >= shape[0] {
+            return Err(Error::InvalidInput(format!(
+                "sub_ref_axis0({i}) out of range for shape {shape:?}"
+            )));
+        }
+        let mut out = TensorRef::new(
+            self.location,
+            self.offset + i * self.strides[0] * self.dtype.size(),
+            self.dtype,
+            &shape[1..],
+            self.arena,
+            self.generation,
+        )?;
+        out.strides[..self.rank as usize - 1].copy_from_slice(&self.strides()[1..]);
+        Ok(out)
+    }
+
+    /// Byte range of the tensor inside its arena.
+    pub(crate) fn byte_range(&self) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.byte_len()
+    }
+
+    /// Checks element type and rank before a typed view is handed out.
+    pub(crate) fn expect<T: Element>(&self) -> Result<()> {
+        if self.dtype != T::DTYPE {
+            return Err(Error::TensorType(format!(
+                "tensor holds {} but was read as {}",
+                self.dtype.name(),
+                T::DTYPE.name()
+            )));
+        }
+        Ok(())
+    }
+}
