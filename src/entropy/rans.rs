@@ -31,6 +31,32 @@ const RANS_L: u32 = 1 << 16;
 /// Bits of the frequency-length field in the table code (frequencies are `< 2^15`).
 const FREQ_LEN_BITS: u32 = 4;
 
+/// Decay ratios of the geometric model in Q16 (`round(65536 · 2^(−1/h))`, half-lives
+/// `h = 2^((k − 16)/4)` symbols). Fixed integers, so the decoder builds the same frequencies on
+/// every machine without floating point.
+const DECAYS_Q16: [u32; 64] = [
+    1, 6, 26, 90, 256, 619, 1299, 2424, 4096, 6367, 9227, 12604, 16384, 20427, 24590, 28740,
+    32768, 36589, 40144, 43400, 46341, 48968, 51292, 53331, 55109, 56650, 57978, 59120, 60097,
+    60931, 61641, 62245, 62757, 63192, 63559, 63869, 64132, 64353, 64540, 64697, 64830, 64942,
+    65036, 65115, 65182, 65238, 65286, 65325, 65359, 65387, 65411, 65431, 65447, 65461, 65473,
+    65483, 65492, 65499, 65505, 65510, 65514, 65517, 65520, 65523,
+];
+
+/// How a coded band's frequencies are described in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelShape {
+    /// Every frequency written out (bit-length deltas plus mantissas).
+    Explicit,
+    /// A two-sided geometric distribution over `[lo, hi]` peaking at `mode`, with decay
+    /// `DECAYS_Q16[decay]`: 37 bits whatever the alphabet. Fits quantised wavelet detail bands.
+    Geometric {
+        /// The most probable symbol.
+        mode: u8,
+        /// Index into the decay table (`0..64`).
+        decay: u8,
+    },
+}
+
 /// The static model of one band.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BandModel {
@@ -42,47 +68,114 @@ pub enum BandModel {
         precision: u32,
         /// Frequency of each symbol value.
         freqs: Box<[u32; 256]>,
+        /// How the table describes the frequencies.
+        shape: ModelShape,
     },
 }
 
+/// Estimated payload bits of coding `hist` with `freqs` at `precision`.
+fn payload_bits(hist: &[u32; 256], freqs: &[u32; 256], precision: u32) -> f64 {
+    hist.iter()
+        .zip(freqs.iter())
+        .filter(|(&c, _)| c > 0)
+        .map(|(&c, &f)| f64::from(c) * (f64::from(precision) - f64::from(f).log2()))
+        .sum()
+}
+
+/// Frequencies of the geometric model: integer weights `2^30 · r^|s − mode|` (each at least 1)
+/// over `[lo, hi]`, normalised to `2^precision`. Integer-only, shared by encoder and decoder.
+fn geometric_freqs(precision: u32, lo: usize, hi: usize, mode: usize, decay: usize) -> Box<[u32; 256]> {
+    let r = u64::from(DECAYS_Q16[decay]);
+    let mut weights = [0u32; 256];
+    let mut w = 1u64 << 30;
+    for d in 0..=(hi - lo) {
+        if mode >= d && mode - d >= lo {
+            weights[mode - d] = w as u32;
+        }
+        if d > 0 && mode + d <= hi {
+            weights[mode + d] = w as u32;
+        }
+        w = ((w * r) >> 16).max(1);
+    }
+    let total: u64 = weights.iter().map(|&x| u64::from(x)).sum();
+    normalize(&weights, total, precision)
+}
+
 impl BandModel {
-    /// The model the encoder chooses for a band with this histogram: the precision that
-    /// minimises (table bits + estimated payload bits). `None` for an empty band.
+    /// The model the encoder chooses for a band with this histogram: among explicit tables at
+    /// every useful precision and geometric models, the one that minimises table bits plus
+    /// estimated payload bits. `None` for an empty band.
     pub fn from_histogram(hist: &[u32; 256]) -> Option<BandModel> {
+        Self::choose(hist, true)
+    }
+
+    /// The best model with an explicit table (no parametric shapes): the coder's rate is then
+    /// within rounding of the band's empirical entropy, whatever the table costs.
+    pub fn explicit_from_histogram(hist: &[u32; 256]) -> Option<BandModel> {
+        Self::choose(hist, false)
+    }
+
+    fn choose(hist: &[u32; 256], allow_geometric: bool) -> Option<BandModel> {
         let n: u64 = hist.iter().map(|&c| u64::from(c)).sum();
         let distinct = hist.iter().filter(|&&c| c > 0).count();
         if n == 0 {
             return None;
         }
+        let lo = hist.iter().position(|&c| c > 0).unwrap_or(0);
+        let hi = hist.iter().rposition(|&c| c > 0).unwrap_or(0);
         if distinct == 1 {
-            let s = hist.iter().position(|&c| c > 0).unwrap_or(0) as u8;
-            return Some(BandModel::Constant(s));
+            return Some(BandModel::Constant(lo as u8));
         }
         let p_lo = ceil_log2(distinct as u64).max(1);
         let p_hi = (ceil_log2(n) + 1).clamp(p_lo, MAX_PRECISION);
         let mut best: Option<(f64, BandModel)> = None;
-        for precision in p_lo..=p_hi {
-            let freqs = normalize(hist, n, precision);
-            let model = BandModel::Coded { precision, freqs };
-            let payload_bits: f64 = hist
-                .iter()
-                .zip(model.freqs().iter())
-                .filter(|(&c, _)| c > 0)
-                .map(|(&c, &f)| f64::from(c) * (f64::from(precision) - f64::from(f).log2()))
-                .sum();
-            let cost = payload_bits + model.table_bits() as f64;
+        let mut consider = |model: BandModel| {
+            let BandModel::Coded { precision, freqs, .. } = &model else {
+                return;
+            };
+            let cost = payload_bits(hist, freqs, *precision) + model.table_bits() as f64;
             if best.as_ref().is_none_or(|(b, _)| cost < *b) {
                 best = Some((cost, model));
             }
+        };
+        for precision in p_lo..=p_hi {
+            consider(BandModel::Coded {
+                precision,
+                freqs: normalize(hist, n, precision),
+                shape: ModelShape::Explicit,
+            });
+        }
+        // Geometric: every symbol of [lo, hi] gets a slot, so the precision must cover the span.
+        let span = (hi - lo + 1) as u64;
+        let g_lo = ceil_log2(span).max(1);
+        if allow_geometric && g_lo <= MAX_PRECISION {
+            let mode = (0..256).max_by_key(|&s| (hist[s], std::cmp::Reverse(s))).unwrap_or(lo);
+            let g_hi = p_hi.max(g_lo);
+            let cost_of = |precision: u32, decay: usize| {
+                let f = geometric_freqs(precision, lo, hi, mode, decay);
+                payload_bits(hist, &f, precision)
+            };
+            // Coarse-to-fine search over the decay (the cost is unimodal in it), then precision.
+            let mut best_decay = (0..DECAYS_Q16.len())
+                .step_by(4)
+                .min_by(|&a, &b| cost_of(g_hi, a).total_cmp(&cost_of(g_hi, b)))
+                .unwrap_or(0);
+            let fine = best_decay.saturating_sub(3)..(best_decay + 4).min(DECAYS_Q16.len());
+            best_decay = fine
+                .min_by(|&a, &b| cost_of(g_hi, a).total_cmp(&cost_of(g_hi, b)))
+                .unwrap_or(best_decay);
+            for precision in g_lo.max(g_hi.saturating_sub(2))..=g_hi {
+                consider(BandModel::Coded {
+                    precision,
+                    freqs: geometric_freqs(precision, lo, hi, mode, best_decay),
+                    shape: ModelShape::Geometric {
+                        mode: mode as u8,
+                        decay: best_decay as u8,
+                    },
+                });
+            }
         }
         best.map(|(_, m)| m)
-    }
-
-    fn freqs(&self) -> &[u32; 256] {
-        match self {
-            BandModel::Coded { freqs, .. } => freqs,
-            BandModel::Constant(_) => &[0; 256],
-        }
     }
 
     /// Size of this model's table entry in bits.
@@ -92,27 +185,55 @@ impl BandModel {
         w.bit_len()
     }
 
-    /// Table entry: `1` bit coded flag; constant: 8-bit symbol; coded: 4-bit precision, 8-bit
-    /// first symbol, 8-bit span to the last symbol, then each frequency but the last (implied by
-    /// the total) as a 4-bit bit-length and the bits below the leading one.
+    /// Table entry. Constant: `0`, 8-bit symbol. Coded: `1`, 4-bit precision, 8-bit first symbol
+    /// `lo`, 8-bit span to the last symbol `hi`, then a shape bit:
+    /// - `0` explicit: each frequency of `lo..hi` (the last is implied by the total) as its
+    ///   bit-length — the first in 4 bits, then deltas: `0` same, `10`+sign ±1, `11`+4 bits
+    ///   otherwise — followed by the bits below its leading one;
+    /// - `1` geometric: 8-bit `mode − lo`, 6-bit decay index.
     fn write(&self, w: &mut BitWriter) {
         match self {
             BandModel::Constant(s) => {
                 w.put(0, 1);
                 w.put(u32::from(*s), 8);
             }
-            BandModel::Coded { precision, freqs } => {
+            BandModel::Coded {
+                precision,
+                freqs,
+                shape,
+            } => {
                 let lo = freqs.iter().position(|&f| f > 0).unwrap_or(0);
                 let hi = freqs.iter().rposition(|&f| f > 0).unwrap_or(0);
                 w.put(1, 1);
                 w.put(*precision, 4);
                 w.put(lo as u32, 8);
                 w.put((hi - lo) as u32, 8);
-                for &f in &freqs[lo..hi] {
-                    let len = 32 - f.leading_zeros();
-                    w.put(len, FREQ_LEN_BITS);
-                    if len > 1 {
-                        w.put(f & ((1 << (len - 1)) - 1), len - 1);
+                match shape {
+                    ModelShape::Explicit => {
+                        w.put(0, 1);
+                        let mut prev: Option<u32> = None;
+                        for &f in &freqs[lo..hi] {
+                            let len = 32 - f.leading_zeros();
+                            match prev {
+                                None => w.put(len, FREQ_LEN_BITS),
+                                Some(p) if p == len => w.put(0, 1),
+                                Some(p) if p + 1 == len => w.put(0b001, 3),
+                                Some(p) if p == len + 1 => w.put(0b101, 3),
+                                Some(_) => {
+                                    w.put(0b11, 2);
+                                    w.put(len, FREQ_LEN_BITS);
+                                }
+                            }
+                            prev = Some(len);
+                            if len > 1 {
+                                w.put(f & ((1 << (len - 1)) - 1), len - 1);
+                            }
+                        }
+                    }
+                    ModelShape::Geometric { mode, decay } => {
+                        w.put(1, 1);
+                        w.put(u32::from(*mode) - lo as u32, 8);
+                        w.put(u32::from(*decay), 6);
                     }
                 }
             }
@@ -134,11 +255,49 @@ impl BandModel {
                 "band model symbol range {lo}+{span} is invalid"
             )));
         }
+        let hi = lo + span;
         let total = 1u32 << precision;
+        if r.get(1)? == 1 {
+            let mode = lo + r.get(8)? as usize;
+            let decay = r.get(6)? as usize;
+            if mode > hi || (span as u64 + 1) > u64::from(total) {
+                return Err(Error::Corrupt("geometric band model is inconsistent".into()));
+            }
+            return Ok(BandModel::Coded {
+                precision,
+                freqs: geometric_freqs(precision, lo, hi, mode, decay),
+                shape: ModelShape::Geometric {
+                    mode: mode as u8,
+                    decay: decay as u8,
+                },
+            });
+        }
         let mut freqs = Box::new([0u32; 256]);
         let mut sum = 0u32;
-        for f in &mut freqs[lo..lo + span] {
-            let len = r.get(FREQ_LEN_BITS)?;
+        let mut prev: Option<u32> = None;
+        for f in &mut freqs[lo..hi] {
+            let len = match prev {
+                None => r.get(FREQ_LEN_BITS)?,
+                Some(p) => {
+                    if r.get(1)? == 0 {
+                        p
+                    } else if r.get(1)? == 0 {
+                        if r.get(1)? == 0 {
+                            p + 1
+                        } else {
+                            p.checked_sub(1).ok_or_else(|| {
+                                Error::Corrupt("negative frequency length".into())
+                            })?
+                        }
+                    } else {
+                        r.get(FREQ_LEN_BITS)?
+                    }
+                }
+            };
+            if len > precision {
+                return Err(Error::Corrupt("band model frequency exceeds its total".into()));
+            }
+            prev = Some(len);
             *f = match len {
                 0 => 0,
                 1 => 1,
@@ -149,8 +308,12 @@ impl BandModel {
         if freqs[lo] == 0 || sum >= total {
             return Err(Error::Corrupt("band model frequencies do not add up".into()));
         }
-        freqs[lo + span] = total - sum;
-        Ok(BandModel::Coded { precision, freqs })
+        freqs[hi] = total - sum;
+        Ok(BandModel::Coded {
+            precision,
+            freqs,
+            shape: ModelShape::Explicit,
+        })
     }
 }
 
@@ -162,20 +325,20 @@ fn ceil_log2(n: u64) -> u32 {
     }
 }
 
-/// Scales a histogram to frequencies summing to `2^precision`, every present symbol at least 1.
-/// Requires `2^precision >= distinct symbols`.
-fn normalize(hist: &[u32; 256], n: u64, precision: u32) -> Box<[u32; 256]> {
+/// Scales weights to frequencies summing to `2^precision`, every nonzero weight at least 1.
+/// Integer-only and deterministic. Requires `2^precision >=` the number of nonzero weights.
+fn normalize(weights: &[u32; 256], n: u64, precision: u32) -> Box<[u32; 256]> {
     let total = 1u64 << precision;
     let mut freqs = Box::new([0u32; 256]);
     let mut sum = 0u64;
-    for (f, &c) in freqs.iter_mut().zip(hist) {
+    for (f, &c) in freqs.iter_mut().zip(weights) {
         if c > 0 {
             *f = ((u64::from(c) * total + n / 2) / n).max(1) as u32;
             sum += u64::from(*f);
         }
     }
     if sum < total {
-        let top = (0..256).max_by_key(|&s| (hist[s], s)).unwrap_or(0);
+        let top = (0..256).max_by_key(|&s| (weights[s], s)).unwrap_or(0);
         freqs[top] += (total - sum) as u32;
     } else if sum > total {
         let mut excess = sum - total;
@@ -291,7 +454,10 @@ pub fn encode_with_models(bands: &[&[u8]], models: &[Option<BandModel>]) -> Enco
     let mut x = [RANS_L; LANES];
     let mut i = total;
     for (band, model) in bands.iter().zip(models).rev() {
-        let Some(BandModel::Coded { precision, freqs }) = model else {
+        let Some(BandModel::Coded {
+            precision, freqs, ..
+        }) = model
+        else {
             continue;
         };
         let t = enc_table(*precision, freqs);
@@ -396,7 +562,9 @@ pub fn decode_bands(
         match model {
             None => {}
             Some(BandModel::Constant(s)) => dst.fill(*s),
-            Some(BandModel::Coded { precision, freqs }) => {
+            Some(BandModel::Coded {
+                precision, freqs, ..
+            }) => {
                 fill_slots(&mut slots, *precision, freqs);
                 decode_run(&slots, *precision, &mut x, i, &words, &mut pos, dst)?;
                 i += n;
