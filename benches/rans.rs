@@ -10,7 +10,7 @@
 
 use constriction::stream::model::DefaultContiguousCategoricalEntropyModel;
 use constriction::stream::stack::DefaultAnsCoder;
-use constriction::stream::{Decode, Encode};
+use constriction::stream::Decode;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::hint::black_box;
@@ -69,7 +69,11 @@ fn laplacian_stream(n: usize) -> Streams {
             while k < 127 && rng.random_bool(0.6) {
                 k += 1;
             }
-            (if rng.random_bool(0.5) { 128 + k } else { 128 - k }) as u8
+            (if rng.random_bool(0.5) {
+                128 + k
+            } else {
+                128 - k
+            }) as u8
         })
         .collect();
     vec![vec![band]]

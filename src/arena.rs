@@ -20,6 +20,9 @@ static NEXT_ARENA_ID: AtomicU32 = AtomicU32::new(1);
 #[repr(C, align(64))]
 struct Block([u8; 64]);
 
+/// Read views of a batch's inputs and write views of its outputs, see [`Arena::batch_views`].
+pub type BatchViews<'a, I, O> = (Vec<&'a [I]>, Vec<&'a mut [O]>);
+
 /// A bump allocator over host memory.
 ///
 /// Invariants: `top <= capacity`; every live allocation lies in `0..top`; every allocation's
@@ -94,7 +97,9 @@ impl Arena {
         let elems = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         let bytes = elems
             .and_then(|e| e.checked_mul(dtype.size()))
-            .ok_or_else(|| Error::InvalidInput(format!("tensor shape {shape:?} overflows usize")))?;
+            .ok_or_else(|| {
+                Error::InvalidInput(format!("tensor shape {shape:?} overflows usize"))
+            })?;
         let requested = bytes.div_ceil(Self::ALIGN) * Self::ALIGN;
         if requested > self.available() {
             return Err(Error::ArenaOutOfMemory {
@@ -167,7 +172,9 @@ impl Arena {
     pub fn view_mut<T: Element>(&mut self, t: &TensorRef) -> Result<&mut [T]> {
         self.check(t)?;
         t.expect::<T>()?;
-        Ok(bytemuck::cast_slice_mut(&mut self.bytes_mut()[t.byte_range()]))
+        Ok(bytemuck::cast_slice_mut(
+            &mut self.bytes_mut()[t.byte_range()],
+        ))
     }
 
     /// Copies a tensor out into a `Vec`.
@@ -184,7 +191,7 @@ impl Arena {
         &mut self,
         inputs: &[TensorRef],
         outputs: &[TensorRef],
-    ) -> Result<(Vec<&[I]>, Vec<&mut [O]>)> {
+    ) -> Result<BatchViews<'_, I, O>> {
         for t in inputs {
             self.check(t)?;
             t.expect::<I>()?;
@@ -253,11 +260,17 @@ mod tests {
         let t = a.alloc_from::<f32>(&[2], &[1.0, 2.0]).unwrap();
         assert_eq!(a.view::<f32>(&t).unwrap(), &[1.0, 2.0]);
         a.reset();
-        assert!(matches!(a.view::<f32>(&t), Err(Error::StaleTensorRef { .. })));
+        assert!(matches!(
+            a.view::<f32>(&t),
+            Err(Error::StaleTensorRef { .. })
+        ));
         let other = Arena::with_capacity(1024);
         let mut a2 = Arena::with_capacity(1024);
         let t2 = a2.alloc(DType::F32, &[1]).unwrap();
-        assert!(matches!(other.view::<f32>(&t2), Err(Error::StaleTensorRef { .. })));
+        assert!(matches!(
+            other.view::<f32>(&t2),
+            Err(Error::StaleTensorRef { .. })
+        ));
     }
 
     #[test]

@@ -233,7 +233,9 @@ impl<'a> Cursor<'a> {
                     .map_err(|_| Error::Corrupt(format!("{what}: varint overflows u32")));
             }
         }
-        Err(Error::Corrupt(format!("{what}: varint longer than 5 bytes")))
+        Err(Error::Corrupt(format!(
+            "{what}: varint longer than 5 bytes"
+        )))
     }
 }
 
@@ -253,7 +255,9 @@ fn read_prefix(bytes: &[u8]) -> Result<(u8, u8, usize, usize)> {
         });
     }
     if major == 0 {
-        return Err(Error::Corrupt("format major version 0 does not exist".into()));
+        return Err(Error::Corrupt(
+            "format major version 0 does not exist".into(),
+        ));
     }
     let header_len = c.u32("header length")? as usize;
     let payload_len = c.u32("payload length")? as usize;
@@ -393,7 +397,7 @@ fn parse_header<'a>(
     }
     let table_len = c.varint("table length")? as usize;
     let tables = c.take(table_len, "entropy tables")?;
-    if c.pos != buf.len() && major == VERSION_MAJOR && minor <= VERSION_MINOR {
+    if c.pos != buf.len() && (major, minor) == (VERSION_MAJOR, VERSION_MINOR) {
         return Err(Error::Corrupt(format!(
             "{} unexpected bytes at the end of the header",
             buf.len() - c.pos
@@ -410,10 +414,7 @@ fn parse_header<'a>(
             channels,
             latent_h,
             latent_w,
-            model: ModelId {
-                name,
-                decoder_hash,
-            },
+            model: ModelId { name, decoder_hash },
             wavelet,
             levels,
             quality,

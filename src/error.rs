@@ -75,7 +75,9 @@ pub enum Error {
     InvalidInput(String),
 
     /// A stream does not start with the vaerans magic bytes.
-    #[error("not a vaerans stream (bad magic bytes); was the file produced by `vaerans compress`?")]
+    #[error(
+        "not a vaerans stream (bad magic bytes); was the file produced by `vaerans compress`?"
+    )]
     BadMagic,
 
     /// A stream was written by a newer, incompatible format version.

@@ -83,8 +83,10 @@ impl<'w> Pipe<'w> {
                 .collect();
             Box::new(kept)
         }
-        self.steps
-            .push(Step::Select(ComponentId::of::<T>(), take::<T> as TakeSnapshot));
+        self.steps.push(Step::Select(
+            ComponentId::of::<T>(),
+            take::<T> as TakeSnapshot,
+        ));
         self
     }
 
@@ -92,9 +94,9 @@ impl<'w> Pipe<'w> {
     /// entity, so the following systems start from it.
     pub fn use_<T: Component>(mut self) -> Self {
         fn restore<T: Component>(world: &mut World, snap: &Snapshot) -> Result<()> {
-            let kept = snap
-                .downcast_ref::<Vec<(Entity, T)>>()
-                .ok_or_else(|| Error::InvalidInput(format!("use_::<{}>(): bad snapshot", T::NAME)))?;
+            let kept = snap.downcast_ref::<Vec<(Entity, T)>>().ok_or_else(|| {
+                Error::InvalidInput(format!("use_::<{}>(): bad snapshot", T::NAME))
+            })?;
             for (e, v) in kept {
                 if world.contains(*e) {
                     world.insert(*e, v.clone())?;
@@ -231,7 +233,9 @@ impl<'w> Pipe<'w> {
         }
         let mut outs = self.outs::<T>()?;
         outs.pop().unwrap_or_else(|| {
-            Err(Error::InvalidInput("pipe over one entity gave no result".into()))
+            Err(Error::InvalidInput(
+                "pipe over one entity gave no result".into(),
+            ))
         })
     }
 

@@ -252,7 +252,9 @@ impl Quantize {
                 let table = bands(h, w, p.levels);
                 let mut all = Vec::new();
                 for (plane, syms) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(h * w)) {
-                    all.extend(quantize_plane(plane, h, w, &table, p.wavelet, quality, syms)?);
+                    all.extend(quantize_plane(
+                        plane, h, w, &table, p.wavelet, quality, syms,
+                    )?);
                 }
                 Ok(all)
             },
@@ -301,7 +303,11 @@ fn run_inverse(world: &mut World, entities: &[Entity]) -> Result<()> {
             let (h, w) = (t.shape()[1], t.shape()[2]);
             let table = bands(h, w, q.levels);
             let per = table.len();
-            for (i, (syms, plane)) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(h * w)).enumerate() {
+            for (i, (syms, plane)) in x
+                .chunks_exact(h * w)
+                .zip(y.chunks_exact_mut(h * w))
+                .enumerate()
+            {
                 dequantize_plane(syms, w, &table, &q.bands[i * per..(i + 1) * per], plane);
             }
             Ok(())
@@ -353,7 +359,10 @@ mod tests {
         dequantize_plane(&syms, 2, &table, &p, &mut back);
         let step = p[0].step();
         for (a, b) in coeffs.iter().zip(back) {
-            assert!((a - b).abs() <= step / 2.0 + 1e-3, "{a} vs {b}, step {step}");
+            assert!(
+                (a - b).abs() <= step / 2.0 + 1e-3,
+                "{a} vs {b}, step {step}"
+            );
         }
     }
 
@@ -361,7 +370,15 @@ mod tests {
     fn non_finite_values_are_errors() {
         let table = bands(1, 2, 0);
         let mut syms = [0u8; 2];
-        let r = quantize_plane(&[f32::NAN, 0.0], 1, 2, &table, Wavelet::Cdf53, 50, &mut syms);
+        let r = quantize_plane(
+            &[f32::NAN, 0.0],
+            1,
+            2,
+            &table,
+            Wavelet::Cdf53,
+            50,
+            &mut syms,
+        );
         assert!(matches!(r, Err(Error::InvalidInput(_))));
     }
 }

@@ -201,7 +201,11 @@ pub fn forward_1d(wavelet: Wavelet, x: &[f32], lo: &mut [f32], hi: &mut [f32]) {
     match wavelet {
         Wavelet::Cdf53 => {
             for i in 0..nh {
-                let right = if 2 * i + 2 < n { x[2 * i + 2] } else { x[2 * i] };
+                let right = if 2 * i + 2 < n {
+                    x[2 * i + 2]
+                } else {
+                    x[2 * i]
+                };
                 hi[i] = x[2 * i + 1] - 0.5 * (x[2 * i] + right);
             }
             for (i, s) in lo.iter_mut().enumerate() {
@@ -240,7 +244,11 @@ pub fn inverse_1d(wavelet: Wavelet, lo: &[f32], hi: &[f32], x: &mut [f32]) {
                 x[2 * i] = s - 0.25 * (dl + dr);
             }
             for i in 0..nh {
-                let right = if 2 * i + 2 < n { x[2 * i + 2] } else { x[2 * i] };
+                let right = if 2 * i + 2 < n {
+                    x[2 * i + 2]
+                } else {
+                    x[2 * i]
+                };
                 x[2 * i + 1] = hi[i] + 0.5 * (x[2 * i] + right);
             }
         }
@@ -264,7 +272,14 @@ fn rows_ref(p: &[f32], stride: usize, width: usize, r: usize) -> &[f32] {
     &p[r * stride..r * stride + width]
 }
 
-fn forward_cols(wavelet: Wavelet, p: &mut [f32], stride: usize, h: usize, w: usize, tmp: &mut [f32]) {
+fn forward_cols(
+    wavelet: Wavelet,
+    p: &mut [f32],
+    stride: usize,
+    h: usize,
+    w: usize,
+    tmp: &mut [f32],
+) {
     if h == 1 {
         return;
     }
@@ -311,7 +326,14 @@ fn forward_cols(wavelet: Wavelet, p: &mut [f32], stride: usize, h: usize, w: usi
     }
 }
 
-fn inverse_cols(wavelet: Wavelet, p: &mut [f32], stride: usize, h: usize, w: usize, tmp: &mut [f32]) {
+fn inverse_cols(
+    wavelet: Wavelet,
+    p: &mut [f32],
+    stride: usize,
+    h: usize,
+    w: usize,
+    tmp: &mut [f32],
+) {
     if h == 1 {
         return;
     }
@@ -358,7 +380,14 @@ fn inverse_cols(wavelet: Wavelet, p: &mut [f32], stride: usize, h: usize, w: usi
     }
 }
 
-fn forward_rows(wavelet: Wavelet, p: &mut [f32], stride: usize, h: usize, w: usize, tmp: &mut [f32]) {
+fn forward_rows(
+    wavelet: Wavelet,
+    p: &mut [f32],
+    stride: usize,
+    h: usize,
+    w: usize,
+    tmp: &mut [f32],
+) {
     if w == 1 {
         return;
     }
@@ -371,7 +400,14 @@ fn forward_rows(wavelet: Wavelet, p: &mut [f32], stride: usize, h: usize, w: usi
     }
 }
 
-fn inverse_rows(wavelet: Wavelet, p: &mut [f32], stride: usize, h: usize, w: usize, tmp: &mut [f32]) {
+fn inverse_rows(
+    wavelet: Wavelet,
+    p: &mut [f32],
+    stride: usize,
+    h: usize,
+    w: usize,
+    tmp: &mut [f32],
+) {
     if w == 1 {
         return;
     }

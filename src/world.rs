@@ -376,7 +376,10 @@ mod tests {
         let b = w.spawn();
         assert_eq!(a.index(), b.index());
         assert!(matches!(w.get::<Name>(a), Err(Error::NoSuchEntity(_))));
-        assert!(matches!(w.get::<Name>(b), Err(Error::MissingComponent { .. })));
+        assert!(matches!(
+            w.get::<Name>(b),
+            Err(Error::MissingComponent { .. })
+        ));
     }
 
     #[test]

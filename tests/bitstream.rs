@@ -50,7 +50,13 @@ fn every_truncation_is_an_error() {
 fn every_single_bit_flip_is_an_error() {
     for s in [
         golden_encode(),
-        encode(&noisy_latent(4, 20, 12, 9), [4, 20, 12], 80, Wavelet::Haar, 3),
+        encode(
+            &noisy_latent(4, 20, 12, 9),
+            [4, 20, 12],
+            80,
+            Wavelet::Haar,
+            3,
+        ),
     ] {
         for byte in 0..s.len() {
             for bit in 0..8 {

@@ -22,10 +22,19 @@ fn rate_rises_and_distortion_falls_with_quality() {
             assert_eq!(shape, SHAPE);
             let bits = 8.0 * stream.len() as f64 / data.len() as f64;
             let err = mse(&data, &back);
-            println!("{name:>6} q={q:>2}: {bits:.3} bits/value, latent MSE {err:.3e}, {} bytes", stream.len());
+            println!(
+                "{name:>6} q={q:>2}: {bits:.3} bits/value, latent MSE {err:.3e}, {} bytes",
+                stream.len()
+            );
             if let Some((b0, e0)) = last {
-                assert!(bits > b0, "{name}: rate did not rise at q={q} ({b0} -> {bits})");
-                assert!(err < e0, "{name}: MSE did not fall at q={q} ({e0} -> {err})");
+                assert!(
+                    bits > b0,
+                    "{name}: rate did not rise at q={q} ({b0} -> {bits})"
+                );
+                assert!(
+                    err < e0,
+                    "{name}: MSE did not fall at q={q} ({e0} -> {err})"
+                );
             }
             last = Some((bits, err));
         }
@@ -49,14 +58,23 @@ fn one_by_one_and_constant_latents_round_trip() {
     for (shape, data) in [
         ([4, 1, 1], vec![0.5f32, -3.0, 7.25, 0.0]),
         ([8, 5, 3], vec![1.25f32; 8 * 15]),
-        ([4, 2, 2], vec![1e5f32, -1e5, 3.0, 0.0, 1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0, -1.0, -1.0, 1.0, 1.0]),
+        (
+            [4, 2, 2],
+            vec![
+                1e5f32, -1e5, 3.0, 0.0, 1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0, -1.0, -1.0, 1.0,
+                1.0,
+            ],
+        ),
     ] {
         let stream = encode(&data, shape, 75, Wavelet::Cdf53, 3);
         let (back, s) = decode(&stream).unwrap();
         assert_eq!(s, shape);
         let peak = data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         for (a, b) in data.iter().zip(&back) {
-            assert!((a - b).abs() <= 0.02 * peak.max(1.0), "{shape:?}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 0.02 * peak.max(1.0),
+                "{shape:?}: {a} vs {b}"
+            );
         }
     }
 }
@@ -113,9 +131,16 @@ fn a_batch_encodes_like_single_entities() {
 fn channels_not_a_multiple_of_four_are_a_clear_error() {
     let mut world = World::with_arena_capacity(1 << 20);
     let e = world.spawn();
-    let tensor = world.arena_mut().alloc_from(&[3, 4, 4], &[0.0f32; 48]).unwrap();
+    let tensor = world
+        .arena_mut()
+        .alloc_from(&[3, 4, 4], &[0.0f32; 48])
+        .unwrap();
     world.insert(e, Latent { tensor }).unwrap();
-    let err = world.pipe(e).to(Hadamard::forward()).out::<Yuvw>().unwrap_err();
+    let err = world
+        .pipe(e)
+        .to(Hadamard::forward())
+        .out::<Yuvw>()
+        .unwrap_err();
     assert!(err.to_string().contains("multiple of 4"), "{err}");
 }
 
@@ -129,7 +154,10 @@ fn table_share_report() {
             let stream = encode(&data, SHAPE, q, Wavelet::Cdf53, 4);
             let p = vaerans::bitstream::read(&stream, &Limits::default()).unwrap();
             let s = vaerans::bitstream::sizes(&stream, &p);
-            println!("{name:>6} q={q:>2}: total {:>6} header {:>4} tables {:>6} payload {:>6}", s.total, s.header, s.tables, s.payload);
+            println!(
+                "{name:>6} q={q:>2}: total {:>6} header {:>4} tables {:>6} payload {:>6}",
+                s.total, s.header, s.tables, s.payload
+            );
         }
     }
 }

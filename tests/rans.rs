@@ -40,7 +40,11 @@ fn laplacian(n: usize, decay: f64, seed: u64) -> Vec<u8> {
             while k < 127 && rng.random_bool(decay) {
                 k += 1;
             }
-            let v = if rng.random_bool(0.5) { 128 + k } else { 128 - k };
+            let v = if rng.random_bool(0.5) {
+                128 + k
+            } else {
+                128 - k
+            };
             v.clamp(0, 255) as u8
         })
         .collect()
@@ -50,12 +54,12 @@ fn laplacian(n: usize, decay: f64, seed: u64) -> Vec<u8> {
 fn band(kind: u8, n: usize, seed: u64) -> Vec<u8> {
     let mut rng = StdRng::seed_from_u64(seed);
     match kind % 6 {
-        0 => vec![],                                         // empty
-        1 => vec![rng.random()],                             // one symbol
-        2 => vec![rng.random(); n],                          // one distinct value
-        3 => (0..n.max(256)).map(|i| (i % 256) as u8).collect(), // all 256 values
+        0 => vec![],                                               // empty
+        1 => vec![rng.random()],                                   // one symbol
+        2 => vec![rng.random(); n],                                // one distinct value
+        3 => (0..n.max(256)).map(|i| (i % 256) as u8).collect(),   // all 256 values
         4 => laplacian(n, 0.05 + 0.9 * rng.random::<f64>(), seed), // skewed, any degree
-        _ => (0..n).map(|_| rng.random()).collect(),         // uniform
+        _ => (0..n).map(|_| rng.random()).collect(),               // uniform
     }
 }
 
@@ -120,7 +124,15 @@ fn payload_is_within_one_percent_of_band_entropy() {
     ];
     println!(
         "{:<22} {:>8} {:>10} | {:>9} {:>7} {:>7} | {:>9} {:>7} {:>7}",
-        "stream", "symbols", "entropy B", "explicit", "over %", "table", "default", "over %", "table"
+        "stream",
+        "symbols",
+        "entropy B",
+        "explicit",
+        "over %",
+        "table",
+        "default",
+        "over %",
+        "table"
     );
     for (name, bands) in cases {
         let n: usize = bands.iter().map(Vec::len).sum();

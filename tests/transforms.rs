@@ -23,7 +23,10 @@ fn random(n: usize, seed: u64) -> Vec<f32> {
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -38,7 +41,10 @@ fn wavelet_round_trip_within_1e4_for_every_size_and_level() {
                 assert_eq!(applied, levels.min(max_levels(h, w)));
                 inverse_2d(wavelet, &mut p, h, w, levels);
                 let err = max_abs_diff(&x, &p);
-                assert!(err <= 1e-4, "{wavelet:?} {h}x{w} L{levels}: max error {err}");
+                assert!(
+                    err <= 1e-4,
+                    "{wavelet:?} {h}x{w} L{levels}: max error {err}"
+                );
             }
         }
     }

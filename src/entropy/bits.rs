@@ -94,7 +94,15 @@ mod tests {
     #[test]
     fn round_trip_fields() {
         let mut w = BitWriter::new();
-        let fields = [(1u32, 1u32), (0, 1), (200, 8), (0x7fff, 15), (5, 3), (u32::MAX, 32), (0, 0)];
+        let fields = [
+            (1u32, 1u32),
+            (0, 1),
+            (200, 8),
+            (0x7fff, 15),
+            (5, 3),
+            (u32::MAX, 32),
+            (0, 0),
+        ];
         for (v, n) in fields {
             w.put(v, n);
         }

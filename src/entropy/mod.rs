@@ -229,31 +229,38 @@ impl System for EntropyCoder {
     }
 }
 
+/// What encoding one entity reads: its symbols, their shape, parameters and source info.
+type EncodeJob<'a> = (
+    &'a [u8],
+    [usize; 3],
+    &'a QuantParams,
+    Option<&'a SourceInfo>,
+);
+
 fn run_forward(world: &mut World, entities: &[Entity]) -> Result<()> {
     let results: Vec<(Entity, Result<Vec<u8>>)> = {
         let w = &*world;
-        let jobs: Vec<(Entity, Result<(&[u8], [usize; 3], &QuantParams, Option<&SourceInfo>)>)> =
-            entities
-                .iter()
-                .map(|&e| {
-                    let job = (|| {
-                        let t = w.get::<Symbols>(e)?.tensor;
-                        let [c, h, wd] = *t.shape() else {
-                            return Err(Error::InvalidInput(format!(
-                                "Symbols must be [C, h, w], got {:?}",
-                                t.shape()
-                            )));
-                        };
-                        if t.dtype != DType::U8 {
-                            return Err(Error::InvalidInput("Symbols must be u8".into()));
-                        }
-                        let syms = w.arena().view::<u8>(&t)?;
-                        let q = w.get::<QuantParams>(e)?;
-                        Ok((syms, [c, h, wd], q, w.get::<SourceInfo>(e).ok()))
-                    })();
-                    (e, job)
-                })
-                .collect();
+        let jobs: Vec<(Entity, Result<EncodeJob<'_>>)> = entities
+            .iter()
+            .map(|&e| {
+                let job = (|| {
+                    let t = w.get::<Symbols>(e)?.tensor;
+                    let [c, h, wd] = *t.shape() else {
+                        return Err(Error::InvalidInput(format!(
+                            "Symbols must be [C, h, w], got {:?}",
+                            t.shape()
+                        )));
+                    };
+                    if t.dtype != DType::U8 {
+                        return Err(Error::InvalidInput("Symbols must be u8".into()));
+                    }
+                    let syms = w.arena().view::<u8>(&t)?;
+                    let q = w.get::<QuantParams>(e)?;
+                    Ok((syms, [c, h, wd], q, w.get::<SourceInfo>(e).ok()))
+                })();
+                (e, job)
+            })
+            .collect();
         jobs.into_par_iter()
             .map(|(e, job)| {
                 (

@@ -35,11 +35,11 @@ const FREQ_LEN_BITS: u32 = 4;
 /// `h = 2^((k − 16)/4)` symbols). Fixed integers, so the decoder builds the same frequencies on
 /// every machine without floating point.
 const DECAYS_Q16: [u32; 64] = [
-    1, 6, 26, 90, 256, 619, 1299, 2424, 4096, 6367, 9227, 12604, 16384, 20427, 24590, 28740,
-    32768, 36589, 40144, 43400, 46341, 48968, 51292, 53331, 55109, 56650, 57978, 59120, 60097,
-    60931, 61641, 62245, 62757, 63192, 63559, 63869, 64132, 64353, 64540, 64697, 64830, 64942,
-    65036, 65115, 65182, 65238, 65286, 65325, 65359, 65387, 65411, 65431, 65447, 65461, 65473,
-    65483, 65492, 65499, 65505, 65510, 65514, 65517, 65520, 65523,
+    1, 6, 26, 90, 256, 619, 1299, 2424, 4096, 6367, 9227, 12604, 16384, 20427, 24590, 28740, 32768,
+    36589, 40144, 43400, 46341, 48968, 51292, 53331, 55109, 56650, 57978, 59120, 60097, 60931,
+    61641, 62245, 62757, 63192, 63559, 63869, 64132, 64353, 64540, 64697, 64830, 64942, 65036,
+    65115, 65182, 65238, 65286, 65325, 65359, 65387, 65411, 65431, 65447, 65461, 65473, 65483,
+    65492, 65499, 65505, 65510, 65514, 65517, 65520, 65523,
 ];
 
 /// How a coded band's frequencies are described in the table.
@@ -105,7 +105,13 @@ fn decay_for_mad(m: f64) -> usize {
 
 /// Frequencies of the geometric model: integer weights `2^30 · r^|s − mode|` (each at least 1)
 /// over `[lo, hi]`, normalised to `2^precision`. Integer-only, shared by encoder and decoder.
-fn geometric_freqs(precision: u32, lo: usize, hi: usize, mode: usize, decay: usize) -> Box<[u32; 256]> {
+fn geometric_freqs(
+    precision: u32,
+    lo: usize,
+    hi: usize,
+    mode: usize,
+    decay: usize,
+) -> Box<[u32; 256]> {
     let r = u64::from(DECAYS_Q16[decay]);
     let mut weights = [0u32; 256];
     let mut w = 1u64 << 30;
@@ -151,7 +157,10 @@ impl BandModel {
         let p_hi = (ceil_log2(n) + 1).clamp(p_lo, MAX_PRECISION);
         let mut best: Option<(f64, BandModel)> = None;
         let mut consider = |model: BandModel| {
-            let BandModel::Coded { precision, freqs, .. } = &model else {
+            let BandModel::Coded {
+                precision, freqs, ..
+            } = &model
+            else {
                 return;
             };
             let cost = payload_bits(hist, freqs, *precision, lo..=hi) + model.table_bits() as f64;
@@ -183,7 +192,9 @@ impl BandModel {
         let span = (hi - lo + 1) as u64;
         let g_lo = ceil_log2(span).max(1);
         if allow_geometric && g_lo <= MAX_PRECISION {
-            let mode = (0..256).max_by_key(|&s| (hist[s], std::cmp::Reverse(s))).unwrap_or(lo);
+            let mode = (0..256)
+                .max_by_key(|&s| (hist[s], std::cmp::Reverse(s)))
+                .unwrap_or(lo);
             let g_hi = p_hi.max(g_lo);
             let cost_of = |precision: u32, decay: usize| {
                 let f = geometric_freqs(precision, lo, hi, mode, decay);
@@ -309,7 +320,9 @@ impl BandModel {
             let mode = lo + r.get(8)? as usize;
             let decay = r.get(6)? as usize;
             if mode > hi || (span as u64 + 1) > u64::from(total) {
-                return Err(Error::Corrupt("geometric band model is inconsistent".into()));
+                return Err(Error::Corrupt(
+                    "geometric band model is inconsistent".into(),
+                ));
             }
             return Ok(BandModel::Coded {
                 precision,
@@ -333,9 +346,8 @@ impl BandModel {
                         if r.get(1)? == 0 {
                             p + 1
                         } else {
-                            p.checked_sub(1).ok_or_else(|| {
-                                Error::Corrupt("negative frequency length".into())
-                            })?
+                            p.checked_sub(1)
+                                .ok_or_else(|| Error::Corrupt("negative frequency length".into()))?
                         }
                     } else {
                         r.get(FREQ_LEN_BITS)?
@@ -343,7 +355,9 @@ impl BandModel {
                 }
             };
             if len > precision {
-                return Err(Error::Corrupt("band model frequency exceeds its total".into()));
+                return Err(Error::Corrupt(
+                    "band model frequency exceeds its total".into(),
+                ));
             }
             prev = Some(len);
             *f = match len {
@@ -354,7 +368,9 @@ impl BandModel {
             sum += *f;
         }
         if freqs[lo] == 0 || sum >= total {
-            return Err(Error::Corrupt("band model frequencies do not add up".into()));
+            return Err(Error::Corrupt(
+                "band model frequencies do not add up".into(),
+            ));
         }
         freqs[hi] = total - sum;
         Ok(BandModel::Coded {
@@ -588,10 +604,14 @@ pub fn decode_bands(
         .sum();
     if coded == 0 {
         if !words.is_empty() {
-            return Err(Error::Corrupt("payload present but nothing is coded".into()));
+            return Err(Error::Corrupt(
+                "payload present but nothing is coded".into(),
+            ));
         }
     } else if words.len() < 2 * LANES {
-        return Err(Error::Corrupt("rANS payload shorter than its states".into()));
+        return Err(Error::Corrupt(
+            "rANS payload shorter than its states".into(),
+        ));
     }
 
     let mut x = [0u32; LANES];
@@ -723,7 +743,12 @@ mod tests {
         round_trip(&[vec![3; 1000]]);
         round_trip(&[vec![0, 255]]);
         round_trip(&[(0..=255).collect()]);
-        round_trip(&[vec![1, 2, 3], vec![], vec![9; 5], (0..100).map(|i| (i % 7) as u8).collect()]);
+        round_trip(&[
+            vec![1, 2, 3],
+            vec![],
+            vec![9; 5],
+            (0..100).map(|i| (i % 7) as u8).collect(),
+        ]);
     }
 
     #[test]

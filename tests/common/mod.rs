@@ -8,7 +8,9 @@ use vaerans::prelude::*;
 /// latent of a natural image (std around 1).
 pub fn smooth_latent(c: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let phases: Vec<f32> = (0..8).map(|_| rng.random_range(0.0..6.28)).collect();
+    let phases: Vec<f32> = (0..8)
+        .map(|_| rng.random_range(0.0..std::f32::consts::TAU))
+        .collect();
     let mut out = Vec::with_capacity(c * h * w);
     for ch in 0..c {
         for y in 0..h {
@@ -33,7 +35,13 @@ pub fn noisy_latent(c: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
 }
 
 /// Encodes one latent with the CPU systems at `quality`; returns the stream.
-pub fn encode(data: &[f32], shape: [usize; 3], quality: u8, wavelet: Wavelet, levels: u8) -> Vec<u8> {
+pub fn encode(
+    data: &[f32],
+    shape: [usize; 3],
+    quality: u8,
+    wavelet: Wavelet,
+    levels: u8,
+) -> Vec<u8> {
     let mut world = World::with_arena_capacity(64 << 20);
     let e = world.spawn();
     let tensor = world.arena_mut().alloc_from(&shape, data).unwrap();

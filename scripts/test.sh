@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, and every test (default features and none).
+# Installs what it needs that a fresh Debian machine with Rust lacks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    echo "installing rustfmt and clippy" >&2
+    rustup component add rustfmt clippy
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+cargo test
+echo "== cargo test --no-default-features"
+cargo test --no-default-features
+echo "== cargo bench --no-run (benchmarks compile)"
+cargo bench --no-run
