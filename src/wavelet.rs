@@ -272,6 +272,14 @@ fn rows_ref(p: &[f32], stride: usize, width: usize, r: usize) -> &[f32] {
     &p[r * stride..r * stride + width]
 }
 
+/// Copies the `h` packed rows of width `w` in `tmp` back into the region of `p` (row stride
+/// `stride`) they were computed for.
+fn copy_rows_back(p: &mut [f32], stride: usize, h: usize, w: usize, tmp: &[f32]) {
+    for (r, src) in tmp[..h * w].chunks_exact(w).enumerate() {
+        p[r * stride..r * stride + w].copy_from_slice(src);
+    }
+}
+
 fn forward_cols(
     wavelet: Wavelet,
     p: &mut [f32],
@@ -321,9 +329,7 @@ fn forward_cols(
             }
         }
     }
-    for r in 0..h {
-        p[r * stride..r * stride + w].copy_from_slice(&tmp[r * w..(r + 1) * w]);
-    }
+    copy_rows_back(p, stride, h, w, tmp);
 }
 
 fn inverse_cols(
@@ -375,9 +381,7 @@ fn inverse_cols(
             }
         }
     }
-    for r in 0..h {
-        p[r * stride..r * stride + w].copy_from_slice(&tmp[r * w..(r + 1) * w]);
-    }
+    copy_rows_back(p, stride, h, w, tmp);
 }
 
 fn forward_rows(

@@ -156,33 +156,29 @@ impl BandModel {
         let p_lo = ceil_log2(distinct as u64).max(1);
         let p_hi = (ceil_log2(n) + 1).clamp(p_lo, MAX_PRECISION);
         let mut best: Option<(f64, BandModel)> = None;
-        let mut consider = |model: BandModel| {
-            let BandModel::Coded {
-                precision, freqs, ..
-            } = &model
-            else {
-                return;
+        // Keeps the cheapest model seen; returns the total cost of `model`.
+        let mut consider = |precision: u32, freqs: Box<[u32; 256]>, shape: ModelShape| {
+            let payload = payload_bits(hist, &freqs, precision, lo..=hi);
+            let model = BandModel::Coded {
+                precision,
+                freqs,
+                shape,
             };
-            let cost = payload_bits(hist, freqs, *precision, lo..=hi) + model.table_bits() as f64;
+            let cost = payload + model.table_bits() as f64;
             if best.as_ref().is_none_or(|(b, _)| cost < *b) {
                 best = Some((cost, model));
             }
+            cost
         };
         // Explicit tables: from the highest useful precision down, while the total shrinks
         // (payload bits grow and table bits shrink as the precision drops).
         let mut last = f64::INFINITY;
         for precision in (p_lo..=p_hi).rev() {
-            let freqs = normalize(hist, n, precision);
-            let model = BandModel::Coded {
+            let cost = consider(
                 precision,
-                freqs,
-                shape: ModelShape::Explicit,
-            };
-            let BandModel::Coded { freqs, .. } = &model else {
-                break;
-            };
-            let cost = payload_bits(hist, freqs, precision, lo..=hi) + model.table_bits() as f64;
-            consider(model);
+                normalize(hist, n, precision),
+                ModelShape::Explicit,
+            );
             if cost >= last {
                 break;
             }
@@ -224,14 +220,14 @@ impl BandModel {
                 }
             }
             for precision in g_lo.max(g_hi.saturating_sub(2))..=g_hi {
-                consider(BandModel::Coded {
+                consider(
                     precision,
-                    freqs: geometric_freqs(precision, lo, hi, mode, best_decay),
-                    shape: ModelShape::Geometric {
+                    geometric_freqs(precision, lo, hi, mode, best_decay),
+                    ModelShape::Geometric {
                         mode: mode as u8,
                         decay: best_decay as u8,
                     },
-                });
+                );
             }
         }
         best.map(|(_, m)| m)
@@ -643,7 +639,8 @@ pub fn decode_bands(
             }
         }
     }
-    if pos != words.len() || x.iter().any(|&s| s != RANS_L) && coded > 0 {
+    let states_back_home = coded == 0 || x.iter().all(|&s| s == RANS_L);
+    if pos != words.len() || !states_back_home {
         return Err(Error::Corrupt(
             "rANS payload does not end where its symbols do".into(),
         ));
