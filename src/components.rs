@@ -23,6 +23,14 @@ macro_rules! tensor_component {
 }
 
 tensor_component!(
+    /// An input image: u8 `[H, W, 3]`, RGB, row-major.
+    Rgb
+);
+tensor_component!(
+    /// A decoded image: u8 `[H, W, 3]`, RGB, cropped to the original size.
+    ReconRgb
+);
+tensor_component!(
     /// The VAE latent of an image: f32 `[C, h, w]`, `C` a multiple of 4.
     Latent
 );

@@ -121,6 +121,67 @@ pub enum Error {
     /// A stream asks for more than the configured [`Limits`](crate::bitstream::Limits) allow.
     #[error("stream exceeds limits: {0}; raise the Limits if the input is trusted")]
     LimitExceeded(String),
+
+    /// The ONNX Runtime shared library was not found.
+    #[error(
+        "ONNX Runtime {version} not found (searched: {}); install it with: {hint}",
+        searched.join(", "),
+        version = crate::vae::runtime::ORT_VERSION,
+        hint = crate::vae::runtime::INSTALL_HINT
+    )]
+    OrtNotFound {
+        /// The places looked at, in order.
+        searched: Vec<String>,
+    },
+
+    /// ONNX Runtime failed to load, or a session failed to run.
+    #[error("ONNX Runtime: {0}")]
+    Runtime(String),
+
+    /// The requested execution provider cannot be used; the message carries the provider's
+    /// own reason.
+    #[error("execution provider: {0}; use `--ep cpu` (ExecutionProvider::Cpu) to run on the CPU")]
+    ExecutionProvider(String),
+
+    /// A model's configuration or graph is not usable.
+    #[error("model: {0}")]
+    Model(String),
+
+    /// A stream was made with another model than the one asked to decode it.
+    #[error(
+        "the stream was encoded with model {stream}, but the decoder is model {decoder}; \
+         decode with the stream's model (`--model`)"
+    )]
+    ModelMismatch {
+        /// The stream's model.
+        stream: String,
+        /// The decoder's model.
+        decoder: String,
+    },
+
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An image file could not be read or written.
+    #[error("image: {0}")]
+    Image(String),
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
 }
 
 fn format_names(names: &[&'static str]) -> String {

@@ -50,6 +50,7 @@
 
 pub mod arena;
 pub mod bitstream;
+pub mod codec;
 pub mod components;
 pub mod entropy;
 pub mod error;
@@ -58,10 +59,12 @@ pub mod pipe;
 pub mod quantize;
 pub mod system;
 pub mod tensor;
+pub mod vae;
 pub mod wavelet;
 pub mod world;
 
 pub use arena::Arena;
+pub use codec::Codec;
 pub use error::{Error, Result};
 pub use pipe::{Pipe, PipeReport};
 pub use system::{Direction, System};
@@ -72,8 +75,10 @@ pub use world::{Component, ComponentId, Entity, World};
 pub mod prelude {
     pub use crate::arena::Arena;
     pub use crate::bitstream::Limits;
+    pub use crate::codec::{Codec, CodecBuilder, RawImage};
     pub use crate::components::{
-        AnsBitstream, Latent, ModelId, QuantParams, SourceInfo, Symbols, WaveletPyr, Yuvw,
+        AnsBitstream, Latent, ModelId, QuantParams, ReconRgb, Rgb, SourceInfo, Symbols, WaveletPyr,
+        Yuvw,
     };
     pub use crate::entropy::EntropyCoder;
     pub use crate::error::{Error, Result};
@@ -82,6 +87,7 @@ pub mod prelude {
     pub use crate::quantize::Quantize;
     pub use crate::system::{Direction, System};
     pub use crate::tensor::{DType, Location, TensorRef};
+    pub use crate::vae::{Config, ExecutionProvider, ModelSpec, Vae, VaeDecode, VaeEncode};
     pub use crate::wavelet::{Wavelet, WaveletTransform};
     pub use crate::world::{Component, ComponentId, Entity, World};
 }

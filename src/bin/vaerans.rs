@@ -1,0 +1,648 @@
+//! The `vaerans` command-line tool: compress images to vaerans streams and back, inspect
+//! streams, list models.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::Serialize;
+use vaerans::bitstream::{self, Limits};
+use vaerans::codec::{Codec, RawImage};
+use vaerans::vae::{Config, ExecutionProvider, Vae};
+use vaerans::{Error, Result};
+
+/// Image compression through a learned autoencoder's latent space.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// More log output (-v: debug). `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compress images (PNG, JPEG) into .vaer streams.
+    Compress {
+        /// Image files or directories of images.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output file (one input file) or directory (created if missing).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Quality, 1 (smallest) to 100 (best).
+        #[arg(short, long, default_value_t = vaerans::quantize::DEFAULT_QUALITY,
+              value_parser = clap::value_parser!(u8).range(1..=100))]
+        quality: u8,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Decompress .vaer streams into PNG images.
+    Decompress {
+        /// Stream files or directories of .vaer files.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output file (one input file) or directory (created if missing).
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Print every header field of a stream.
+    Info {
+        /// The stream.
+        stream: PathBuf,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the configured models: whether their files exist and load, and their latent shape.
+    Models {
+        /// One JSON line per model.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "cpu")]
+        /// Execution provider used to load them.
+        ep: ExecutionProvider,
+    },
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// Model: a configured name or an .onnx path (default: the config's default, else the
+    /// embedded model; decompress defaults to the model the stream names).
+    #[arg(short, long)]
+    model: Option<String>,
+    /// ONNX Runtime execution provider: auto, cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    ep: ExecutionProvider,
+    /// Images per VAE session call.
+    #[arg(long, default_value_t = vaerans::vae::DEFAULT_MAX_BATCH)]
+    batch: usize,
+    /// One JSON line per file on stdout (input, output, bytes, bpp, seconds; seconds are the
+    /// file's share of its batch).
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "vaerans=info",
+        _ => "vaerans=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    match run(cli.command) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(failed) => {
+            eprintln!("error: {failed} file(s) failed");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a command; returns how many files failed.
+fn run(command: Command) -> Result<usize> {
+    match command {
+        Command::Compress {
+            inputs,
+            output,
+            quality,
+            model,
+        } => compress(&inputs, &output, quality, &model),
+        Command::Decompress {
+            inputs,
+            output,
+            model,
+        } => decompress(&inputs, &output, &model),
+        Command::Info { stream, json } => info(&stream, json).map(|()| 0),
+        Command::Models { json, ep } => models(json, ep),
+    }
+}
+
+const IMAGE_EXTS: &[&str] = &["png", "jpg", "jpeg"];
+const STREAM_EXTS: &[&str] = &["vaer"];
+
+/// Expands files and directories (non-recursive, sorted) into `(input, output)` pairs.
+fn plan(
+    inputs: &[PathBuf],
+    output: &Path,
+    exts: &[&str],
+    out_ext: &str,
+) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let mut files = Vec::new();
+    let mut any_dir = false;
+    for input in inputs {
+        if input.is_dir() {
+            any_dir = true;
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .map_err(|e| Error::io(input, e))?
+                .filter_map(|d| d.ok().map(|d| d.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && p.extension()
+                            .and_then(|e| e.to_str())
+                            .is_some_and(|e| exts.contains(&e.to_ascii_lowercase().as_str()))
+                })
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(Error::InvalidInput(format!(
+                    "{} holds no {} files",
+                    input.display(),
+                    exts.join("/")
+                )));
+            }
+            files.extend(found);
+        } else if input.is_file() {
+            files.push(input.clone());
+        } else {
+            return Err(Error::InvalidInput(format!(
+                "{} does not exist",
+                input.display()
+            )));
+        }
+    }
+    let to_dir = any_dir
+        || files.len() > 1
+        || output.is_dir()
+        || output.as_os_str().to_string_lossy().ends_with('/');
+    if !to_dir {
+        return Ok(vec![(files.remove(0), output.to_path_buf())]);
+    }
+    std::fs::create_dir_all(output).map_err(|e| Error::io(output, e))?;
+    let mut seen = HashSet::new();
+    let mut pairs = Vec::with_capacity(files.len());
+    for f in files {
+        let stem = f.file_stem().unwrap_or(f.as_os_str());
+        let out = output.join(stem).with_extension(out_ext);
+        if !seen.insert(out.clone()) {
+            return Err(Error::InvalidInput(format!(
+                "two inputs would both write {}; rename one",
+                out.display()
+            )));
+        }
+        pairs.push((f, out));
+    }
+    Ok(pairs)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, so a failure never
+/// leaves a half-written output.
+fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result =
+        write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn progress(n: usize, json: bool) -> ProgressBar {
+    if n <= 1 || json {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(n as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+#[derive(Serialize)]
+struct FileReport<'a> {
+    input: &'a Path,
+    output: &'a Path,
+    bytes: usize,
+    bpp: f64,
+    seconds: f64,
+}
+
+fn report(bar: &ProgressBar, json: bool, r: &FileReport<'_>) {
+    if json {
+        let line = serde_json::to_string(r).unwrap_or_default();
+        bar.suspend(|| println!("{line}"));
+    } else if bar.is_hidden() {
+        println!(
+            "{} -> {}: {} bytes, {:.4} bpp, {:.3} s",
+            r.input.display(),
+            r.output.display(),
+            r.bytes,
+            r.bpp,
+            r.seconds
+        );
+    }
+}
+
+fn fail(bar: &ProgressBar, input: &Path, e: &Error) {
+    bar.suspend(|| eprintln!("error: {}: {e}", input.display()));
+}
+
+fn compress(inputs: &[PathBuf], output: &Path, quality: u8, args: &ModelArgs) -> Result<usize> {
+    let pairs = plan(inputs, output, IMAGE_EXTS, "vaer")?;
+    let mut builder = Codec::builder()
+        .quality(quality)
+        .execution_provider(args.ep)
+        .max_batch(args.batch)
+        .config(Config::load()?);
+    if let Some(m) = &args.model {
+        builder = builder.model(m.clone());
+    }
+    let codec = builder.build()?;
+    let bar = progress(pairs.len(), args.json);
+    let mut failed = 0;
+    for chunk in pairs.chunks(args.batch.max(1)) {
+        let start = Instant::now();
+        let loaded: Vec<Result<image::RgbImage>> = chunk
+            .par_iter()
+            .map(|(i, _)| {
+                image::open(i)
+                    .map(|img| img.to_rgb8())
+                    .map_err(|e| Error::Image(e.to_string()))
+            })
+            .collect();
+        let raws: Vec<RawImage<'_>> = loaded
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(RawImage::from)
+            .collect();
+        let mut streams = codec.compress_raw(&raws).into_iter();
+        let share = start.elapsed().as_secs_f64() / chunk.len() as f64;
+        for ((input, out), img) in chunk.iter().zip(&loaded) {
+            let result = img
+                .as_ref()
+                .map_err(|e| Error::Image(e.to_string()))
+                .and_then(|img| {
+                    let bytes = streams
+                        .next()
+                        .unwrap_or_else(|| Err(Error::InvalidInput("lost result".into())))?;
+                    write_atomic(out, |tmp| {
+                        std::fs::write(tmp, &bytes).map_err(|e| Error::io(tmp, e))
+                    })?;
+                    Ok((bytes.len(), img.width() as f64 * img.height() as f64))
+                });
+            match result {
+                Ok((bytes, pixels)) => report(
+                    &bar,
+                    args.json,
+                    &FileReport {
+                        input,
+                        output: out,
+                        bytes,
+                        bpp: bytes as f64 * 8.0 / pixels,
+                        seconds: share,
+                    },
+                ),
+                Err(e) => {
+                    failed += 1;
+                    fail(&bar, input, &e);
+                }
+            }
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(failed)
+}
+
+fn decompress(inputs: &[PathBuf], output: &Path, args: &ModelArgs) -> Result<usize> {
+    let pairs = plan(inputs, output, STREAM_EXTS, "png")?;
+    let config = Config::load()?;
+    let limits = Limits::default();
+    // One codec per model the streams name (or the one --model names).
+    let mut codecs: BTreeMap<String, Codec> = BTreeMap::new();
+    let bar = progress(pairs.len(), args.json);
+    let mut failed = 0;
+    for chunk in pairs.chunks(args.batch.max(1)) {
+        let start = Instant::now();
+        let read: Vec<Result<(Vec<u8>, String)>> = chunk
+            .iter()
+            .map(|(i, _)| {
+                let bytes = std::fs::read(i).map_err(|e| Error::io(i, e))?;
+                let name = match &args.model {
+                    Some(m) => m.clone(),
+                    None => bitstream::read(&bytes, &limits)?.header.model.name,
+                };
+                Ok((bytes, name))
+            })
+            .collect();
+        let mut by_model: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut results: Vec<Option<Result<image::RgbImage>>> =
+            (0..chunk.len()).map(|_| None).collect();
+        for (i, r) in read.iter().enumerate() {
+            match r {
+                Ok((_, name)) => by_model.entry(name.clone()).or_default().push(i),
+                Err(e) => results[i] = Some(Err(Error::InvalidInput(e.to_string()))),
+            }
+        }
+        for (name, idx) in by_model {
+            if !codecs.contains_key(&name) {
+                let built = Codec::builder()
+                    .execution_provider(args.ep)
+                    .max_batch(args.batch)
+                    .config(config.clone())
+                    .model(name.clone())
+                    .build();
+                match built {
+                    Ok(c) => {
+                        codecs.insert(name.clone(), c);
+                    }
+                    Err(e) => {
+                        let msg = format!("cannot open the stream's model `{name}`: {e}");
+                        for i in idx {
+                            results[i] = Some(Err(Error::Model(msg.clone())));
+                        }
+                        continue;
+                    }
+                }
+            }
+            let codec = &codecs[&name];
+            let streams: Vec<&[u8]> = idx
+                .iter()
+                .map(|&i| read[i].as_ref().map(|(b, _)| b.as_slice()).unwrap_or(&[]))
+                .collect();
+            for (i, r) in idx.into_iter().zip(codec.decompress_batch(&streams)) {
+                results[i] = Some(r);
+            }
+        }
+        let share = start.elapsed().as_secs_f64() / chunk.len() as f64;
+        for (((input, out), r), bytes) in chunk.iter().zip(results).zip(&read) {
+            let r = r.unwrap_or_else(|| Err(Error::InvalidInput("not decoded".into())));
+            let result = r.and_then(|img| {
+                write_atomic(out, |tmp| {
+                    img.save_with_format(tmp, image::ImageFormat::Png)
+                        .map_err(|e| Error::Image(format!("{}: {e}", tmp.display())))
+                })?;
+                Ok(img.width() as f64 * img.height() as f64)
+            });
+            match result {
+                Ok(pixels) => {
+                    let n = bytes.as_ref().map_or(0, |(b, _)| b.len());
+                    report(
+                        &bar,
+                        args.json,
+                        &FileReport {
+                            input,
+                            output: out,
+                            bytes: n,
+                            bpp: n as f64 * 8.0 / pixels,
+                            seconds: share,
+                        },
+                    )
+                }
+                Err(e) => {
+                    failed += 1;
+                    fail(&bar, input, &e);
+                }
+            }
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(failed)
+}
+
+#[derive(Serialize)]
+struct BandInfo {
+    channel: usize,
+    band: usize,
+    level: u8,
+    orientation: String,
+    width: usize,
+    height: usize,
+    step_code: u8,
+    step: f32,
+    center: i32,
+}
+
+#[derive(Serialize)]
+struct StreamInfo {
+    file: PathBuf,
+    version: String,
+    width: u32,
+    height: u32,
+    padded_width: u32,
+    padded_height: u32,
+    latent_channels: u16,
+    latent_height: u32,
+    latent_width: u32,
+    model: String,
+    decoder_sha256: String,
+    wavelet: String,
+    levels: u8,
+    quality: u8,
+    bytes_total: usize,
+    bytes_header: usize,
+    bytes_tables: usize,
+    bytes_payload: usize,
+    bpp: f64,
+    bands: Vec<BandInfo>,
+}
+
+fn info(path: &Path, json: bool) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let parsed = bitstream::read(&bytes, &Limits::default())?;
+    let sizes = bitstream::sizes(&bytes, &parsed);
+    let h = &parsed.header;
+    let table = vaerans::wavelet::bands(h.latent_h as usize, h.latent_w as usize, h.levels);
+    let bands = h
+        .bands
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let b = table[i % table.len()];
+            BandInfo {
+                channel: i / table.len(),
+                band: i % table.len(),
+                level: b.level,
+                orientation: format!("{:?}", b.orientation),
+                width: b.w,
+                height: b.h,
+                step_code: q.step_code,
+                step: q.step(),
+                center: q.center,
+            }
+        })
+        .collect();
+    let info = StreamInfo {
+        file: path.to_path_buf(),
+        version: format!("{}.{}", h.version_major, h.version_minor),
+        width: h.width,
+        height: h.height,
+        padded_width: h.padded_width,
+        padded_height: h.padded_height,
+        latent_channels: h.channels,
+        latent_height: h.latent_h,
+        latent_width: h.latent_w,
+        model: h.model.name.clone(),
+        decoder_sha256: h
+            .model
+            .decoder_hash
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        wavelet: format!("{:?}", h.wavelet),
+        levels: h.levels,
+        quality: h.quality,
+        bytes_total: sizes.total,
+        bytes_header: sizes.header,
+        bytes_tables: sizes.tables,
+        bytes_payload: sizes.payload,
+        bpp: sizes.total as f64 * 8.0 / (f64::from(h.width) * f64::from(h.height)),
+        bands,
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        let line = serde_json::to_string(&info).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let _ = writeln!(out, "{line}");
+        return Ok(());
+    }
+    let _ = writeln!(out, "file            {}", info.file.display());
+    let _ = writeln!(out, "format version  {}", info.version);
+    let _ = writeln!(
+        out,
+        "image           {}×{} (padded {}×{})",
+        info.width, info.height, info.padded_width, info.padded_height
+    );
+    let _ = writeln!(
+        out,
+        "latent          {}×{}×{}",
+        info.latent_channels, info.latent_height, info.latent_width
+    );
+    let _ = writeln!(
+        out,
+        "model           {}",
+        if info.model.is_empty() {
+            "(none: bare latent)"
+        } else {
+            &info.model
+        }
+    );
+    let _ = writeln!(out, "decoder sha256  {}", info.decoder_sha256);
+    let _ = writeln!(
+        out,
+        "wavelet         {} × {} levels",
+        info.wavelet, info.levels
+    );
+    let _ = writeln!(out, "quality         {}", info.quality);
+    let _ = writeln!(
+        out,
+        "size            {} bytes = header {} + tables {} + payload {} ({:.4} bpp)",
+        info.bytes_total, info.bytes_header, info.bytes_tables, info.bytes_payload, info.bpp
+    );
+    let _ = writeln!(
+        out,
+        "bands           channel band level orientation size step center"
+    );
+    for b in &info.bands {
+        let _ = writeln!(
+            out,
+            "                {:>7} {:>4} {:>5} {:>11} {}×{} {} {}",
+            b.channel, b.band, b.level, b.orientation, b.width, b.height, b.step, b.center
+        );
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ModelReport {
+    name: String,
+    default: bool,
+    encoder: String,
+    decoder: String,
+    files_exist: bool,
+    loads: bool,
+    error: Option<String>,
+    latent: Option<String>,
+}
+
+fn models(json: bool, ep: ExecutionProvider) -> Result<usize> {
+    let config = Config::load()?;
+    let default = config.resolve(None).map(|s| s.name).unwrap_or_default();
+    match &config.path {
+        Some(p) if !json => println!("config: {}", p.display()),
+        None if !json => println!(
+            "config: none found (searched {})",
+            Config::search_paths()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => {}
+    }
+    let mut broken = 0;
+    for spec in config.all() {
+        let files_exist = spec.encoder.exists() && spec.decoder.exists();
+        let opened = if files_exist {
+            Vae::open(&spec, ep).and_then(|vae| {
+                // Probe the latent shape with one 64×64 image.
+                let f = vae.downsample();
+                let side = 8 * f;
+                let z = vae.encode_nchw(&vec![0.0; 3 * side * side], 1, side, side)?;
+                let c = z.len() / (side / f * (side / f));
+                Ok(format!("{c}×H/{f}×W/{f}"))
+            })
+        } else {
+            Err(Error::Model("file missing".into()))
+        };
+        let r = ModelReport {
+            default: spec.name == default,
+            name: spec.name.clone(),
+            encoder: spec.encoder.to_string(),
+            decoder: spec.decoder.to_string(),
+            files_exist,
+            loads: opened.is_ok(),
+            error: opened.as_ref().err().map(|e| e.to_string()),
+            latent: opened.ok(),
+        };
+        if !r.loads {
+            broken += 1;
+        }
+        if json {
+            println!("{}", serde_json::to_string(&r).unwrap_or_default());
+        } else {
+            println!(
+                "{}{}\n  encoder {}\n  decoder {}\n  {}",
+                r.name,
+                if r.default { " (default)" } else { "" },
+                r.encoder,
+                r.decoder,
+                match (&r.latent, &r.error) {
+                    (Some(l), _) => format!("loads; latent {l}"),
+                    (None, Some(e)) => format!("does not load: {e}"),
+                    _ => String::new(),
+                }
+            );
+        }
+    }
+    Ok(broken)
+}

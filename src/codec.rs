@@ -1,0 +1,453 @@
+//! The high-level API: [`Codec`] compresses images to vaerans streams and back.
+//!
+//! A `Codec` is built once (it opens the model's ONNX Runtime sessions and owns a world with
+//! its arena) and reused for every call; it is `Send + Sync`, calls on one codec run one at a
+//! time.
+//!
+//! ```no_run
+//! use vaerans::codec::Codec;
+//!
+//! # fn main() -> vaerans::Result<()> {
+//! let codec = Codec::builder().quality(60).build()?; // the embedded default model
+//! let image = image::open("photo.png").map_err(|e| vaerans::Error::Image(e.to_string()))?;
+//! let stream = codec.compress_dynamic(&image)?;
+//! let back = codec.decompress(&stream)?;
+//! assert_eq!(back.dimensions(), (image.width(), image.height()));
+//! # Ok(())
+//! # }
+//! ```
+
+use std::sync::{Arc, Mutex};
+
+use image::{DynamicImage, RgbImage};
+
+use crate::arena::DEFAULT_ARENA_BYTES;
+use crate::bitstream::{self, Limits};
+use crate::components::{AnsBitstream, ReconRgb, Rgb};
+use crate::entropy::EntropyCoder;
+use crate::error::{Error, Result};
+use crate::hadamard::Hadamard;
+use crate::quantize::{Quantize, DEFAULT_QUALITY};
+use crate::vae::{
+    Config, ExecutionProvider, ModelSpec, Vae, VaeDecode, VaeEncode, DEFAULT_MAX_BATCH,
+};
+use crate::wavelet::{Wavelet, WaveletTransform};
+use crate::world::World;
+
+/// Default wavelet decomposition levels (clamped to what each latent's size allows).
+pub const DEFAULT_LEVELS: u8 = 4;
+
+/// Images per world pass in batch calls: bounds the arena a batch needs.
+const CHUNK: usize = 32;
+
+/// A borrowed RGB8 image: `width × height × 3` bytes, row-major.
+#[derive(Debug, Clone, Copy)]
+pub struct RawImage<'a> {
+    /// Pixel bytes, RGB interleaved.
+    pub data: &'a [u8],
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl<'a> From<&'a RgbImage> for RawImage<'a> {
+    fn from(img: &'a RgbImage) -> Self {
+        Self {
+            data: img.as_raw(),
+            width: img.width(),
+            height: img.height(),
+        }
+    }
+}
+
+/// Settings for a [`Codec`].
+#[derive(Debug, Clone)]
+pub struct CodecBuilder {
+    model: Option<String>,
+    spec: Option<ModelSpec>,
+    config: Option<Config>,
+    ep: ExecutionProvider,
+    quality: u8,
+    wavelet: Wavelet,
+    levels: u8,
+    max_batch: usize,
+    limits: Limits,
+}
+
+impl Default for CodecBuilder {
+    fn default() -> Self {
+        Self {
+            model: None,
+            spec: None,
+            config: None,
+            ep: ExecutionProvider::Auto,
+            quality: DEFAULT_QUALITY,
+            wavelet: Wavelet::Cdf53,
+            levels: DEFAULT_LEVELS,
+            max_batch: DEFAULT_MAX_BATCH,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl CodecBuilder {
+    /// A model by configured name or `.onnx` path (default: the config's default, else the
+    /// embedded model).
+    pub fn model(mut self, name_or_path: impl Into<String>) -> Self {
+        self.model = Some(name_or_path.into());
+        self
+    }
+
+    /// A model described in code (takes precedence over [`model`](Self::model)).
+    pub fn model_spec(mut self, spec: ModelSpec) -> Self {
+        self.spec = Some(spec);
+        self
+    }
+
+    /// The model configuration to resolve names in (default: [`Config::load`]).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// ONNX Runtime execution provider (default [`ExecutionProvider::Auto`]).
+    pub fn execution_provider(mut self, ep: ExecutionProvider) -> Self {
+        self.ep = ep;
+        self
+    }
+
+    /// Quality 1..=100 (default 75): higher is larger and closer to the VAE's own output.
+    pub fn quality(mut self, quality: u8) -> Self {
+        self.quality = quality;
+        self
+    }
+
+    /// Wavelet (default CDF 5/3).
+    pub fn wavelet(mut self, wavelet: Wavelet) -> Self {
+        self.wavelet = wavelet;
+        self
+    }
+
+    /// Wavelet levels (default 4; clamped per latent).
+    pub fn levels(mut self, levels: u8) -> Self {
+        self.levels = levels;
+        self
+    }
+
+    /// Largest number of images per VAE session call (default 8).
+    pub fn max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch;
+        self
+    }
+
+    /// Limits applied to streams being decoded.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Opens the model and builds the codec.
+    pub fn build(self) -> Result<Codec> {
+        if !(1..=100).contains(&self.quality) {
+            return Err(Error::InvalidInput(format!(
+                "quality {} is outside 1..=100",
+                self.quality
+            )));
+        }
+        if self.levels == 0 {
+            return Err(Error::InvalidInput(
+                "wavelet levels must be at least 1".into(),
+            ));
+        }
+        let spec = match self.spec {
+            Some(s) => s,
+            None => {
+                let config = match self.config {
+                    Some(c) => c,
+                    None => Config::load()?,
+                };
+                config.resolve(self.model.as_deref())?
+            }
+        };
+        let vae = Vae::open(&spec, self.ep)?.with_max_batch(self.max_batch);
+        Ok(Codec::from_vae(Arc::new(vae), self.quality)
+            .with_wavelet(self.wavelet, self.levels)
+            .with_limits(self.limits))
+    }
+}
+
+/// Compresses images into vaerans streams and back (see the module docs).
+#[derive(Debug)]
+pub struct Codec {
+    vae: Arc<Vae>,
+    quality: u8,
+    wavelet: Wavelet,
+    levels: u8,
+    limits: Limits,
+    world: Mutex<World>,
+}
+
+impl Codec {
+    /// The default codec: the configured default (else embedded) model, automatic execution
+    /// provider, quality 75.
+    pub fn new() -> Result<Self> {
+        Self::builder().build()
+    }
+
+    /// Settings for a codec.
+    pub fn builder() -> CodecBuilder {
+        CodecBuilder::default()
+    }
+
+    /// A codec around an already opened model (several codecs may share one [`Vae`]).
+    pub fn from_vae(vae: Arc<Vae>, quality: u8) -> Self {
+        Self {
+            vae,
+            quality: quality.clamp(1, 100),
+            wavelet: Wavelet::Cdf53,
+            levels: DEFAULT_LEVELS,
+            limits: Limits::default(),
+            world: Mutex::new(World::new()),
+        }
+    }
+
+    fn with_wavelet(mut self, wavelet: Wavelet, levels: u8) -> Self {
+        self.wavelet = wavelet;
+        self.levels = levels.max(1);
+        self
+    }
+
+    fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The model.
+    pub fn vae(&self) -> &Arc<Vae> {
+        &self.vae
+    }
+
+    /// The quality streams are made at.
+    pub fn quality(&self) -> u8 {
+        self.quality
+    }
+
+    /// Compresses one image.
+    pub fn compress(&self, image: &RgbImage) -> Result<Vec<u8>> {
+        self.compress_rgb8(image.as_raw(), image.width(), image.height())
+    }
+
+    /// Compresses any image the `image` crate decodes (converted to RGB8; alpha is dropped).
+    pub fn compress_dynamic(&self, image: &DynamicImage) -> Result<Vec<u8>> {
+        self.compress(&image.to_rgb8())
+    }
+
+    /// Compresses raw RGB8 pixels (`width × height × 3` bytes, row-major).
+    pub fn compress_rgb8(&self, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
+        let mut out = self.compress_raw(&[RawImage {
+            data,
+            width,
+            height,
+        }]);
+        out.pop()
+            .unwrap_or_else(|| Err(Error::InvalidInput("no image".into())))
+    }
+
+    /// Compresses several images; one result per image, in order. Images of equal padded size
+    /// share VAE session calls.
+    pub fn compress_batch(&self, images: &[RgbImage]) -> Vec<Result<Vec<u8>>> {
+        let raws: Vec<RawImage<'_>> = images.iter().map(RawImage::from).collect();
+        self.compress_raw(&raws)
+    }
+
+    /// [`compress_batch`](Self::compress_batch) on raw RGB8 buffers.
+    pub fn compress_raw(&self, images: &[RawImage<'_>]) -> Vec<Result<Vec<u8>>> {
+        let mut out = Vec::with_capacity(images.len());
+        let mut world = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        for chunk in images.chunks(CHUNK) {
+            match self.compress_chunk(&mut world, chunk) {
+                Ok(results) => out.extend(results),
+                Err(e) => {
+                    let msg = e.to_string();
+                    out.extend(chunk.iter().map(|_| Err(Error::InvalidInput(msg.clone()))));
+                }
+            }
+        }
+        out
+    }
+
+    fn compress_chunk(
+        &self,
+        world: &mut World,
+        images: &[RawImage<'_>],
+    ) -> Result<Vec<Result<Vec<u8>>>> {
+        let max_dim = self.limits.max_image_dim;
+        let checked: Vec<Result<()>> = images
+            .iter()
+            .map(|img| {
+                if img.width == 0 || img.height == 0 {
+                    return Err(Error::InvalidInput(format!(
+                        "image is {}×{}; both sides must be at least 1",
+                        img.width, img.height
+                    )));
+                }
+                if img.width > max_dim || img.height > max_dim {
+                    return Err(Error::InvalidInput(format!(
+                        "image is {}×{}; sides above {max_dim} are not supported",
+                        img.width, img.height
+                    )));
+                }
+                let want = img.width as usize * img.height as usize * 3;
+                if img.data.len() != want {
+                    return Err(Error::InvalidInput(format!(
+                        "{} bytes for a {}×{} RGB8 image, which needs {want}",
+                        img.data.len(),
+                        img.width,
+                        img.height
+                    )));
+                }
+                Ok(())
+            })
+            .collect();
+        let need: usize = images
+            .iter()
+            .zip(&checked)
+            .filter(|(_, c)| c.is_ok())
+            .map(|(img, _)| self.bytes_per_image(img.width, img.height))
+            .sum();
+        prepare_world(world, need);
+        let mut entities = Vec::new();
+        for (img, ok) in images.iter().zip(&checked) {
+            if ok.is_ok() {
+                let e = world.spawn();
+                let shape = [img.height as usize, img.width as usize, 3];
+                let tensor = world.arena_mut().alloc_from::<u8>(&shape, img.data)?;
+                world.insert(e, Rgb { tensor })?;
+                entities.push(e);
+            }
+        }
+        let mut results = if entities.is_empty() {
+            Vec::new()
+        } else {
+            world
+                .pipe_batch(&entities)
+                .to(VaeEncode::new(self.vae.clone()))
+                .to(Hadamard::forward())
+                .to(WaveletTransform::forward(self.wavelet, self.levels))
+                .to(Quantize::forward(self.quality))
+                .to(EntropyCoder::forward())
+                .outs::<AnsBitstream>()?
+        }
+        .into_iter();
+        Ok(checked
+            .into_iter()
+            .map(|c| {
+                c.and_then(|()| {
+                    results.next().map_or_else(
+                        || Err(Error::InvalidInput("lost result".into())),
+                        |r| r.map(|b| b.0),
+                    )
+                })
+            })
+            .collect())
+    }
+
+    /// Arena bytes one image needs along the pipe (input, latent stages, output), with slack
+    /// for alignment.
+    fn bytes_per_image(&self, width: u32, height: u32) -> usize {
+        let (pw, ph) = self.vae.padded_size(width, height);
+        let f = self.vae.downsample();
+        let latent = self.vae.latent_channels() * (pw as usize / f) * (ph as usize / f);
+        3 * width as usize * height as usize + 17 * latent + 16 * 64
+    }
+
+    /// Decompresses one stream.
+    pub fn decompress(&self, stream: &[u8]) -> Result<RgbImage> {
+        let mut out = self.decompress_batch(&[stream]);
+        out.pop()
+            .unwrap_or_else(|| Err(Error::InvalidInput("no stream".into())))
+    }
+
+    /// Decompresses several streams; one result per stream, in order. A corrupt stream fails
+    /// alone.
+    pub fn decompress_batch<B: AsRef<[u8]>>(&self, streams: &[B]) -> Vec<Result<RgbImage>> {
+        let mut out = Vec::with_capacity(streams.len());
+        let mut world = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        for chunk in streams.chunks(CHUNK) {
+            match self.decompress_chunk(&mut world, chunk) {
+                Ok(results) => out.extend(results),
+                Err(e) => {
+                    let msg = e.to_string();
+                    out.extend(chunk.iter().map(|_| Err(Error::InvalidInput(msg.clone()))));
+                }
+            }
+        }
+        out
+    }
+
+    fn decompress_chunk<B: AsRef<[u8]>>(
+        &self,
+        world: &mut World,
+        streams: &[B],
+    ) -> Result<Vec<Result<RgbImage>>> {
+        // Parse headers first: bad streams fail here, good ones size the arena.
+        let parsed: Vec<Result<usize>> = streams
+            .iter()
+            .map(|s| {
+                let p = bitstream::read(s.as_ref(), &self.limits)?;
+                let h = &p.header;
+                let latent = h.latent_len();
+                Ok(3 * h.width as usize * h.height as usize + 17 * latent + 16 * 64)
+            })
+            .collect();
+        let need = parsed.iter().filter_map(|r| r.as_ref().ok()).sum();
+        prepare_world(world, need);
+        let mut entities = Vec::new();
+        for (s, p) in streams.iter().zip(&parsed) {
+            if p.is_ok() {
+                let e = world.spawn();
+                world.insert(e, AnsBitstream(s.as_ref().to_vec()))?;
+                entities.push(e);
+            }
+        }
+        let recon = if entities.is_empty() {
+            Vec::new()
+        } else {
+            world
+                .pipe_batch(&entities)
+                .to(EntropyCoder::inverse_with_limits(self.limits))
+                .to(Quantize::inverse())
+                .to(WaveletTransform::inverse())
+                .to(Hadamard::inverse())
+                .to(VaeDecode::new(self.vae.clone()))
+                .outs::<ReconRgb>()?
+        };
+        let mut recon = recon.into_iter();
+        let mut out = Vec::with_capacity(streams.len());
+        for p in parsed {
+            out.push(p.and_then(|_| {
+                let r = recon
+                    .next()
+                    .ok_or_else(|| Error::InvalidInput("lost result".into()))??;
+                let [h, w, _] = *r.tensor.shape() else {
+                    return Err(Error::TensorType("ReconRgb is not [H, W, 3]".into()));
+                };
+                let data = world.arena().to_vec::<u8>(&r.tensor)?;
+                RgbImage::from_raw(w as u32, h as u32, data)
+                    .ok_or_else(|| Error::TensorType("ReconRgb size mismatch".into()))
+            }));
+        }
+        Ok(out)
+    }
+}
+
+/// Clears the world for a new batch, growing its arena when the batch needs more.
+fn prepare_world(world: &mut World, need: usize) {
+    let need = need + need / 4;
+    if world.arena().capacity() < need {
+        *world = World::with_arena_capacity(need.max(DEFAULT_ARENA_BYTES));
+    } else {
+        world.clear();
+    }
+}

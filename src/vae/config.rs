@@ -1,0 +1,421 @@
+//! Model configuration: which ONNX files make a VAE, and how to talk to them.
+//!
+//! A TOML file names models (first found wins: `vaerans.toml` in the working directory,
+//! `$VAERANS_CONFIG`, `~/.config/vaerans/config.toml`):
+//!
+//! ```toml
+//! default = "sdxl-vae"          # optional: the model used when none is named
+//!
+//! [models.sdxl-vae]
+//! encoder = "sdxl/vae_encoder.onnx"   # relative paths resolve against this file's folder
+//! decoder = "sdxl/vae_decoder.onnx"
+//! latent_channels = 4
+//! downsample = 8
+//! input_range = [-1.0, 1.0]
+//! # Only for graphs with several inputs or outputs:
+//! # encoder_input = "sample"
+//! # encoder_output = "latent_sample"
+//! # decoder_input = "latent_sample"
+//! # decoder_output = "sample"
+//! ```
+//!
+//! A model can also be named by path: an encoder `.onnx` file whose decoder sits beside it
+//! (`…encoder….onnx` ↔ `…decoder….onnx`), or a folder holding `encoder.onnx` and
+//! `decoder.onnx` (or `vae_encoder.onnx` and `vae_decoder.onnx`). With no model named, the
+//! config's `default`, else the embedded [`DEFAULT_MODEL_NAME`] model, is used.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Name of the model embedded in the crate (see `models/README.md`).
+pub const DEFAULT_MODEL_NAME: &str = "vaerans-small-v1";
+
+static DEFAULT_ENCODER: &[u8] = include_bytes!("../../models/vaerans-small-v1/encoder.onnx");
+static DEFAULT_DECODER: &[u8] = include_bytes!("../../models/vaerans-small-v1/decoder.onnx");
+
+/// Where a model's graph comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelFile {
+    /// An `.onnx` file on disk.
+    Path(PathBuf),
+    /// Bytes compiled into the library (the default model).
+    Embedded(&'static [u8]),
+}
+
+impl ModelFile {
+    /// Reads the graph's bytes.
+    pub fn bytes(&self) -> Result<std::borrow::Cow<'static, [u8]>> {
+        match self {
+            Self::Embedded(b) => Ok(std::borrow::Cow::Borrowed(b)),
+            Self::Path(p) => std::fs::read(p)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| Error::io(p, e)),
+        }
+    }
+
+    /// Whether the graph can be read (an embedded graph always can).
+    pub fn exists(&self) -> bool {
+        match self {
+            Self::Embedded(_) => true,
+            Self::Path(p) => p.is_file(),
+        }
+    }
+}
+
+impl std::fmt::Display for ModelFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Path(p) => write!(f, "{}", p.display()),
+            Self::Embedded(b) => write!(f, "(embedded, {} bytes)", b.len()),
+        }
+    }
+}
+
+/// Everything needed to run one VAE.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSpec {
+    /// The name written into streams.
+    pub name: String,
+    /// The encoder graph: image `[N, 3, H, W]` → latent `[N, C, H/f, W/f]` (or `2C` moments).
+    pub encoder: ModelFile,
+    /// The decoder graph: latent `[N, C, h, w]` → image `[N, 3, h·f, w·f]`.
+    pub decoder: ModelFile,
+    /// Latent channels `C`; `None` reads it from the decoder's input shape.
+    pub latent_channels: Option<usize>,
+    /// Spatial downsample factor `f` (images are padded to a multiple of it).
+    pub downsample: usize,
+    /// The pixel range the model expects: u8 0 maps to `input_range[0]`, 255 to `[1]`.
+    pub input_range: [f32; 2],
+    /// Encoder input tensor name, for graphs with several inputs.
+    pub encoder_input: Option<String>,
+    /// Encoder output tensor name, for graphs with several outputs.
+    pub encoder_output: Option<String>,
+    /// Decoder input tensor name.
+    pub decoder_input: Option<String>,
+    /// Decoder output tensor name.
+    pub decoder_output: Option<String>,
+}
+
+impl ModelSpec {
+    /// The model embedded in the crate: 4 channels, downsample 8, input range [-1, 1].
+    pub fn embedded_default() -> Self {
+        Self {
+            name: DEFAULT_MODEL_NAME.into(),
+            encoder: ModelFile::Embedded(DEFAULT_ENCODER),
+            decoder: ModelFile::Embedded(DEFAULT_DECODER),
+            latent_channels: Some(4),
+            downsample: 8,
+            input_range: [-1.0, 1.0],
+            encoder_input: None,
+            encoder_output: None,
+            decoder_input: None,
+            decoder_output: None,
+        }
+    }
+
+    /// A model from an encoder `.onnx` path or a folder (see the module docs); its name is
+    /// the file stem (or folder name), with the SD-VAE defaults (downsample 8, range [-1, 1]).
+    pub fn from_path(path: &Path) -> Result<Self> {
+        let (encoder, decoder) = if path.is_dir() {
+            let pair = [
+                ("encoder.onnx", "decoder.onnx"),
+                ("vae_encoder.onnx", "vae_decoder.onnx"),
+            ]
+            .into_iter()
+            .map(|(e, d)| (path.join(e), path.join(d)))
+            .find(|(e, d)| e.is_file() && d.is_file());
+            pair.ok_or_else(|| {
+                Error::Model(format!(
+                    "{} holds no encoder.onnx + decoder.onnx (or vae_encoder.onnx + vae_decoder.onnx)",
+                    path.display()
+                ))
+            })?
+        } else {
+            let file = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .ok_or_else(|| Error::Model(format!("{} is not a file name", path.display())))?;
+            let partner = if file.contains("encoder") {
+                file.replacen("encoder", "decoder", 1)
+            } else if file.contains("decoder") {
+                file.replacen("decoder", "encoder", 1)
+            } else {
+                return Err(Error::Model(format!(
+                    "cannot tell whether {} is an encoder or a decoder: name it …encoder….onnx \
+                     with its …decoder….onnx beside it, or describe it in vaerans.toml",
+                    path.display()
+                )));
+            };
+            let other = path.with_file_name(partner);
+            let (e, d) = if file.contains("encoder") {
+                (path.to_path_buf(), other)
+            } else {
+                (other, path.to_path_buf())
+            };
+            for p in [&e, &d] {
+                if !p.is_file() {
+                    return Err(Error::Model(format!(
+                        "model file {} not found",
+                        p.display()
+                    )));
+                }
+            }
+            (e, d)
+        };
+        let name = if path.is_dir() {
+            path.file_name()
+        } else {
+            encoder.file_stem()
+        }
+        .and_then(|s| s.to_str())
+        .unwrap_or("model")
+        .to_string();
+        Ok(Self {
+            name,
+            encoder: ModelFile::Path(encoder),
+            decoder: ModelFile::Path(decoder),
+            latent_channels: None,
+            downsample: 8,
+            input_range: [-1.0, 1.0],
+            encoder_input: None,
+            encoder_output: None,
+            decoder_input: None,
+            decoder_output: None,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    default: Option<String>,
+    #[serde(default)]
+    models: BTreeMap<String, RawModel>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    encoder: PathBuf,
+    decoder: PathBuf,
+    latent_channels: Option<usize>,
+    #[serde(default = "default_downsample")]
+    downsample: usize,
+    #[serde(default = "default_range")]
+    input_range: [f32; 2],
+    encoder_input: Option<String>,
+    encoder_output: Option<String>,
+    decoder_input: Option<String>,
+    decoder_output: Option<String>,
+}
+
+fn default_downsample() -> usize {
+    8
+}
+fn default_range() -> [f32; 2] {
+    [-1.0, 1.0]
+}
+
+/// The model configuration: named models and an optional default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Config {
+    /// The file it was read from (`None`: no config file, only the embedded model).
+    pub path: Option<PathBuf>,
+    /// The model used when none is named (`None`: the embedded model).
+    pub default: Option<String>,
+    /// Models by name.
+    pub models: BTreeMap<String, ModelSpec>,
+}
+
+impl Config {
+    /// The files searched, in order.
+    pub fn search_paths() -> Vec<PathBuf> {
+        let mut out = vec![PathBuf::from("vaerans.toml")];
+        if let Some(p) = std::env::var_os("VAERANS_CONFIG") {
+            out.push(PathBuf::from(p));
+        }
+        if let Some(home) = std::env::var_os("HOME") {
+            out.push(PathBuf::from(home).join(".config/vaerans/config.toml"));
+        }
+        out
+    }
+
+    /// Loads the first config file found (see [`Config::search_paths`]); no file is an empty
+    /// config, not an error.
+    pub fn load() -> Result<Self> {
+        match Self::search_paths().into_iter().find(|p| p.is_file()) {
+            Some(p) => Self::from_file(&p),
+            None => Ok(Self::default()),
+        }
+    }
+
+    /// Reads one config file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut cfg = Self::parse(&text, base)
+            .map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
+        cfg.path = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+
+    /// Parses config text; relative paths resolve against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Self> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| Error::Model(e.to_string()))?;
+        let mut models = BTreeMap::new();
+        for (name, m) in raw.models {
+            if name.len() > 255 {
+                return Err(Error::Model(format!(
+                    "model name `{name}` is over 255 bytes"
+                )));
+            }
+            if m.downsample == 0 || m.downsample > 64 {
+                return Err(Error::Model(format!(
+                    "model `{name}`: downsample {} must be in 1..=64",
+                    m.downsample
+                )));
+            }
+            if !(m.input_range[0].is_finite()
+                && m.input_range[1].is_finite()
+                && m.input_range[0] != m.input_range[1])
+            {
+                return Err(Error::Model(format!(
+                    "model `{name}`: input_range {:?} must be two different finite numbers",
+                    m.input_range
+                )));
+            }
+            if m.latent_channels == Some(0) {
+                return Err(Error::Model(format!(
+                    "model `{name}`: latent_channels is 0"
+                )));
+            }
+            let spec = ModelSpec {
+                name: name.clone(),
+                encoder: ModelFile::Path(base.join(m.encoder)),
+                decoder: ModelFile::Path(base.join(m.decoder)),
+                latent_channels: m.latent_channels,
+                downsample: m.downsample,
+                input_range: m.input_range,
+                encoder_input: m.encoder_input,
+                encoder_output: m.encoder_output,
+                decoder_input: m.decoder_input,
+                decoder_output: m.decoder_output,
+            };
+            models.insert(name, spec);
+        }
+        if let Some(d) = &raw.default {
+            if !models.contains_key(d) && d != DEFAULT_MODEL_NAME {
+                return Err(Error::Model(format!(
+                    "default model `{d}` is not among [models.*]"
+                )));
+            }
+        }
+        Ok(Self {
+            path: None,
+            default: raw.default,
+            models,
+        })
+    }
+
+    /// Resolves a model by name, by path, or (for `None`) the default.
+    pub fn resolve(&self, model: Option<&str>) -> Result<ModelSpec> {
+        let name = match model {
+            Some(m) => m,
+            None => self.default.as_deref().unwrap_or(DEFAULT_MODEL_NAME),
+        };
+        if let Some(spec) = self.models.get(name) {
+            return Ok(spec.clone());
+        }
+        if name == DEFAULT_MODEL_NAME {
+            return Ok(ModelSpec::embedded_default());
+        }
+        let path = Path::new(name);
+        if name.ends_with(".onnx") || path.is_dir() {
+            return ModelSpec::from_path(path);
+        }
+        let known: Vec<&str> = std::iter::once(DEFAULT_MODEL_NAME)
+            .chain(self.models.keys().map(String::as_str))
+            .collect();
+        Err(Error::Model(format!(
+            "no model named `{name}` (known: {}; config: {}); name a configured model or an .onnx path",
+            known.join(", "),
+            self.path
+                .as_ref()
+                .map_or("none found".to_string(), |p| p.display().to_string())
+        )))
+    }
+
+    /// Every model this config offers: the embedded default, then the configured ones.
+    pub fn all(&self) -> Vec<ModelSpec> {
+        let mut out = vec![ModelSpec::embedded_default()];
+        out.extend(self.models.values().cloned());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_resolves_relative_paths() {
+        let cfg = Config::parse(
+            r#"
+default = "sd"
+[models.sd]
+encoder = "sd/enc.onnx"
+decoder = "/abs/dec.onnx"
+latent_channels = 4
+input_range = [0.0, 1.0]
+"#,
+            Path::new("/etc/vaerans"),
+        )
+        .unwrap();
+        let m = cfg.resolve(None).unwrap();
+        assert_eq!(m.name, "sd");
+        assert_eq!(
+            m.encoder,
+            ModelFile::Path("/etc/vaerans/sd/enc.onnx".into())
+        );
+        assert_eq!(m.decoder, ModelFile::Path("/abs/dec.onnx".into()));
+        assert_eq!(m.downsample, 8);
+        assert_eq!(m.input_range, [0.0, 1.0]);
+        assert_eq!(
+            cfg.resolve(Some(DEFAULT_MODEL_NAME)).unwrap().name,
+            DEFAULT_MODEL_NAME
+        );
+    }
+
+    #[test]
+    fn rejects_bad_configs_with_reasons() {
+        let base = Path::new(".");
+        for (text, needle) in [
+            ("[models.a]\nencoder='e'\n", "decoder"),
+            (
+                "[models.a]\nencoder='e'\ndecoder='d'\ndownsample=0\n",
+                "downsample",
+            ),
+            (
+                "[models.a]\nencoder='e'\ndecoder='d'\ninput_range=[1.0,1.0]\n",
+                "input_range",
+            ),
+            ("default='zz'\n", "zz"),
+            ("[models.a]\nencoder='e'\ndecoder='d'\nbogus=1\n", "bogus"),
+        ] {
+            let err = Config::parse(text, base).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err} should mention {needle}");
+        }
+        let err = Config::default()
+            .resolve(Some("nope"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("nope") && err.contains(DEFAULT_MODEL_NAME),
+            "{err}"
+        );
+    }
+}

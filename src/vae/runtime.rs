@@ -1,0 +1,239 @@
+//! Finding and loading ONNX Runtime, and choosing its execution provider.
+//!
+//! ONNX Runtime is loaded at run time (never downloaded): from `ORT_DYLIB_PATH`, then the
+//! project-local install folder (`target/onnxruntime`, where the scripts put the PyPI wheel's
+//! library), then an installed Python `onnxruntime` package. The library is loaded once per
+//! process; every model shares the one environment.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+use ort::session::builder::SessionBuilder;
+use ort::session::Session;
+
+use crate::error::{Error, Result};
+
+/// The ONNX Runtime release this build is made for (`ort`'s `api-31`).
+pub const ORT_VERSION: &str = "1.31.1";
+
+/// Shared-library file name of ONNX Runtime on this platform.
+#[cfg(target_os = "linux")]
+const LIB_NAMES: &[&str] = &["libonnxruntime.so.1.31.1", "libonnxruntime.so"];
+#[cfg(target_os = "macos")]
+const LIB_NAMES: &[&str] = &["libonnxruntime.1.31.1.dylib", "libonnxruntime.dylib"];
+#[cfg(target_os = "windows")]
+const LIB_NAMES: &[&str] = &["onnxruntime.dll"];
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+const LIB_NAMES: &[&str] = &["libonnxruntime.so"];
+
+/// The command that installs ONNX Runtime where [`find_library`] looks.
+pub const INSTALL_HINT: &str =
+    "pip install --no-deps --target target/onnxruntime onnxruntime==1.31.1 \
+(onnxruntime-gpu==1.31.1 for CUDA), or set ORT_DYLIB_PATH to the libonnxruntime shared library";
+
+/// Which ONNX Runtime execution provider runs the VAE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ExecutionProvider {
+    /// CUDA when this build has the `cuda` feature and the provider starts; else the CPU. The
+    /// choice is logged.
+    #[default]
+    Auto,
+    /// The CPU provider.
+    Cpu,
+    /// CUDA; failing to start it is an error carrying the provider's reason.
+    Cuda,
+}
+
+impl std::str::FromStr for ExecutionProvider {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda),
+            other => Err(Error::InvalidInput(format!(
+                "unknown execution provider `{other}`; use auto, cpu or cuda"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for ExecutionProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+        })
+    }
+}
+
+fn lib_in(dir: &Path) -> Option<PathBuf> {
+    LIB_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+/// The places searched for the library, in order, with what was found in each.
+fn candidates() -> Vec<(String, Option<PathBuf>)> {
+    let mut out = Vec::new();
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        let p = PathBuf::from(p);
+        let found = if p.is_dir() {
+            lib_in(&p)
+        } else {
+            p.is_file().then(|| p.clone())
+        };
+        out.push((format!("ORT_DYLIB_PATH={}", p.display()), found));
+    }
+    let mut locals = vec![PathBuf::from("target/onnxruntime")];
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/onnxruntime");
+    if !locals.contains(&manifest) {
+        locals.push(manifest);
+    }
+    for dir in locals {
+        let capi = dir.join("onnxruntime/capi");
+        out.push((capi.display().to_string(), lib_in(&capi)));
+    }
+    out.push(("python onnxruntime package".into(), python_package_lib()));
+    out
+}
+
+/// Asks an installed Python for its `onnxruntime` package's `capi` folder.
+fn python_package_lib() -> Option<PathBuf> {
+    for python in ["python3", "python"] {
+        let out = std::process::Command::new(python)
+            .args([
+                "-c",
+                "import importlib.util as u, os; s = u.find_spec('onnxruntime'); \
+                 print(os.path.join(os.path.dirname(s.origin), 'capi') if s else '')",
+            ])
+            .stderr(std::process::Stdio::null())
+            .output();
+        if let Ok(out) = out {
+            let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if !dir.is_empty() {
+                if let Some(p) = lib_in(Path::new(&dir)) {
+                    return Some(p);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Finds the ONNX Runtime shared library (see the module docs for the order).
+pub fn find_library() -> Result<PathBuf> {
+    let searched = candidates();
+    if let Some(found) = searched.iter().find_map(|(_, p)| p.clone()) {
+        return Ok(found);
+    }
+    Err(Error::OrtNotFound {
+        searched: searched.into_iter().map(|(s, _)| s).collect(),
+    })
+}
+
+/// The process-wide ONNX Runtime environment, loading the library on first use.
+pub fn environment() -> Result<&'static Environment> {
+    static ENV: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
+    let env = ENV.get_or_init(|| {
+        let path = find_library().map_err(|e| e.to_string())?;
+        tracing::debug!(path = %path.display(), "loading ONNX Runtime");
+        let builder = ort::init_from(&path).map_err(|e| {
+            format!(
+                "cannot load ONNX Runtime from {}: {e}; install {ORT_VERSION}: {INSTALL_HINT}",
+                path.display()
+            )
+        })?;
+        builder
+            .with_name("vaerans")
+            .build()
+            .map_err(|e| format!("cannot start ONNX Runtime: {e}"))
+    });
+    env.as_ref().map_err(|e| Error::Runtime(e.clone()))
+}
+
+fn ort_err(context: &str) -> impl Fn(ort::Error<SessionBuilder>) -> Error + '_ {
+    move |e| Error::Runtime(format!("{context}: {e}"))
+}
+
+/// A session builder with the provider registered. Returns the builder and the provider
+/// actually used.
+fn builder_for(ep: ExecutionProvider) -> Result<(SessionBuilder, ExecutionProvider)> {
+    let env = environment()?;
+    let builder = Session::builder(env).map_err(|e| Error::Runtime(e.to_string()))?;
+    let builder = builder
+        .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
+        .map_err(ort_err("setting the optimisation level"))?;
+    match ep {
+        ExecutionProvider::Cpu => Ok((builder, ExecutionProvider::Cpu)),
+        ExecutionProvider::Cuda => with_cuda(builder).map(|b| (b, ExecutionProvider::Cuda)),
+        ExecutionProvider::Auto => {
+            #[cfg(feature = "cuda")]
+            {
+                match with_cuda(builder) {
+                    Ok(b) => return Ok((b, ExecutionProvider::Cuda)),
+                    Err(e) => {
+                        tracing::info!("CUDA execution provider unavailable ({e}); using the CPU")
+                    }
+                }
+                let builder = Session::builder(env).map_err(|e| Error::Runtime(e.to_string()))?;
+                return Ok((builder, ExecutionProvider::Cpu));
+            }
+            #[cfg(not(feature = "cuda"))]
+            Ok((builder, ExecutionProvider::Cpu))
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn with_cuda(builder: SessionBuilder) -> Result<SessionBuilder> {
+    builder
+        .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+        .map_err(|e| Error::ExecutionProvider(format!("CUDA could not start: {e}")))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn with_cuda(_builder: SessionBuilder) -> Result<SessionBuilder> {
+    Err(Error::ExecutionProvider(
+        "this build has no CUDA support; rebuild with `--features cuda` and install onnxruntime-gpu==1.31.1".into(),
+    ))
+}
+
+/// Opens a model held in memory with the requested provider; returns the session and the
+/// provider it runs on.
+pub(crate) fn open_session(
+    bytes: &[u8],
+    ep: ExecutionProvider,
+    what: &str,
+) -> Result<(Session, ExecutionProvider)> {
+    let (mut builder, used) = builder_for(ep)?;
+    let session = builder
+        .commit_from_memory(bytes)
+        .map_err(|e| Error::Model(format!("ONNX Runtime cannot load the {what}: {e}")))?;
+    Ok((session, used))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_names_parse() {
+        assert_eq!(
+            "CUDA".parse::<ExecutionProvider>().unwrap(),
+            ExecutionProvider::Cuda
+        );
+        assert_eq!(
+            "auto".parse::<ExecutionProvider>().unwrap(),
+            ExecutionProvider::Auto
+        );
+        assert!("tpu".parse::<ExecutionProvider>().is_err());
+    }
+
+    #[test]
+    fn finds_and_loads_the_library() {
+        let path = find_library().expect("ONNX Runtime must be installed for the test suite");
+        assert!(path.is_file());
+        environment().expect("the library loads");
+    }
+}

@@ -1,0 +1,404 @@
+//! The VAE through real ONNX Runtime sessions, on the tiny linear test model
+//! (`tests/models`, made by `scripts/make_test_model.py`) whose outputs are known exactly:
+//! decode(encode(x)) projects every 8×8 block onto four fixed, orthonormal patterns.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use image::RgbImage;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use vaerans::prelude::*;
+use vaerans::vae::{self, ModelFile};
+
+fn tiny_spec() -> ModelSpec {
+    ModelSpec::from_path(Path::new("tests/models/tiny_encoder.onnx")).unwrap()
+}
+
+fn tiny() -> Arc<Vae> {
+    Arc::new(
+        Vae::open(&tiny_spec(), ExecutionProvider::Cpu)
+            .expect("ONNX Runtime and the test model load"),
+    )
+}
+
+/// The projection matrix of the test model, rows over an 8×8×3 block in SpaceToDepth order
+/// (channel index = (by·8 + bx)·3 + c); the same definition as the script's.
+fn projection() -> Vec<[f64; 192]> {
+    let mut p = vec![[0f64; 192]; 4];
+    for by in 0..8 {
+        for bx in 0..8 {
+            let base = (by * 8 + bx) * 3;
+            let side = if bx < 4 { 1.0 } else { -1.0 };
+            for (k, v) in [
+                [1.0, 1.0, 1.0],
+                [1.0, -1.0, 0.0],
+                [1.0, 1.0, -2.0],
+                [side; 3],
+            ]
+            .iter()
+            .enumerate()
+            {
+                p[k][base..base + 3].copy_from_slice(v);
+            }
+        }
+    }
+    for row in &mut p {
+        let n = row.iter().map(|v| v * v).sum::<f64>().sqrt();
+        row.iter_mut().for_each(|v| *v /= n);
+    }
+    p
+}
+
+/// Expected latent `[4, H/8, W/8]` of a planar `[3, H, W]` image.
+fn expected_latent(x: &[f32], h: usize, w: usize) -> Vec<f32> {
+    let p = projection();
+    let (lh, lw) = (h / 8, w / 8);
+    let mut z = vec![0f32; 4 * lh * lw];
+    for ly in 0..lh {
+        for lx in 0..lw {
+            for (k, row) in p.iter().enumerate() {
+                let mut acc = 0f64;
+                for by in 0..8 {
+                    for bx in 0..8 {
+                        for c in 0..3 {
+                            let v = x[c * h * w + (ly * 8 + by) * w + lx * 8 + bx];
+                            acc += row[(by * 8 + bx) * 3 + c] * f64::from(v);
+                        }
+                    }
+                }
+                z[k * lh * lw + ly * lw + lx] = acc as f32;
+            }
+        }
+    }
+    z
+}
+
+/// Expected decoder output `[3, 8h, 8w]` of a latent `[4, h, w]`.
+fn expected_image(z: &[f32], lh: usize, lw: usize) -> Vec<f32> {
+    let p = projection();
+    let (h, w) = (lh * 8, lw * 8);
+    let mut x = vec![0f32; 3 * h * w];
+    for ly in 0..lh {
+        for lx in 0..lw {
+            for by in 0..8 {
+                for bx in 0..8 {
+                    for c in 0..3 {
+                        let v: f64 = (0..4)
+                            .map(|k| {
+                                p[k][(by * 8 + bx) * 3 + c]
+                                    * f64::from(z[k * lh * lw + ly * lw + lx])
+                            })
+                            .sum();
+                        x[c * h * w + (ly * 8 + by) * w + lx * 8 + bx] = v as f32;
+                    }
+                }
+            }
+        }
+    }
+    x
+}
+
+fn random_image(w: u32, h: u32, seed: u64) -> RgbImage {
+    let mut rng = StdRng::seed_from_u64(seed);
+    RgbImage::from_fn(w, h, |x, y| {
+        // Smooth structure plus noise, like a photo.
+        let base = 128.0 + 80.0 * ((x as f32 / 9.0).sin() * (y as f32 / 7.0).cos());
+        image::Rgb([0, 1, 2].map(|c| {
+            (base + rng.random_range(-20.0..20.0) + 10.0 * c as f32).clamp(0.0, 255.0) as u8
+        }))
+    })
+}
+
+fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn sessions_compute_the_known_linear_model() {
+    let vae = tiny();
+    assert_eq!(vae.latent_channels(), 4);
+    assert_eq!(vae.downsample(), 8);
+    assert_eq!(vae.provider(), ExecutionProvider::Cpu);
+    let (n, h, w) = (3, 24, 40);
+    let mut rng = StdRng::seed_from_u64(1);
+    let x: Vec<f32> = (0..n * 3 * h * w)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let z = vae.encode_nchw(&x, n, h, w).unwrap();
+    assert_eq!(z.len(), n * 4 * (h / 8) * (w / 8));
+    for i in 0..n {
+        let want = expected_latent(&x[i * 3 * h * w..][..3 * h * w], h, w);
+        let got = &z[i * want.len()..][..want.len()];
+        assert!(
+            max_abs(got, &want) < 1e-5,
+            "image {i}: {}",
+            max_abs(got, &want)
+        );
+    }
+    let y = vae.decode_nchw(&z, n, h / 8, w / 8).unwrap();
+    for i in 0..n {
+        let zi = &z[i * 4 * (h / 8) * (w / 8)..][..4 * (h / 8) * (w / 8)];
+        let want = expected_image(zi, h / 8, w / 8);
+        assert!(max_abs(&y[i * 3 * h * w..][..3 * h * w], &want) < 1e-5);
+    }
+    // The projection is idempotent: encoding the decoded image gives the latent back.
+    let z2 = vae.encode_nchw(&y, n, h, w).unwrap();
+    assert!(max_abs(&z, &z2) < 1e-5);
+}
+
+#[test]
+fn moments_encoders_use_the_mean() {
+    let mut spec = tiny_spec();
+    spec.encoder = ModelFile::Path("tests/models/tiny_moments_encoder.onnx".into());
+    let moments = Vae::open(&spec, ExecutionProvider::Cpu).unwrap();
+    let plain = tiny();
+    let mut rng = StdRng::seed_from_u64(2);
+    let x: Vec<f32> = (0..2 * 3 * 16 * 16)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let a = moments.encode_nchw(&x, 2, 16, 16).unwrap();
+    let b = plain.encode_nchw(&x, 2, 16, 16).unwrap();
+    assert_eq!(a.len(), b.len());
+    assert!(max_abs(&a, &b) < 1e-6);
+}
+
+#[test]
+fn systems_pad_batch_by_shape_and_crop_back() {
+    let vae = tiny();
+    let mut world = World::new();
+    // Three shapes; two share a padded size (13×7 and 16×8 → 16×8), one 1×1.
+    let images = [
+        random_image(13, 7, 3),
+        random_image(16, 8, 4),
+        random_image(1, 1, 5),
+        random_image(33, 17, 6),
+    ];
+    let mut es = Vec::new();
+    for img in &images {
+        let e = world.spawn();
+        let t = world
+            .arena_mut()
+            .alloc_from::<u8>(
+                &[img.height() as usize, img.width() as usize, 3],
+                img.as_raw(),
+            )
+            .unwrap();
+        world.insert(e, Rgb { tensor: t }).unwrap();
+        es.push(e);
+    }
+    let report = world
+        .pipe_batch(&es)
+        .to(VaeEncode::new(vae.clone()))
+        .to(VaeDecode::new(vae.clone()))
+        .execute()
+        .unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    for (e, img) in es.iter().zip(&images) {
+        let info = world.get::<SourceInfo>(*e).unwrap().clone();
+        assert_eq!((info.width, info.height), img.dimensions());
+        assert_eq!(info.padded_width % 8, 0);
+        assert_eq!(info.model, *vae.id());
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let (pw, ph) = (info.padded_width as usize, info.padded_height as usize);
+        // Expected: pad by replication, project, crop, round.
+        let mut planar = vec![0f32; 3 * pw * ph];
+        vae::rgb_to_planar(img.as_raw(), w, h, pw, ph, [-1.0, 1.0], &mut planar);
+        let z = expected_latent(&planar, ph, pw);
+        let lat = world
+            .arena()
+            .to_vec::<f32>(&world.get::<Latent>(*e).unwrap().tensor)
+            .unwrap();
+        assert!(max_abs(&lat, &z) < 1e-5);
+        let mut want = vec![0u8; w * h * 3];
+        vae::planar_to_rgb(
+            &expected_image(&z, ph / 8, pw / 8),
+            pw,
+            ph,
+            w,
+            h,
+            [-1.0, 1.0],
+            &mut want,
+        );
+        let recon = world.get::<ReconRgb>(*e).unwrap().tensor;
+        assert_eq!(recon.shape(), &[h, w, 3]);
+        let got = world.arena().view::<u8>(&recon).unwrap();
+        // Float rounding may move a value across .5 only.
+        let off = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+        assert!(got.iter().zip(&want).all(|(a, b)| a.abs_diff(*b) <= 1));
+        assert!(off * 1000 <= want.len(), "{off} of {} differ", want.len());
+    }
+}
+
+#[test]
+fn codec_round_trips_and_reports_per_image_failures() {
+    let codec = Codec::from_vae(tiny(), 90);
+    let good = random_image(37, 21, 7);
+    let stream = codec.compress(&good).unwrap();
+    let back = codec.decompress(&stream).unwrap();
+    assert_eq!(back.dimensions(), good.dimensions());
+
+    // The codec's output is the VAE's own output up to quantisation: compare with the
+    // unquantised projection.
+    let vae = codec.vae();
+    let (w, h) = (37usize, 21usize);
+    let (pw, ph) = (40usize, 24usize);
+    let mut planar = vec![0f32; 3 * pw * ph];
+    vae::rgb_to_planar(good.as_raw(), w, h, pw, ph, [-1.0, 1.0], &mut planar);
+    let z = vae.encode_nchw(&planar, 1, ph, pw).unwrap();
+    let mut vae_only = vec![0u8; w * h * 3];
+    vae::planar_to_rgb(
+        &vae.decode_nchw(&z, 1, ph / 8, pw / 8).unwrap(),
+        pw,
+        ph,
+        w,
+        h,
+        [-1.0, 1.0],
+        &mut vae_only,
+    );
+    let mse: f64 = back
+        .as_raw()
+        .iter()
+        .zip(&vae_only)
+        .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
+        .sum::<f64>()
+        / vae_only.len() as f64;
+    let psnr = 10.0 * (255f64 * 255.0 / mse.max(1e-12)).log10();
+    assert!(
+        psnr > 40.0,
+        "codec vs VAE-only PSNR {psnr:.2} dB at quality 90"
+    );
+
+    // Batches: a bad raw image and a corrupt stream fail alone.
+    let raw = good.as_raw();
+    let results = codec.compress_raw(&[
+        RawImage {
+            data: raw,
+            width: 37,
+            height: 21,
+        },
+        RawImage {
+            data: &raw[1..],
+            width: 37,
+            height: 21,
+        },
+        RawImage {
+            data: &[],
+            width: 0,
+            height: 0,
+        },
+    ]);
+    assert!(results[0].is_ok());
+    assert!(results[1]
+        .as_ref()
+        .unwrap_err()
+        .to_string()
+        .contains("bytes"));
+    assert!(results[2].is_err());
+    let mut corrupt = stream.clone();
+    let mid = corrupt.len() / 2;
+    corrupt[mid] ^= 0x40;
+    let out = codec.decompress_batch(&[stream.as_slice(), corrupt.as_slice(), b"nope".as_slice()]);
+    assert_eq!(out[0].as_ref().unwrap().as_raw(), back.as_raw());
+    assert!(out[1].is_err());
+    assert!(matches!(
+        out[2],
+        Err(Error::Truncated { .. }) | Err(Error::BadMagic)
+    ));
+}
+
+#[test]
+fn batch_results_equal_single_results() {
+    let codec = Codec::from_vae(tiny(), 60);
+    let imgs: Vec<RgbImage> = (0..5)
+        .map(|i| random_image(24 + i * 3, 16 + i, 10 + u64::from(i)))
+        .collect();
+    let batch = codec.compress_batch(&imgs);
+    for (img, b) in imgs.iter().zip(&batch) {
+        assert_eq!(b.as_ref().unwrap(), &codec.compress(img).unwrap());
+    }
+    let streams: Vec<Vec<u8>> = batch.into_iter().map(Result::unwrap).collect();
+    let back = codec.decompress_batch(&streams);
+    for (img, b) in imgs.iter().zip(back) {
+        assert_eq!(b.unwrap().dimensions(), img.dimensions());
+    }
+}
+
+#[test]
+fn decoding_with_another_model_names_both() {
+    let tiny_codec = Codec::from_vae(tiny(), 75);
+    let stream = tiny_codec.compress(&random_image(16, 16, 9)).unwrap();
+    // The same graphs under another name are another model.
+    let mut spec = tiny_spec();
+    spec.name = "renamed".into();
+    let other = Codec::from_vae(
+        Arc::new(Vae::open(&spec, ExecutionProvider::Cpu).unwrap()),
+        75,
+    );
+    let err = other.decompress(&stream).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::ModelMismatch { .. }), "{msg}");
+    assert!(
+        msg.contains("`tiny_encoder`") && msg.contains("`renamed`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn config_files_resolve_relative_paths_and_direct_paths_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = std::fs::canonicalize("tests/models").unwrap();
+    std::fs::write(
+        dir.path().join("vaerans.toml"),
+        "default = \"tiny\"\n[models.tiny]\nencoder = \"m/tiny_encoder.onnx\"\ndecoder = \"m/tiny_decoder.onnx\"\nlatent_channels = 4\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&models, dir.path().join("m")).unwrap();
+    let cfg = Config::from_file(&dir.path().join("vaerans.toml")).unwrap();
+    let spec = cfg.resolve(None).unwrap();
+    assert_eq!(spec.name, "tiny");
+    assert_eq!(
+        spec.encoder,
+        ModelFile::Path(dir.path().join("m/tiny_encoder.onnx"))
+    );
+    let vae = Vae::open(&spec, ExecutionProvider::Cpu).unwrap();
+    // Same decoder file, so the same hash as opening it by path; the name differs.
+    assert_eq!(vae.id().decoder_hash, tiny().id().decoder_hash);
+
+    // A decoder path finds its encoder too.
+    let by_decoder = cfg.resolve(Some("tests/models/tiny_decoder.onnx")).unwrap();
+    assert_eq!(
+        by_decoder.encoder,
+        ModelFile::Path("tests/models/tiny_encoder.onnx".into())
+    );
+    let missing = cfg
+        .resolve(Some("tests/models/none_encoder.onnx"))
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("not found"), "{missing}");
+}
+
+#[test]
+fn wrong_latent_channels_is_a_clear_error() {
+    let mut spec = tiny_spec();
+    spec.latent_channels = Some(8);
+    let err = Vae::open(&spec, ExecutionProvider::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("latent_channels = 8") && err.contains("4 channels"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cuda_request_without_cuda_is_an_error_with_a_reason() {
+    let err = Vae::open(&tiny_spec(), ExecutionProvider::Cuda).unwrap_err();
+    assert!(matches!(err, Error::ExecutionProvider(_)), "{err}");
+    assert!(err.to_string().contains("CUDA"), "{err}");
+}
