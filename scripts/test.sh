@@ -9,6 +9,10 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
     rustup component add rustfmt clippy
 fi
 
+# ONNX Runtime's shared library (PyPI wheel, into target/onnxruntime): the VAE tests run
+# real sessions and are never skipped.
+./scripts/ensure-onnxruntime.sh
+
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"

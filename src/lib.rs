@@ -55,6 +55,7 @@ pub mod components;
 pub mod entropy;
 pub mod error;
 pub mod hadamard;
+pub mod metrics;
 pub mod pipe;
 pub mod quantize;
 pub mod system;

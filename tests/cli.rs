@@ -1,0 +1,158 @@
+//! The `vaerans` binary end to end, on the tiny test model (and the embedded one once).
+#![cfg(feature = "cli")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use image::RgbImage;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vaerans"))
+}
+
+fn models_dir() -> PathBuf {
+    std::fs::canonicalize("tests/models").unwrap()
+}
+
+/// A temporary working directory with a config naming the tiny model `tiny`.
+fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let m = models_dir();
+    std::fs::write(
+        dir.path().join("vaerans.toml"),
+        format!(
+            "default = \"tiny\"\n[models.tiny]\nencoder = \"{}\"\ndecoder = \"{}\"\n",
+            m.join("tiny_encoder.onnx").display(),
+            m.join("tiny_decoder.onnx").display()
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+fn photo(path: &Path, w: u32, h: u32) {
+    RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, ((x + y) % 256) as u8]))
+        .save(path)
+        .unwrap();
+}
+
+fn run(cmd: &mut Command, dir: &Path) -> Output {
+    let out = cmd.current_dir(dir).env_remove("VAERANS_CONFIG").output().unwrap();
+    eprintln!("stdout: {}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("stderr: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+#[test]
+fn compress_info_decompress_one_file() {
+    let dir = workdir();
+    let d = dir.path();
+    photo(&d.join("a.png"), 45, 30);
+    let out = run(bin().args(["compress", "a.png", "-o", "a.vaer", "-q", "80"]), d);
+    assert!(out.status.success());
+    assert!(d.join("a.vaer").is_file());
+
+    let out = run(bin().args(["info", "a.vaer", "--json"]), d);
+    assert!(out.status.success());
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["width"], 45);
+    assert_eq!(info["height"], 30);
+    assert_eq!(info["padded_width"], 48);
+    assert_eq!(info["padded_height"], 32);
+    assert_eq!(info["latent_channels"], 4);
+    assert_eq!(info["model"], "tiny");
+    assert_eq!(info["quality"], 80);
+    assert_eq!(info["decoder_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(info["bytes_total"], std::fs::metadata(d.join("a.vaer")).unwrap().len());
+    let text = run(bin().args(["info", "a.vaer"]), d);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("model           tiny"));
+
+    // No --model: the stream names its model, which the config resolves.
+    let out = run(bin().args(["decompress", "a.vaer", "-o", "b.png"]), d);
+    assert!(out.status.success());
+    let back = image::open(d.join("b.png")).unwrap();
+    assert_eq!((back.width(), back.height()), (45, 30));
+}
+
+#[test]
+fn directories_json_lines_and_per_file_failures() {
+    let dir = workdir();
+    let d = dir.path();
+    std::fs::create_dir(d.join("in")).unwrap();
+    photo(&d.join("in/x.png"), 16, 16);
+    photo(&d.join("in/y.png"), 40, 24);
+    std::fs::write(d.join("in/broken.png"), b"not a png").unwrap();
+    let out = run(bin().args(["compress", "in", "-o", "out", "--json", "--model", "tiny"]), d);
+    // One file failed: non-zero exit, one error line naming it, the others written.
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.png"), "{stderr}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        for key in ["input", "output", "bytes", "bpp", "seconds"] {
+            assert!(l.get(key).is_some(), "{l} lacks {key}");
+        }
+        assert!(l["bpp"].as_f64().unwrap() > 0.0);
+    }
+    let mut written: Vec<String> = std::fs::read_dir(d.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    // No temporary or half-written file is left behind.
+    assert_eq!(written, ["x.vaer", "y.vaer"]);
+
+    let out = run(bin().args(["decompress", "out", "-o", "png"]), d);
+    assert!(out.status.success());
+    assert!(d.join("png/x.png").is_file() && d.join("png/y.png").is_file());
+}
+
+#[test]
+fn errors_are_one_line_and_nonzero() {
+    let dir = workdir();
+    let d = dir.path();
+    let out = run(bin().args(["compress", "missing.png", "-o", "m.vaer"]), d);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error:") && err.contains("missing.png"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+
+    std::fs::write(d.join("junk.vaer"), b"VAERjunk").unwrap();
+    let out = run(bin().args(["decompress", "junk.vaer", "-o", "j.png"]), d);
+    assert!(!out.status.success());
+    assert!(!d.join("j.png").exists());
+
+    let out = run(bin().args(["compress", "x.png", "-o", "y", "-q", "0"]), d);
+    assert!(!out.status.success());
+
+    // A stream decoded with another model names both.
+    photo(&d.join("p.png"), 8, 8);
+    assert!(run(bin().args(["compress", "p.png", "-o", "p.vaer"]), d).status.success());
+    let out = run(bin().args(["decompress", "p.vaer", "-o", "p2.png", "--model", "vaerans-small-v1"]), d);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`tiny`") && err.contains("`vaerans-small-v1`"), "{err}");
+    assert!(!d.join("p2.png").exists());
+}
+
+#[test]
+fn models_lists_default_and_configured() {
+    let dir = workdir();
+    let out = run(bin().args(["models", "--json"]), dir.path());
+    assert!(out.status.success());
+    let models: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["vaerans-small-v1", "tiny"]);
+    for m in &models {
+        assert_eq!(m["loads"], true, "{m}");
+        assert_eq!(m["latent"], "4×H/8×W/8");
+    }
+    assert_eq!(models[1]["default"], true);
+}
