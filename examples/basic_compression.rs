@@ -23,9 +23,9 @@ fn run() -> vaerans::Result<()> {
     let mut args = std::env::args().skip(1);
     let input = PathBuf::from(args.next().unwrap_or_else(|| "assets/coffee.png".into()));
     let quality: u8 = match args.next() {
-        Some(q) => q
-            .parse()
-            .map_err(|_| Error::InvalidInput(format!("quality `{q}` is not a number in 1..=100")))?,
+        Some(q) => q.parse().map_err(|_| {
+            Error::InvalidInput(format!("quality `{q}` is not a number in 1..=100"))
+        })?,
         None => vaerans::quantize::DEFAULT_QUALITY,
     };
 
@@ -52,13 +52,23 @@ fn run() -> vaerans::Result<()> {
 
     let psnr = vaerans::metrics::psnr_u8(image.as_raw(), decoded.as_raw()).unwrap_or(f64::NAN);
     let bpp = stream.len() as f64 * 8.0 / (f64::from(w) * f64::from(h));
-    println!("{}: {w}×{h}, {} bytes of PNG", input.display(), std::fs::metadata(&input).map(|m| m.len()).unwrap_or(0));
-    println!("quality {quality}: {} bytes, {bpp:.4} bpp, PSNR {psnr:.2} dB", stream.len());
+    println!(
+        "{}: {w}×{h}, {} bytes of PNG",
+        input.display(),
+        std::fs::metadata(&input).map(|m| m.len()).unwrap_or(0)
+    );
+    println!(
+        "quality {quality}: {} bytes, {bpp:.4} bpp, PSNR {psnr:.2} dB",
+        stream.len()
+    );
     println!("encode {enc_s:.3} s, decode {dec_s:.3} s");
 
     let out = PathBuf::from("target/example");
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-    let stem = input.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
+    let stem = input
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("image");
     let stream_path = out.join(format!("{stem}.vaer"));
     std::fs::write(&stream_path, &stream).map_err(|e| Error::io(&stream_path, e))?;
     let png_path = out.join(format!("{stem}.decoded.png"));

@@ -28,7 +28,10 @@ fn run() -> vaerans::Result<()> {
         .filter_map(|d| d.ok().map(|d| d.path()))
         .filter(|p| {
             matches!(
-                p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+                p.extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_ascii_lowercase)
+                    .as_deref(),
                 Some("png" | "jpg" | "jpeg")
             )
         })
@@ -50,7 +53,11 @@ fn run() -> vaerans::Result<()> {
     let t = Instant::now();
     let streams = codec.compress_batch(&images);
     let enc_s = t.elapsed().as_secs_f64();
-    let ok: Vec<&[u8]> = streams.iter().filter_map(|s| s.as_ref().ok()).map(Vec::as_slice).collect();
+    let ok: Vec<&[u8]> = streams
+        .iter()
+        .filter_map(|s| s.as_ref().ok())
+        .map(Vec::as_slice)
+        .collect();
     let t = Instant::now();
     let decoded = codec.decompress_batch(&ok);
     let dec_s = t.elapsed().as_secs_f64();
@@ -61,7 +68,9 @@ fn run() -> vaerans::Result<()> {
         match stream {
             Ok(s) => {
                 let psnr = match decoded.next() {
-                    Some(Ok(d)) => vaerans::metrics::psnr_u8(img.as_raw(), d.as_raw()).unwrap_or(f64::NAN),
+                    Some(Ok(d)) => {
+                        vaerans::metrics::psnr_u8(img.as_raw(), d.as_raw()).unwrap_or(f64::NAN)
+                    }
                     _ => f64::NAN,
                 };
                 let bpp = s.len() as f64 * 8.0 / f64::from(img.width() * img.height());

@@ -21,5 +21,7 @@ echo "== cargo test"
 cargo test
 echo "== cargo test --no-default-features"
 cargo test --no-default-features
+echo "== cargo test --features cuda --test vae (the CUDA build reports a missing device clearly)"
+cargo test --features cuda --test vae
 echo "== cargo bench --no-run (benchmarks compile)"
 cargo bench --no-run

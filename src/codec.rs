@@ -135,7 +135,7 @@ impl CodecBuilder {
         self
     }
 
-    /// Largest number of images per VAE session call (default 8).
+    /// Largest number of images per VAE session call (default 16).
     pub fn max_batch(mut self, max_batch: usize) -> Self {
         self.max_batch = max_batch;
         self

@@ -31,13 +31,23 @@ fn workdir() -> tempfile::TempDir {
 }
 
 fn photo(path: &Path, w: u32, h: u32) {
-    RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, ((x + y) % 256) as u8]))
-        .save(path)
-        .unwrap();
+    RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            (x * 7 % 256) as u8,
+            (y * 5 % 256) as u8,
+            ((x + y) % 256) as u8,
+        ])
+    })
+    .save(path)
+    .unwrap();
 }
 
 fn run(cmd: &mut Command, dir: &Path) -> Output {
-    let out = cmd.current_dir(dir).env_remove("VAERANS_CONFIG").output().unwrap();
+    let out = cmd
+        .current_dir(dir)
+        .env_remove("VAERANS_CONFIG")
+        .output()
+        .unwrap();
     eprintln!("stdout: {}", String::from_utf8_lossy(&out.stdout));
     eprintln!("stderr: {}", String::from_utf8_lossy(&out.stderr));
     out
@@ -48,7 +58,10 @@ fn compress_info_decompress_one_file() {
     let dir = workdir();
     let d = dir.path();
     photo(&d.join("a.png"), 45, 30);
-    let out = run(bin().args(["compress", "a.png", "-o", "a.vaer", "-q", "80"]), d);
+    let out = run(
+        bin().args(["compress", "a.png", "-o", "a.vaer", "-q", "80"]),
+        d,
+    );
     assert!(out.status.success());
     assert!(d.join("a.vaer").is_file());
 
@@ -63,7 +76,10 @@ fn compress_info_decompress_one_file() {
     assert_eq!(info["model"], "tiny");
     assert_eq!(info["quality"], 80);
     assert_eq!(info["decoder_sha256"].as_str().unwrap().len(), 64);
-    assert_eq!(info["bytes_total"], std::fs::metadata(d.join("a.vaer")).unwrap().len());
+    assert_eq!(
+        info["bytes_total"],
+        std::fs::metadata(d.join("a.vaer")).unwrap().len()
+    );
     let text = run(bin().args(["info", "a.vaer"]), d);
     assert!(String::from_utf8_lossy(&text.stdout).contains("model           tiny"));
 
@@ -82,7 +98,10 @@ fn directories_json_lines_and_per_file_failures() {
     photo(&d.join("in/x.png"), 16, 16);
     photo(&d.join("in/y.png"), 40, 24);
     std::fs::write(d.join("in/broken.png"), b"not a png").unwrap();
-    let out = run(bin().args(["compress", "in", "-o", "out", "--json", "--model", "tiny"]), d);
+    let out = run(
+        bin().args(["compress", "in", "-o", "out", "--json", "--model", "tiny"]),
+        d,
+    );
     // One file failed: non-zero exit, one error line naming it, the others written.
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -118,7 +137,10 @@ fn errors_are_one_line_and_nonzero() {
     let out = run(bin().args(["compress", "missing.png", "-o", "m.vaer"]), d);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("error:") && err.contains("missing.png"), "{err}");
+    assert!(
+        err.starts_with("error:") && err.contains("missing.png"),
+        "{err}"
+    );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 
     std::fs::write(d.join("junk.vaer"), b"VAERjunk").unwrap();
@@ -131,11 +153,26 @@ fn errors_are_one_line_and_nonzero() {
 
     // A stream decoded with another model names both.
     photo(&d.join("p.png"), 8, 8);
-    assert!(run(bin().args(["compress", "p.png", "-o", "p.vaer"]), d).status.success());
-    let out = run(bin().args(["decompress", "p.vaer", "-o", "p2.png", "--model", "vaerans-small-v1"]), d);
+    assert!(run(bin().args(["compress", "p.png", "-o", "p.vaer"]), d)
+        .status
+        .success());
+    let out = run(
+        bin().args([
+            "decompress",
+            "p.vaer",
+            "-o",
+            "p2.png",
+            "--model",
+            "vaerans-small-v1",
+        ]),
+        d,
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("`tiny`") && err.contains("`vaerans-small-v1`"), "{err}");
+    assert!(
+        err.contains("`tiny`") && err.contains("`vaerans-small-v1`"),
+        "{err}"
+    );
     assert!(!d.join("p2.png").exists());
 }
 

@@ -402,3 +402,107 @@ fn cuda_request_without_cuda_is_an_error_with_a_reason() {
     assert!(matches!(err, Error::ExecutionProvider(_)), "{err}");
     assert!(err.to_string().contains("CUDA"), "{err}");
 }
+
+#[test]
+fn round_trips_keep_every_size_and_batches_mix_sizes() {
+    let codec = Codec::from_vae(tiny(), 75);
+    let sizes = [(8, 8), (17, 9), (451, 300), (768, 512), (512, 768)];
+    let images: Vec<RgbImage> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &(w, h))| random_image(w, h, 20 + i as u64))
+        .collect();
+    for img in &images {
+        let back = codec.decompress(&codec.compress(img).unwrap()).unwrap();
+        assert_eq!(back.dimensions(), img.dimensions());
+    }
+    // All sizes in one batch call each way: every image comes back at its own size.
+    let streams: Vec<Vec<u8>> = codec
+        .compress_batch(&images)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let back = codec.decompress_batch(&streams);
+    for (img, b) in images.iter().zip(back) {
+        assert_eq!(b.unwrap().dimensions(), img.dimensions());
+    }
+}
+
+#[test]
+fn sixteen_same_size_images_are_one_session_call() {
+    let vae = tiny();
+    assert_eq!(vae.max_batch(), 16);
+    let codec = Codec::from_vae(vae.clone(), 75);
+    let images: Vec<RgbImage> = (0..16).map(|i| random_image(64, 48, 100 + i)).collect();
+    let before = vae.stats();
+    let streams: Vec<Vec<u8>> = codec
+        .compress_batch(&images)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let mid = vae.stats();
+    assert_eq!(mid.encoder_calls - before.encoder_calls, 1);
+    assert_eq!(mid.encoder_images - before.encoder_images, 16);
+    codec
+        .decompress_batch(&streams)
+        .into_iter()
+        .for_each(|r| drop(r.unwrap()));
+    let after = vae.stats();
+    assert_eq!(after.decoder_calls - mid.decoder_calls, 1);
+    assert_eq!(after.decoder_images - mid.decoder_images, 16);
+
+    // A smaller bound splits the batch.
+    let small = Arc::new(
+        Vae::open(&tiny_spec(), ExecutionProvider::Cpu)
+            .unwrap()
+            .with_max_batch(5),
+    );
+    let codec = Codec::from_vae(small.clone(), 75);
+    codec
+        .compress_batch(&images)
+        .into_iter()
+        .for_each(|r| drop(r.unwrap()));
+    assert_eq!(small.stats().encoder_calls, 4);
+}
+
+#[test]
+fn missing_files_unknown_models_and_non_onnx_files_are_distinct_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = dir.path().join("vaerans.toml");
+    std::fs::write(
+        &cfg_path,
+        "[models.gone]\nencoder = \"gone_encoder.onnx\"\ndecoder = \"gone_decoder.onnx\"\n\
+         [models.junk]\nencoder = \"junk_encoder.onnx\"\ndecoder = \"junk_decoder.onnx\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("junk_encoder.onnx"), b"this is not a model").unwrap();
+    std::fs::write(dir.path().join("junk_decoder.onnx"), b"neither is this").unwrap();
+    let cfg = Config::from_file(&cfg_path).unwrap();
+    let open = |name: &str| {
+        Codec::builder()
+            .config(cfg.clone())
+            .model(name)
+            .execution_provider(ExecutionProvider::Cpu)
+            .build()
+    };
+
+    let missing = open("gone").unwrap_err().to_string();
+    assert!(
+        missing.contains("`gone`")
+            && missing.contains("not found")
+            && missing.contains("gone_encoder.onnx"),
+        "{missing}"
+    );
+    let unknown = open("absent").unwrap_err().to_string();
+    assert!(
+        unknown.contains("no model named `absent`") && unknown.contains("known:"),
+        "{unknown}"
+    );
+    let junk = open("junk").unwrap_err().to_string();
+    assert!(
+        junk.contains("cannot load the encoder") && junk.contains("junk_encoder.onnx"),
+        "{junk}"
+    );
+    assert_ne!(missing, unknown);
+    assert_ne!(unknown, junk);
+}

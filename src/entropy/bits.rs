@@ -3,6 +3,31 @@
 
 use crate::error::{Error, Result};
 
+/// Somewhere bit fields go: written out ([`BitWriter`]) or only counted ([`BitCount`]), so the
+/// encoder can price a table without building it.
+pub trait BitSink {
+    /// Takes the low `n` bits of `value` (`n <= 32`).
+    fn put(&mut self, value: u32, n: u32);
+}
+
+/// Counts bits instead of storing them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BitCount(pub usize);
+
+impl BitSink for BitCount {
+    #[inline]
+    fn put(&mut self, _value: u32, n: u32) {
+        self.0 += n as usize;
+    }
+}
+
+impl BitSink for BitWriter {
+    #[inline]
+    fn put(&mut self, value: u32, n: u32) {
+        BitWriter::put(self, value, n);
+    }
+}
+
 /// Appends bit fields to a byte vector, least significant bit first.
 #[derive(Debug, Default)]
 pub struct BitWriter {

@@ -15,7 +15,9 @@
 //! the `LANES` final states, then the renormalisation words in decoding order). A band whose
 //! symbols are all equal costs one table entry and no payload.
 
-use crate::entropy::bits::{BitReader, BitWriter};
+use std::sync::LazyLock;
+
+use crate::entropy::bits::{BitCount, BitReader, BitSink, BitWriter};
 use crate::error::{Error, Result};
 
 /// Highest probability precision in bits. With 32-bit states and 16-bit words any precision up
@@ -73,6 +75,30 @@ pub enum BandModel {
     },
 }
 
+/// Mantissa bits of the [`log2_approx`] table.
+const LOG2_MANT_BITS: u32 = 10;
+
+/// `log2(1 + i / 2^LOG2_MANT_BITS)` for every `i`.
+static LOG2_MANT: LazyLock<[f32; 1 << LOG2_MANT_BITS]> = LazyLock::new(|| {
+    std::array::from_fn(|i| (1.0 + i as f64 / f64::from(1u32 << LOG2_MANT_BITS)).log2() as f32)
+});
+
+/// `log2(f)` for `f >= 1` to within 0.0015: the exponent from the leading one plus a table
+/// lookup on the next bits. Used only to *price* candidate models (an encoder choice, written
+/// down exactly), so it need not be exact; the libm `log2` it replaces was most of the
+/// encoder's time on latent-sized bands.
+#[inline]
+fn log2_approx(f: u32) -> f32 {
+    debug_assert!(f > 0);
+    let e = 31 - f.leading_zeros();
+    let mant = if e >= LOG2_MANT_BITS {
+        (f >> (e - LOG2_MANT_BITS)) & ((1 << LOG2_MANT_BITS) - 1)
+    } else {
+        (f << (LOG2_MANT_BITS - e)) & ((1 << LOG2_MANT_BITS) - 1)
+    };
+    e as f32 + LOG2_MANT[mant as usize]
+}
+
 /// Estimated payload bits of coding `hist` with `freqs` at `precision`; only `range` holds
 /// nonzero counts.
 fn payload_bits(
@@ -81,12 +107,13 @@ fn payload_bits(
     precision: u32,
     range: std::ops::RangeInclusive<usize>,
 ) -> f64 {
-    hist[range.clone()]
-        .iter()
-        .zip(&freqs[range])
-        .filter(|(&c, _)| c > 0)
-        .map(|(&c, &f)| f64::from(c) * (f64::from(precision) - f64::from(f).log2()))
-        .sum()
+    let mut bits = 0f64;
+    for (&c, &f) in hist[range.clone()].iter().zip(&freqs[range]) {
+        if c > 0 {
+            bits += f64::from(c) * f64::from(precision as f32 - log2_approx(f));
+        }
+    }
+    bits
 }
 
 /// The decay index whose two-sided geometric distribution has mean absolute deviation `m`
@@ -159,14 +186,17 @@ impl BandModel {
         // Keeps the cheapest model seen; returns the total cost of `model`.
         let mut consider = |precision: u32, freqs: Box<[u32; 256]>, shape: ModelShape| {
             let payload = payload_bits(hist, &freqs, precision, lo..=hi);
-            let model = BandModel::Coded {
-                precision,
-                freqs,
-                shape,
-            };
-            let cost = payload + model.table_bits() as f64;
+            let table = table_bits_of(&freqs, lo, hi, shape);
+            let cost = payload + table as f64;
             if best.as_ref().is_none_or(|(b, _)| cost < *b) {
-                best = Some((cost, model));
+                best = Some((
+                    cost,
+                    BandModel::Coded {
+                        precision,
+                        freqs,
+                        shape,
+                    },
+                ));
             }
             cost
         };
@@ -176,7 +206,7 @@ impl BandModel {
         for precision in (p_lo..=p_hi).rev() {
             let cost = consider(
                 precision,
-                normalize(hist, n, precision),
+                normalize_explicit(hist, n, precision),
                 ModelShape::Explicit,
             );
             if cost >= last {
@@ -235,9 +265,9 @@ impl BandModel {
 
     /// Size of this model's table entry in bits.
     pub fn table_bits(&self) -> usize {
-        let mut w = BitWriter::new();
-        self.write(&mut w);
-        w.bit_len()
+        let mut count = BitCount::default();
+        self.write(&mut count);
+        count.0
     }
 
     /// Table entry. Constant: `0`, 8-bit symbol. Coded: `1`, 4-bit precision, 8-bit first symbol
@@ -246,7 +276,7 @@ impl BandModel {
     ///   bit-length — the first in 4 bits, then deltas: `0` same, `10`+sign ±1, `11`+4 bits
     ///   otherwise — followed by the bits below its leading one;
     /// - `1` geometric: 8-bit `mode − lo`, 6-bit decay index.
-    fn write(&self, w: &mut BitWriter) {
+    fn write<W: BitSink>(&self, w: &mut W) {
         match self {
             BandModel::Constant(s) => {
                 w.put(0, 1);
@@ -375,6 +405,61 @@ impl BandModel {
             shape: ModelShape::Explicit,
         })
     }
+}
+
+/// Bits of a coded band's table entry (see [`BandModel::write`]), counted without writing.
+fn table_bits_of(freqs: &[u32; 256], lo: usize, hi: usize, shape: ModelShape) -> usize {
+    let header = 1 + 4 + 8 + 8 + 1;
+    match shape {
+        ModelShape::Geometric { .. } => header + 8 + 6,
+        ModelShape::Explicit => {
+            let mut bits = header;
+            let mut prev: Option<u32> = None;
+            for &f in &freqs[lo..hi] {
+                let len = 32 - f.leading_zeros();
+                bits += match prev {
+                    None => FREQ_LEN_BITS as usize,
+                    Some(p) if p == len => 1,
+                    Some(p) if p + 1 == len || p == len + 1 => 3,
+                    Some(_) => 2 + FREQ_LEN_BITS as usize,
+                };
+                prev = Some(len);
+                bits += len.saturating_sub(1) as usize;
+            }
+            bits
+        }
+    }
+}
+
+/// [`normalize`] for explicit tables, which are written out and so may be normalised any
+/// valid way: an excess from rounding rare symbols up to 1 comes off the largest frequency in
+/// one step (the general path sorts). Falls back to [`normalize`] when that frequency is too
+/// small to pay for it.
+fn normalize_explicit(hist: &[u32; 256], n: u64, precision: u32) -> Box<[u32; 256]> {
+    let total = 1u64 << precision;
+    let mut freqs = Box::new([0u32; 256]);
+    let mut sum = 0u64;
+    let mut top = 0usize;
+    for (s, (f, &c)) in freqs.iter_mut().zip(hist.iter()).enumerate() {
+        if c > 0 {
+            *f = ((u64::from(c) * total + n / 2) / n).max(1) as u32;
+            sum += u64::from(*f);
+            // The most frequent symbol (ties: the later one, as in `normalize`).
+            if c >= hist[top] {
+                top = s;
+            }
+        }
+    }
+    if sum <= total {
+        freqs[top] += (total - sum) as u32;
+        return freqs;
+    }
+    let excess = (sum - total) as u32;
+    if freqs[top] > excess {
+        freqs[top] -= excess;
+        return freqs;
+    }
+    normalize(hist, n, precision)
 }
 
 fn ceil_log2(n: u64) -> u32 {
@@ -721,6 +806,44 @@ fn decode_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counted_table_bits_match_the_written_table() {
+        let mut seed = 0x9e37_79b9_u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for _ in 0..300 {
+            let mut hist = [0u32; 256];
+            let lo = (next() % 200) as usize;
+            let span = 1 + (next() % 55) as usize;
+            for c in &mut hist[lo..=lo + span] {
+                *c = match next() % 4 {
+                    0 => 0,
+                    1 => next() % 3,
+                    _ => next() % 5000,
+                };
+            }
+            hist[lo] += 1;
+            hist[lo + span] += 1;
+            for model in [
+                BandModel::from_histogram(&hist),
+                BandModel::explicit_from_histogram(&hist),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if let BandModel::Coded { freqs, shape, .. } = &model {
+                    let lo = freqs.iter().position(|&f| f > 0).unwrap();
+                    let hi = freqs.iter().rposition(|&f| f > 0).unwrap();
+                    assert_eq!(table_bits_of(freqs, lo, hi, *shape), model.table_bits());
+                }
+            }
+        }
+    }
 
     fn round_trip(bands: &[Vec<u8>]) -> Encoded {
         let refs: Vec<&[u8]> = bands.iter().map(Vec::as_slice).collect();

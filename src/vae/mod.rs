@@ -10,6 +10,7 @@ pub mod config;
 pub mod runtime;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ort::session::Session;
@@ -25,7 +26,21 @@ pub use config::{Config, ModelFile, ModelSpec, DEFAULT_MODEL_NAME};
 pub use runtime::ExecutionProvider;
 
 /// Default largest number of images per session call.
-pub const DEFAULT_MAX_BATCH: usize = 8;
+pub const DEFAULT_MAX_BATCH: usize = 16;
+
+/// How often a [`Vae`]'s sessions ran, and on how many images: batching is observable without
+/// timing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Encoder session calls.
+    pub encoder_calls: u64,
+    /// Images through the encoder.
+    pub encoder_images: u64,
+    /// Decoder session calls.
+    pub decoder_calls: u64,
+    /// Latents through the decoder.
+    pub decoder_images: u64,
+}
 
 /// An opened model: both sessions, the tensor names, and the model's identity.
 ///
@@ -41,6 +56,7 @@ pub struct Vae {
     decoder: Mutex<Session>,
     enc_names: (String, String),
     dec_names: (String, String),
+    counters: [AtomicU64; 4],
 }
 
 impl std::fmt::Debug for Vae {
@@ -89,6 +105,14 @@ pub fn file_hash(bytes: &[u8]) -> [u8; 32] {
 impl Vae {
     /// Opens both graphs of `spec` on the requested execution provider.
     pub fn open(spec: &ModelSpec, ep: ExecutionProvider) -> Result<Self> {
+        for (what, file) in [("encoder", &spec.encoder), ("decoder", &spec.decoder)] {
+            if !file.exists() {
+                return Err(Error::Model(format!(
+                    "model `{}`: {what} file {file} not found",
+                    spec.name
+                )));
+            }
+        }
         let enc_bytes = spec.encoder.bytes()?;
         let dec_bytes = spec.decoder.bytes()?;
         let (encoder, provider) =
@@ -161,6 +185,7 @@ impl Vae {
             decoder: Mutex::new(decoder),
             enc_names,
             dec_names,
+            counters: Default::default(),
         })
     }
 
@@ -200,6 +225,23 @@ impl Vae {
         self.max_batch
     }
 
+    /// Session calls and images so far.
+    pub fn stats(&self) -> SessionStats {
+        let c = |i: usize| self.counters[i].load(Ordering::Relaxed);
+        SessionStats {
+            encoder_calls: c(0),
+            encoder_images: c(1),
+            decoder_calls: c(2),
+            decoder_images: c(3),
+        }
+    }
+
+    fn count(&self, decoder: bool, images: usize) {
+        let base = if decoder { 2 } else { 0 };
+        self.counters[base].fetch_add(1, Ordering::Relaxed);
+        self.counters[base + 1].fetch_add(images as u64, Ordering::Relaxed);
+    }
+
     /// `(width, height)` padded up to multiples of the downsample factor.
     pub fn padded_size(&self, width: u32, height: u32) -> (u32, u32) {
         let f = self.spec.downsample as u32;
@@ -222,6 +264,7 @@ impl Vae {
         let input = ort::value::TensorRef::from_array_view(([n, 3, h, w], x))
             .map_err(|e| Error::Runtime(format!("encoder input: {e}")))?;
         let mut session = self.encoder.lock().unwrap_or_else(|p| p.into_inner());
+        self.count(false, n);
         let outputs = session
             .run(ort::inputs![self.enc_names.0.as_str() => input])
             .map_err(|e| Error::Runtime(format!("encoder of `{}` failed: {e}", self.spec.name)))?;
@@ -275,6 +318,7 @@ impl Vae {
         let input = ort::value::TensorRef::from_array_view(([n, c, lh, lw], z))
             .map_err(|e| Error::Runtime(format!("decoder input: {e}")))?;
         let mut session = self.decoder.lock().unwrap_or_else(|p| p.into_inner());
+        self.count(true, n);
         let outputs = session
             .run(ort::inputs![self.dec_names.0.as_str() => input])
             .map_err(|e| Error::Runtime(format!("decoder of `{}` failed: {e}", self.spec.name)))?;
