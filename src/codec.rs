@@ -362,6 +362,27 @@ impl Codec {
         3 * width as usize * height as usize + 17 * latent + 16 * 64
     }
 
+    /// The model's own reconstruction of an image, without quantisation: encode, decode, crop.
+    /// The ceiling the codec approaches as quality rises.
+    pub fn vae_round_trip(&self, image: &RgbImage) -> Result<RgbImage> {
+        let (w, h) = image.dimensions();
+        if w == 0 || h == 0 {
+            return Err(Error::InvalidInput("image has no pixels".into()));
+        }
+        let (pw, ph) = self.vae.padded_size(w, h);
+        let (w, h, pw, ph) = (w as usize, h as usize, pw as usize, ph as usize);
+        let range = self.vae.spec().input_range;
+        let f = self.vae.downsample();
+        let mut planar = vec![0f32; 3 * pw * ph];
+        crate::vae::rgb_to_planar(image.as_raw(), w, h, pw, ph, range, &mut planar);
+        let z = self.vae.encode_nchw(&planar, 1, ph, pw)?;
+        let y = self.vae.decode_nchw(&z, 1, ph / f, pw / f)?;
+        let mut out = vec![0u8; w * h * 3];
+        crate::vae::planar_to_rgb(&y, pw, ph, w, h, range, &mut out);
+        RgbImage::from_raw(w as u32, h as u32, out)
+            .ok_or_else(|| Error::TensorType("reconstruction size mismatch".into()))
+    }
+
     /// Decompresses one stream.
     pub fn decompress(&self, stream: &[u8]) -> Result<RgbImage> {
         let mut out = self.decompress_batch(&[stream]);

@@ -193,3 +193,26 @@ fn models_lists_default_and_configured() {
     }
     assert_eq!(models[1]["default"], true);
 }
+
+#[test]
+fn eval_reports_vae_and_every_quality() {
+    let dir = workdir();
+    let d = dir.path();
+    photo(&d.join("e.png"), 40, 24);
+    let out = run(bin().args(["eval", "e.png", "-q", "30,90", "--json"]), d);
+    assert!(out.status.success());
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let settings: Vec<&str> = rows
+        .iter()
+        .map(|r| r["setting"].as_str().unwrap())
+        .collect();
+    assert_eq!(settings, ["vae", "q30", "q90"]);
+    // More rate buys fidelity, bounded by the model's own reconstruction.
+    let (vae, q30, q90) = (&rows[0], &rows[1], &rows[2]);
+    assert!(q90["bytes"].as_u64() > q30["bytes"].as_u64());
+    assert!(q90["psnr"].as_f64() >= q30["psnr"].as_f64());
+    assert!(vae["psnr"].as_f64().unwrap() + 0.05 >= q90["psnr"].as_f64().unwrap());
+}

@@ -63,6 +63,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure quality on a set of images: the VAE alone (no quantisation) and the full codec
+    /// at each quality: bytes, bits per pixel, PSNR, seconds.
+    Eval {
+        /// Image files or directories of images.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Qualities to measure, comma-separated.
+        #[arg(short, long, value_delimiter = ',', default_values_t = [25u8, 50, 75, 90])]
+        quality: Vec<u8>,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
     /// List the configured models: whether their files exist and load, and their latent shape.
     Models {
         /// One JSON line per model.
@@ -133,6 +145,11 @@ fn run(command: Command) -> Result<usize> {
             output,
             model,
         } => decompress(&inputs, &output, &model),
+        Command::Eval {
+            inputs,
+            quality,
+            model,
+        } => eval(&inputs, &quality, &model),
         Command::Info { stream, json } => info(&stream, json).map(|()| 0),
         Command::Models { json, ep } => models(json, ep),
     }
@@ -428,6 +445,208 @@ fn decompress(inputs: &[PathBuf], output: &Path, args: &ModelArgs) -> Result<usi
     }
     bar.finish_and_clear();
     Ok(failed)
+}
+
+#[derive(Serialize)]
+struct EvalRow {
+    image: String,
+    width: u32,
+    height: u32,
+    /// `vae` (the model alone, no quantisation) or `q<quality>`.
+    setting: String,
+    bytes: Option<usize>,
+    bpp: Option<f64>,
+    psnr: f64,
+    encode_seconds: f64,
+    decode_seconds: f64,
+}
+
+fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .map_err(|e| Error::io(input, e))?
+                .filter_map(|d| d.ok().map(|d| d.path()))
+                .filter(|p| {
+                    p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| IMAGE_EXTS.contains(&e.to_ascii_lowercase().as_str()))
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else if input.is_file() {
+            files.push(input.clone());
+        } else {
+            return Err(Error::InvalidInput(format!(
+                "{} does not exist",
+                input.display()
+            )));
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::InvalidInput("no images to evaluate".into()));
+    }
+    Ok(files)
+}
+
+fn eval(inputs: &[PathBuf], qualities: &[u8], args: &ModelArgs) -> Result<usize> {
+    if let Some(q) = qualities.iter().find(|q| !(1..=100).contains(*q)) {
+        return Err(Error::InvalidInput(format!(
+            "quality {q} is outside 1..=100"
+        )));
+    }
+    let files = image_files(inputs)?;
+    let mut builder = Codec::builder()
+        .execution_provider(args.ep)
+        .max_batch(args.batch)
+        .config(Config::load()?);
+    if let Some(m) = &args.model {
+        builder = builder.model(m.clone());
+    }
+    let first = builder.build()?;
+    let vae = first.vae().clone();
+    let codecs: Vec<Codec> = qualities
+        .iter()
+        .map(|&q| Codec::from_vae(vae.clone(), q))
+        .collect();
+    let bar = progress(files.len(), args.json);
+    let mut rows: Vec<EvalRow> = Vec::new();
+    let mut failed = 0;
+    for path in &files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        bar.set_message(name.clone());
+        let result = (|| -> Result<Vec<EvalRow>> {
+            let img = image::open(path)
+                .map_err(|e| Error::Image(format!("{}: {e}", path.display())))?
+                .to_rgb8();
+            let (w, h) = img.dimensions();
+            let psnr = |b: &image::RgbImage| {
+                vaerans::metrics::psnr_u8(img.as_raw(), b.as_raw()).unwrap_or(f64::NAN)
+            };
+            let mut out = Vec::new();
+            let t = Instant::now();
+            let recon = first.vae_round_trip(&img)?;
+            out.push(EvalRow {
+                image: name.clone(),
+                width: w,
+                height: h,
+                setting: "vae".into(),
+                bytes: None,
+                bpp: None,
+                psnr: psnr(&recon),
+                encode_seconds: t.elapsed().as_secs_f64(),
+                decode_seconds: 0.0,
+            });
+            for codec in &codecs {
+                let t = Instant::now();
+                let stream = codec.compress(&img)?;
+                let enc = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let back = codec.decompress(&stream)?;
+                out.push(EvalRow {
+                    image: name.clone(),
+                    width: w,
+                    height: h,
+                    setting: format!("q{}", codec.quality()),
+                    bytes: Some(stream.len()),
+                    bpp: Some(stream.len() as f64 * 8.0 / (f64::from(w) * f64::from(h))),
+                    psnr: psnr(&back),
+                    encode_seconds: enc,
+                    decode_seconds: t.elapsed().as_secs_f64(),
+                });
+            }
+            Ok(out)
+        })();
+        match result {
+            Ok(r) => {
+                if args.json {
+                    for row in &r {
+                        let line = serde_json::to_string(row).unwrap_or_default();
+                        bar.suspend(|| println!("{line}"));
+                    }
+                }
+                rows.extend(r);
+            }
+            Err(e) => {
+                failed += 1;
+                fail(&bar, path, &e);
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if !args.json {
+        print_eval_table(&rows, qualities, &vae.id().name);
+    }
+    Ok(failed)
+}
+
+fn print_eval_table(rows: &[EvalRow], qualities: &[u8], model: &str) {
+    let settings: Vec<String> = std::iter::once("vae".to_string())
+        .chain(qualities.iter().map(|q| format!("q{q}")))
+        .collect();
+    println!("model {model}; PSNR in dB (RGB, 8-bit peak), rate in bits per pixel");
+    print!("{:<16}{:>10}", "image", "VAE PSNR");
+    for q in qualities {
+        print!("{:>18}", format!("q{q} bpp / PSNR"));
+    }
+    println!();
+    let mut images: Vec<&str> = Vec::new();
+    for r in rows {
+        if !images.contains(&r.image.as_str()) {
+            images.push(&r.image);
+        }
+    }
+    let cell = |image: &str, setting: &str| {
+        rows.iter()
+            .find(|r| r.image == image && r.setting == setting)
+    };
+    for image in &images {
+        print!("{image:<16}");
+        for s in &settings {
+            match cell(image, s) {
+                Some(r) if s == "vae" => print!("{:>10.2}", r.psnr),
+                Some(r) => print!(
+                    "{:>18}",
+                    format!("{:.4} / {:.2}", r.bpp.unwrap_or(0.0), r.psnr)
+                ),
+                None => print!("{:>10}", "-"),
+            }
+        }
+        println!();
+    }
+    print!("{:<16}", "mean");
+    for s in &settings {
+        let sel: Vec<&EvalRow> = rows.iter().filter(|r| &r.setting == s).collect();
+        let n = sel.len().max(1) as f64;
+        let psnr = sel.iter().map(|r| r.psnr).sum::<f64>() / n;
+        if s == "vae" {
+            print!("{psnr:>10.2}");
+        } else {
+            let bpp = sel.iter().filter_map(|r| r.bpp).sum::<f64>() / n;
+            print!("{:>18}", format!("{bpp:.4} / {psnr:.2}"));
+        }
+    }
+    println!();
+    let n = rows.iter().filter(|r| r.setting != "vae").count().max(1) as f64;
+    let enc = rows
+        .iter()
+        .filter(|r| r.setting != "vae")
+        .map(|r| r.encode_seconds)
+        .sum::<f64>()
+        / n;
+    let dec = rows
+        .iter()
+        .filter(|r| r.setting != "vae")
+        .map(|r| r.decode_seconds)
+        .sum::<f64>()
+        / n;
+    println!("mean seconds per image: compress {enc:.3}, decompress {dec:.3}");
 }
 
 #[derive(Serialize)]
