@@ -172,9 +172,10 @@ fn builder_for(ep: ExecutionProvider) -> Result<(SessionBuilder, ExecutionProvid
             {
                 match with_cuda(builder) {
                     Ok(b) => return Ok((b, ExecutionProvider::Cuda)),
-                    Err(e) => {
-                        tracing::info!("CUDA execution provider unavailable ({e}); using the CPU")
+                    Err(Error::ExecutionProvider(reason)) => {
+                        tracing::info!("{reason}; using the CPU execution provider")
                     }
+                    Err(e) => return Err(e),
                 }
                 let builder = Session::builder(env).map_err(|e| Error::Runtime(e.to_string()))?;
                 return Ok((builder, ExecutionProvider::Cpu));
@@ -189,7 +190,15 @@ fn builder_for(ep: ExecutionProvider) -> Result<(SessionBuilder, ExecutionProvid
 fn with_cuda(builder: SessionBuilder) -> Result<SessionBuilder> {
     builder
         .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
-        .map_err(|e| Error::ExecutionProvider(format!("CUDA could not start: {e}")))
+        .map_err(|e| {
+            // ONNX Runtime's reason can span lines; keep errors to one.
+            let reason = e
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            Error::ExecutionProvider(format!("CUDA could not start: {reason}"))
+        })
 }
 
 #[cfg(not(feature = "cuda"))]
