@@ -159,31 +159,30 @@ fn ort_err(context: &str) -> impl Fn(ort::Error<SessionBuilder>) -> Error + '_ {
 /// A session builder with the provider registered. Returns the builder and the provider
 /// actually used.
 fn builder_for(ep: ExecutionProvider) -> Result<(SessionBuilder, ExecutionProvider)> {
-    let env = environment()?;
-    let builder = Session::builder(env).map_err(|e| Error::Runtime(e.to_string()))?;
-    let builder = builder
-        .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
-        .map_err(ort_err("setting the optimisation level"))?;
+    let builder = new_builder()?;
     match ep {
         ExecutionProvider::Cpu => Ok((builder, ExecutionProvider::Cpu)),
         ExecutionProvider::Cuda => with_cuda(builder).map(|b| (b, ExecutionProvider::Cuda)),
-        ExecutionProvider::Auto => {
-            #[cfg(feature = "cuda")]
-            {
-                match with_cuda(builder) {
-                    Ok(b) => return Ok((b, ExecutionProvider::Cuda)),
-                    Err(Error::ExecutionProvider(reason)) => {
-                        tracing::info!("{reason}; using the CPU execution provider")
-                    }
-                    Err(e) => return Err(e),
-                }
-                let builder = Session::builder(env).map_err(|e| Error::Runtime(e.to_string()))?;
-                return Ok((builder, ExecutionProvider::Cpu));
+        #[cfg(feature = "cuda")]
+        ExecutionProvider::Auto => match with_cuda(builder) {
+            Ok(b) => Ok((b, ExecutionProvider::Cuda)),
+            Err(Error::ExecutionProvider(reason)) => {
+                tracing::info!("{reason}; using the CPU execution provider");
+                Ok((new_builder()?, ExecutionProvider::Cpu))
             }
-            #[cfg(not(feature = "cuda"))]
-            Ok((builder, ExecutionProvider::Cpu))
-        }
+            Err(e) => Err(e),
+        },
+        #[cfg(not(feature = "cuda"))]
+        ExecutionProvider::Auto => Ok((builder, ExecutionProvider::Cpu)),
     }
+}
+
+/// A session builder on the shared environment with full graph optimisation.
+fn new_builder() -> Result<SessionBuilder> {
+    let builder = Session::builder(environment()?).map_err(|e| Error::Runtime(e.to_string()))?;
+    builder
+        .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
+        .map_err(ort_err("setting the optimisation level"))
 }
 
 #[cfg(feature = "cuda")]
