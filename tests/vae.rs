@@ -506,3 +506,23 @@ fn missing_files_unknown_models_and_non_onnx_files_are_distinct_errors() {
     assert_ne!(missing, unknown);
     assert_ne!(unknown, junk);
 }
+
+#[test]
+fn codec_and_vae_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Codec>();
+    assert_send_sync::<Vae>();
+    // Two threads compress through one codec; results equal the single-threaded ones.
+    let codec = Codec::from_vae(tiny(), 70);
+    let imgs: Vec<RgbImage> = (0..2).map(|i| random_image(32, 16, 200 + i)).collect();
+    let single: Vec<Vec<u8>> = imgs.iter().map(|i| codec.compress(i).unwrap()).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = imgs
+            .iter()
+            .map(|img| s.spawn(|| codec.compress(img).unwrap()))
+            .collect();
+        for (h, want) in handles.into_iter().zip(&single) {
+            assert_eq!(&h.join().unwrap(), want);
+        }
+    });
+}
