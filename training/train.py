@@ -52,13 +52,13 @@ def sample_batch(images, rng: np.random.Generator, batch: int, crop: int) -> tor
 
 
 @torch.no_grad()
-def validate(enc, dec, images) -> float:
+def validate(enc, dec, images, device) -> float:
     """Mean RGB PSNR (8-bit peak) of the clean autoencoder on whole images cropped to
     multiples of 8."""
     psnrs = []
     for img in images:
         h, w = img.shape[0] // 8 * 8, img.shape[1] // 8 * 8
-        x = to_tensor(img[None, :h, :w].copy())
+        x = to_tensor(img[None, :h, :w].copy()).to(device)
         y = dec(enc(x))
         a = ((x + 1) * 127.5).round()
         b = ((y + 1) * 127.5).clamp(0, 255).round()
@@ -91,6 +91,8 @@ def main():
     ap.add_argument("--latent-l2", type=float, default=1e-5,
                     help="weight of mean(z^2), which keeps the latent scale bounded")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                    help="auto: CUDA when PyTorch sees a GPU, else the CPU")
     ap.add_argument("--seed", type=int, default=20261122)
     args = ap.parse_args()
 
@@ -110,23 +112,26 @@ def main():
     val = [images[i] for i in order[: args.val_images]]
     train = [images[i] for i in order[args.val_images :]]
 
-    enc, dec = Encoder(), Decoder()
+    device = torch.device(
+        "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+        else "cpu")
+    enc, dec = Encoder().to(device), Decoder().to(device)
     params = list(enc.parameters()) + list(dec.parameters())
     opt = torch.optim.Adam(params, lr=args.lr)
     rng = np.random.default_rng(args.seed + 1)
     step, best = 0, -1.0
     if ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=False)
+        state = torch.load(ckpt_path, weights_only=False, map_location=device)
         enc.load_state_dict(state["encoder"])
         dec.load_state_dict(state["decoder"])
         opt.load_state_dict(state["optimizer"])
         rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         step, best = state["step"], state["best_psnr"]
         say(f"resumed at step {step} (best val PSNR {best:.2f} dB)")
     else:
         say(f"encoder {param_count(enc)} params, decoder {param_count(dec)} params; "
-            f"{len(train)} training images, {len(val)} validation images")
+            f"{len(train)} training images, {len(val)} validation images; device {device}")
 
     def save(path: Path, extra: dict | None = None):
         state = {
@@ -144,7 +149,7 @@ def main():
     while step < args.steps:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr)
-        x = sample_batch(train, rng, args.batch, args.crop)
+        x = sample_batch(train, rng, args.batch, args.crop).to(device)
         z = enc(x)
         noisy = z + (torch.rand_like(z) - 0.5) * args.noise
         y = dec(noisy)
@@ -164,7 +169,7 @@ def main():
             run_loss, t0 = 0.0, time.time()
         if step % args.val_every == 0 or step == args.steps:
             enc.eval(); dec.eval()
-            p = validate(enc, dec, val)
+            p = validate(enc, dec, val, device)
             enc.train(); dec.train()
             say(f"step {step} val PSNR {p:.2f} dB")
             if p > best:
