@@ -5,7 +5,8 @@ in [-1, 1] (NCHW, RGB) and leave in the same range, unclamped; the latent is the
 encoder's plain output (deterministic, no moments).
 
 Cost is kept where it buys quality: the encoder moves to low resolution quickly with
-space-to-depth, the decoder spends one residual block at each of 1/8, 1/4 and 1/2.
+space-to-depth (one residual block at 1/4, two at 1/8); the decoder mirrors it with
+depth-to-space (two residual blocks at 1/8, one each at 1/4 and 1/2).
 """
 
 import torch
