@@ -37,8 +37,32 @@ use crate::world::World;
 /// Default wavelet decomposition levels (clamped to what each latent's size allows).
 pub const DEFAULT_LEVELS: u8 = 4;
 
-/// Images per world pass in batch calls: bounds the arena a batch needs.
+/// Most images per world pass in batch calls.
 const CHUNK: usize = 32;
+
+/// Arena bytes a world pass aims to stay under (a pass always takes at least one image): a
+/// batch of large images, or of small streams that declare large images, is split instead of
+/// reserving one huge arena.
+const PASS_BYTES: usize = 1 << 30;
+
+/// Splits `0..sizes.len()` into consecutive ranges of at most [`CHUNK`] items and, where
+/// possible, at most [`PASS_BYTES`] bytes.
+fn passes(sizes: impl Iterator<Item = usize>) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes, mut i) = (0, 0usize, 0);
+    for size in sizes {
+        if i > start && (i - start == CHUNK || bytes.saturating_add(size) > PASS_BYTES) {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes = bytes.saturating_add(size);
+        i += 1;
+    }
+    if i > start {
+        out.push(start..i);
+    }
+    out
+}
 
 /// A borrowed RGB8 image: `width × height × 3` bytes, row-major.
 #[derive(Debug, Clone, Copy)]
@@ -265,7 +289,11 @@ impl Codec {
     pub fn compress_raw(&self, images: &[RawImage<'_>]) -> Vec<Result<Vec<u8>>> {
         let mut out = Vec::with_capacity(images.len());
         let mut world = self.world.lock().unwrap_or_else(|p| p.into_inner());
-        for chunk in images.chunks(CHUNK) {
+        let sizes = images
+            .iter()
+            .map(|img| self.bytes_per_image(img.width, img.height));
+        for range in passes(sizes) {
+            let chunk = &images[range];
             match self.compress_chunk(&mut world, chunk) {
                 Ok(results) => out.extend(results),
                 Err(e) => {
@@ -356,6 +384,7 @@ impl Codec {
     /// Arena bytes one image needs along the pipe (input, latent stages, output), with slack
     /// for alignment.
     fn bytes_per_image(&self, width: u32, height: u32) -> usize {
+        let (width, height) = (width.max(1), height.max(1));
         let (pw, ph) = self.vae.padded_size(width, height);
         let f = self.vae.downsample();
         let latent = self.vae.latent_channels() * (pw as usize / f) * (ph as usize / f);
@@ -395,7 +424,15 @@ impl Codec {
     pub fn decompress_batch<B: AsRef<[u8]>>(&self, streams: &[B]) -> Vec<Result<RgbImage>> {
         let mut out = Vec::with_capacity(streams.len());
         let mut world = self.world.lock().unwrap_or_else(|p| p.into_inner());
-        for chunk in streams.chunks(CHUNK) {
+        // Sized from the headers; an unreadable header counts as small (it fails in its pass).
+        let sizes = streams.iter().map(|s| {
+            bitstream::read(s.as_ref(), &self.limits).map_or(0, |p| {
+                let h = &p.header;
+                3 * h.width as usize * h.height as usize + 17 * h.latent_len() + 16 * 64
+            })
+        });
+        for range in passes(sizes) {
+            let chunk = &streams[range];
             match self.decompress_chunk(&mut world, chunk) {
                 Ok(results) => out.extend(results),
                 Err(e) => {
@@ -470,5 +507,33 @@ fn prepare_world(world: &mut World, need: usize) {
         *world = World::with_arena_capacity(need.max(DEFAULT_ARENA_BYTES));
     } else {
         world.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_respect_count_and_bytes() {
+        assert_eq!(
+            passes(std::iter::empty()),
+            Vec::<std::ops::Range<usize>>::new()
+        );
+        assert_eq!(
+            passes(std::iter::repeat_n(10, 70)),
+            vec![0..32, 32..64, 64..70]
+        );
+        let big = PASS_BYTES / 2 + 1;
+        assert_eq!(passes([big, big, big].into_iter()), vec![0..1, 1..2, 2..3]);
+        // One image over the budget still gets a pass of its own.
+        assert_eq!(
+            passes([5, PASS_BYTES * 3, 5].into_iter()),
+            vec![0..1, 1..2, 2..3]
+        );
+        assert_eq!(
+            passes([5, 5, PASS_BYTES - 10, 1].into_iter()),
+            vec![0..3, 3..4]
+        );
     }
 }

@@ -380,14 +380,17 @@ fn decompress(inputs: &[PathBuf], output: &Path, args: &ModelArgs) -> Result<usi
                 Err(e) => results[i] = Some(Err(Error::InvalidInput(e.to_string()))),
             }
         }
+        let mut opening = std::time::Duration::ZERO;
         for (name, idx) in by_model {
             if !codecs.contains_key(&name) {
+                let opened = Instant::now();
                 let built = Codec::builder()
                     .execution_provider(args.ep)
                     .max_batch(args.batch)
                     .config(config.clone())
                     .model(name.clone())
                     .build();
+                opening += opened.elapsed();
                 match built {
                     Ok(c) => {
                         codecs.insert(name.clone(), c);
@@ -410,7 +413,8 @@ fn decompress(inputs: &[PathBuf], output: &Path, args: &ModelArgs) -> Result<usi
                 results[i] = Some(r);
             }
         }
-        let share = start.elapsed().as_secs_f64() / chunk.len() as f64;
+        // Opening a model is a one-off cost, not the files'.
+        let share = start.elapsed().saturating_sub(opening).as_secs_f64() / chunk.len() as f64;
         for (((input, out), r), bytes) in chunk.iter().zip(results).zip(&read) {
             let r = r.unwrap_or_else(|| Err(Error::InvalidInput("not decoded".into())));
             let result = r.and_then(|img| {
