@@ -222,27 +222,32 @@ impl BandModel {
                 .max_by_key(|&s| (hist[s], std::cmp::Reverse(s)))
                 .unwrap_or(lo);
             let g_hi = p_hi.max(g_lo);
-            let cost_of = |precision: u32, decay: usize| {
-                let f = geometric_freqs(precision, lo, hi, mode, decay);
-                payload_bits(hist, &f, precision, lo..=hi)
-            };
-            // Start from the decay that matches the band's mean absolute deviation around the
-            // mode, then walk downhill (the cost is unimodal in the decay).
-            let mad = hist[lo..=hi]
+            // Price decays with the continuous model `p(s) ∝ r^|s − mode|` on [lo, hi]:
+            // bits = Σc·|s − mode|·(−log2 r) + n·log2 Z, with Z a pair of geometric sums, so
+            // each candidate costs O(1). Only the chosen decay is built exactly (below).
+            let dsum: f64 = hist[lo..=hi]
                 .iter()
                 .enumerate()
                 .map(|(i, &c)| f64::from(c) * (lo + i).abs_diff(mode) as f64)
-                .sum::<f64>()
-                / n as f64;
-            let mut best_decay = decay_for_mad(mad);
-            let mut best_cost = cost_of(g_hi, best_decay);
+                .sum();
+            let (left, right) = ((mode - lo) as i32, (hi - mode) as i32);
+            let cost_of = |decay: usize| {
+                let r = f64::from(DECAYS_Q16[decay]) / 65536.0;
+                let tail = |k: i32| r * (1.0 - r.powi(k)) / (1.0 - r);
+                let z = 1.0 + tail(left) + tail(right);
+                dsum * -r.log2() + n as f64 * z.log2()
+            };
+            // Start from the decay that matches the band's mean absolute deviation around the
+            // mode, then walk downhill (the cost is unimodal in the decay).
+            let mut best_decay = decay_for_mad(dsum / n as f64);
+            let mut best_cost = cost_of(best_decay);
             for step in [-1isize, 1] {
                 loop {
                     let next = best_decay as isize + step;
                     if !(0..DECAYS_Q16.len() as isize).contains(&next) {
                         break;
                     }
-                    let c = cost_of(g_hi, next as usize);
+                    let c = cost_of(next as usize);
                     if c >= best_cost {
                         break;
                     }
