@@ -381,14 +381,13 @@ impl Codec {
             .collect())
     }
 
-    /// Arena bytes one image needs along the pipe (input, latent stages, output), with slack
-    /// for alignment.
+    /// [`arena_bytes`] of an image of this size under this codec's model.
     fn bytes_per_image(&self, width: u32, height: u32) -> usize {
         let (width, height) = (width.max(1), height.max(1));
         let (pw, ph) = self.vae.padded_size(width, height);
         let f = self.vae.downsample();
         let latent = self.vae.latent_channels() * (pw as usize / f) * (ph as usize / f);
-        3 * width as usize * height as usize + 17 * latent + 16 * 64
+        arena_bytes(width, height, latent)
     }
 
     /// The model's own reconstruction of an image, without quantisation: encode, decode, crop.
@@ -424,16 +423,21 @@ impl Codec {
     pub fn decompress_batch<B: AsRef<[u8]>>(&self, streams: &[B]) -> Vec<Result<RgbImage>> {
         let mut out = Vec::with_capacity(streams.len());
         let mut world = self.world.lock().unwrap_or_else(|p| p.into_inner());
-        // Sized from the headers; an unreadable header counts as small (it fails in its pass).
-        let sizes = streams.iter().map(|s| {
-            bitstream::read(s.as_ref(), &self.limits).map_or(0, |p| {
-                let h = &p.header;
-                3 * h.width as usize * h.height as usize + 17 * h.latent_len() + 16 * 64
+        // Parse every header once: bad streams fail here, good ones size the arena passes.
+        let sizes: Vec<Result<usize>> = streams
+            .iter()
+            .map(|s| {
+                let h = bitstream::read(s.as_ref(), &self.limits)?.header;
+                Ok(arena_bytes(h.width, h.height, h.latent_len()))
             })
-        });
-        for range in passes(sizes) {
+            .collect();
+        // An unreadable header counts as small: it fails in its pass.
+        let ranges = passes(sizes.iter().map(|r| *r.as_ref().unwrap_or(&0)));
+        let mut sizes = sizes.into_iter();
+        for range in ranges {
+            let part: Vec<Result<usize>> = sizes.by_ref().take(range.len()).collect();
             let chunk = &streams[range];
-            match self.decompress_chunk(&mut world, chunk) {
+            match self.decompress_chunk(&mut world, chunk, part) {
                 Ok(results) => out.extend(results),
                 Err(e) => {
                     let msg = e.to_string();
@@ -444,25 +448,17 @@ impl Codec {
         out
     }
 
+    /// Decodes one pass; `sizes` holds each stream's arena bytes, or its header error.
     fn decompress_chunk<B: AsRef<[u8]>>(
         &self,
         world: &mut World,
         streams: &[B],
+        sizes: Vec<Result<usize>>,
     ) -> Result<Vec<Result<RgbImage>>> {
-        // Parse headers first: bad streams fail here, good ones size the arena.
-        let parsed: Vec<Result<usize>> = streams
-            .iter()
-            .map(|s| {
-                let p = bitstream::read(s.as_ref(), &self.limits)?;
-                let h = &p.header;
-                let latent = h.latent_len();
-                Ok(3 * h.width as usize * h.height as usize + 17 * latent + 16 * 64)
-            })
-            .collect();
-        let need = parsed.iter().filter_map(|r| r.as_ref().ok()).sum();
+        let need = sizes.iter().filter_map(|r| r.as_ref().ok()).sum();
         prepare_world(world, need);
         let mut entities = Vec::new();
-        for (s, p) in streams.iter().zip(&parsed) {
+        for (s, p) in streams.iter().zip(&sizes) {
             if p.is_ok() {
                 let e = world.spawn();
                 world.insert(e, AnsBitstream(s.as_ref().to_vec()))?;
@@ -483,7 +479,7 @@ impl Codec {
         };
         let mut recon = recon.into_iter();
         let mut out = Vec::with_capacity(streams.len());
-        for p in parsed {
+        for p in sizes {
             out.push(p.and_then(|_| {
                 let r = recon
                     .next()
@@ -498,6 +494,12 @@ impl Codec {
         }
         Ok(out)
     }
+}
+
+/// Arena bytes one image needs along the pipe: its RGB in or out, the f32 latent stages and
+/// the symbols (`latent` values each), and slack for alignment.
+fn arena_bytes(width: u32, height: u32, latent: usize) -> usize {
+    3 * width as usize * height as usize + 17 * latent + 16 * 64
 }
 
 /// Clears the world for a new batch, growing its arena when the batch needs more.
