@@ -101,19 +101,32 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    /// The model embedded in the crate: 4 channels, downsample 8, input range [-1, 1].
-    pub fn embedded_default() -> Self {
+    /// A model with the SD-VAE defaults: downsample 8, input range [-1, 1], latent channels
+    /// and tensor names read from the graphs.
+    fn with_defaults(name: String, encoder: ModelFile, decoder: ModelFile) -> Self {
         Self {
-            name: DEFAULT_MODEL_NAME.into(),
-            encoder: ModelFile::Embedded(DEFAULT_ENCODER),
-            decoder: ModelFile::Embedded(DEFAULT_DECODER),
-            latent_channels: Some(4),
-            downsample: 8,
-            input_range: [-1.0, 1.0],
+            name,
+            encoder,
+            decoder,
+            latent_channels: None,
+            downsample: default_downsample(),
+            input_range: default_range(),
             encoder_input: None,
             encoder_output: None,
             decoder_input: None,
             decoder_output: None,
+        }
+    }
+
+    /// The model embedded in the crate: 4 channels, downsample 8, input range [-1, 1].
+    pub fn embedded_default() -> Self {
+        Self {
+            latent_channels: Some(4),
+            ..Self::with_defaults(
+                DEFAULT_MODEL_NAME.into(),
+                ModelFile::Embedded(DEFAULT_ENCODER),
+                ModelFile::Embedded(DEFAULT_DECODER),
+            )
         }
     }
 
@@ -174,18 +187,11 @@ impl ModelSpec {
         .and_then(|s| s.to_str())
         .unwrap_or("model")
         .to_string();
-        Ok(Self {
+        Ok(Self::with_defaults(
             name,
-            encoder: ModelFile::Path(encoder),
-            decoder: ModelFile::Path(decoder),
-            latent_channels: None,
-            downsample: 8,
-            input_range: [-1.0, 1.0],
-            encoder_input: None,
-            encoder_output: None,
-            decoder_input: None,
-            decoder_output: None,
-        })
+            ModelFile::Path(encoder),
+            ModelFile::Path(decoder),
+        ))
     }
 }
 

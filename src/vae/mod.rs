@@ -242,6 +242,27 @@ impl Vae {
         self.counters[base + 1].fetch_add(images as u64, Ordering::Relaxed);
     }
 
+    /// Runs one graph on an f32 tensor of `shape` and returns its output's shape and values.
+    /// Counts the call in [`Vae::stats`].
+    fn run(&self, decoder: bool, shape: [usize; 4], data: &[f32]) -> Result<(Vec<i64>, Vec<f32>)> {
+        let (what, session, (input_name, output_name)) = if decoder {
+            ("decoder", &self.decoder, &self.dec_names)
+        } else {
+            ("encoder", &self.encoder, &self.enc_names)
+        };
+        let input = ort::value::TensorRef::from_array_view((shape, data))
+            .map_err(|e| Error::Runtime(format!("{what} input: {e}")))?;
+        let mut session = session.lock().unwrap_or_else(|p| p.into_inner());
+        self.count(decoder, shape[0]);
+        let outputs = session
+            .run(ort::inputs![input_name.as_str() => input])
+            .map_err(|e| Error::Runtime(format!("{what} of `{}` failed: {e}", self.spec.name)))?;
+        let (out_shape, values) = outputs[output_name.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| Error::Model(format!("{what} output is not an f32 tensor: {e}")))?;
+        Ok((out_shape.to_vec(), values.to_vec()))
+    }
+
     /// `(width, height)` padded up to multiples of the downsample factor.
     pub fn padded_size(&self, width: u32, height: u32) -> (u32, u32) {
         let f = self.spec.downsample as u32;
@@ -261,18 +282,7 @@ impl Vae {
                 x.len()
             )));
         }
-        let input = ort::value::TensorRef::from_array_view(([n, 3, h, w], x))
-            .map_err(|e| Error::Runtime(format!("encoder input: {e}")))?;
-        let mut session = self.encoder.lock().unwrap_or_else(|p| p.into_inner());
-        self.count(false, n);
-        let outputs = session
-            .run(ort::inputs![self.enc_names.0.as_str() => input])
-            .map_err(|e| Error::Runtime(format!("encoder of `{}` failed: {e}", self.spec.name)))?;
-        let out = &outputs[self.enc_names.1.as_str()];
-        let (shape, data) = out
-            .try_extract_tensor::<f32>()
-            .map_err(|e| Error::Model(format!("encoder output is not an f32 tensor: {e}")))?;
-        let dims: Vec<i64> = shape.to_vec();
+        let (dims, mut data) = self.run(false, [n, 3, h, w], x)?;
         let oc = match dims.as_slice() {
             [bn, oc, oh, ow] if *bn as usize == n && *oh as usize == lh && *ow as usize == lw => {
                 *oc as usize
@@ -286,16 +296,16 @@ impl Vae {
             }
         };
         if oc == c {
-            return Ok(data.to_vec());
+            return Ok(data);
         }
         if oc == 2 * c {
-            // Distribution moments [mean, logvar]: keep the mean.
+            // Distribution moments [mean, logvar]: keep the mean, compacted in place.
             let plane = c * lh * lw;
-            let mut mean = Vec::with_capacity(n * plane);
-            for b in data.chunks_exact(2 * plane) {
-                mean.extend_from_slice(&b[..plane]);
+            for b in 1..n {
+                data.copy_within(2 * b * plane..(2 * b + 1) * plane, b * plane);
             }
-            return Ok(mean);
+            data.truncate(n * plane);
+            return Ok(data);
         }
         Err(Error::Model(format!(
             "encoder outputs {oc} channels; model `{}` has {c} latent channels (or {} moments)",
@@ -315,25 +325,14 @@ impl Vae {
                 z.len()
             )));
         }
-        let input = ort::value::TensorRef::from_array_view(([n, c, lh, lw], z))
-            .map_err(|e| Error::Runtime(format!("decoder input: {e}")))?;
-        let mut session = self.decoder.lock().unwrap_or_else(|p| p.into_inner());
-        self.count(true, n);
-        let outputs = session
-            .run(ort::inputs![self.dec_names.0.as_str() => input])
-            .map_err(|e| Error::Runtime(format!("decoder of `{}` failed: {e}", self.spec.name)))?;
-        let out = &outputs[self.dec_names.1.as_str()];
-        let (shape, data) = out
-            .try_extract_tensor::<f32>()
-            .map_err(|e| Error::Model(format!("decoder output is not an f32 tensor: {e}")))?;
+        let (shape, data) = self.run(true, [n, c, lh, lw], z)?;
         let want = [n as i64, 3, (lh * f) as i64, (lw * f) as i64];
-        if **shape != want {
+        if shape != want {
             return Err(Error::Model(format!(
-                "decoder output shape {:?}; expected {want:?}",
-                shape.to_vec()
+                "decoder output shape {shape:?}; expected {want:?}"
             )));
         }
-        Ok(data.to_vec())
+        Ok(data)
     }
 }
 
