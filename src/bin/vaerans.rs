@@ -158,6 +158,64 @@ fn run(command: Command) -> Result<usize> {
 const IMAGE_EXTS: &[&str] = &["png", "jpg", "jpeg"];
 const STREAM_EXTS: &[&str] = &["vaer"];
 
+/// The files directly in `dir` whose extension is one of `exts` (any case), sorted.
+fn list_dir(dir: &Path, exts: &[&str]) -> Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|d| d.ok().map(|d| d.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| exts.contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// A codec builder from the shared model options, resolving names in `config`, with
+/// `--model` applied.
+fn codec_builder(args: &ModelArgs, config: Config) -> vaerans::codec::CodecBuilder {
+    let builder = Codec::builder()
+        .execution_provider(args.ep)
+        .max_batch(args.batch)
+        .config(config);
+    match &args.model {
+        Some(m) => builder.model(m.clone()),
+        None => builder,
+    }
+}
+
+/// Reports one file's outcome (`Ok((stream bytes, pixels))`) and advances the bar.
+fn finish_file(
+    bar: &ProgressBar,
+    json: bool,
+    (input, output): (&Path, &Path),
+    result: Result<(usize, f64)>,
+    seconds: f64,
+    failed: &mut usize,
+) {
+    match result {
+        Ok((bytes, pixels)) => report(
+            bar,
+            json,
+            &FileReport {
+                input,
+                output,
+                bytes,
+                bpp: bytes as f64 * 8.0 / pixels,
+                seconds,
+            },
+        ),
+        Err(e) => {
+            *failed += 1;
+            fail(bar, input, &e);
+        }
+    }
+    bar.inc(1);
+}
+
 /// Expands files and directories (non-recursive, sorted) into `(input, output)` pairs.
 fn plan(
     inputs: &[PathBuf],
@@ -170,17 +228,7 @@ fn plan(
     for input in inputs {
         if input.is_dir() {
             any_dir = true;
-            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
-                .map_err(|e| Error::io(input, e))?
-                .filter_map(|d| d.ok().map(|d| d.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && p.extension()
-                            .and_then(|e| e.to_str())
-                            .is_some_and(|e| exts.contains(&e.to_ascii_lowercase().as_str()))
-                })
-                .collect();
-            found.sort();
+            let found = list_dir(input, exts)?;
             if found.is_empty() {
                 return Err(Error::InvalidInput(format!(
                     "{} holds no {} files",
@@ -285,15 +333,9 @@ fn fail(bar: &ProgressBar, input: &Path, e: &Error) {
 
 fn compress(inputs: &[PathBuf], output: &Path, quality: u8, args: &ModelArgs) -> Result<usize> {
     let pairs = plan(inputs, output, IMAGE_EXTS, "vaer")?;
-    let mut builder = Codec::builder()
+    let codec = codec_builder(args, Config::load()?)
         .quality(quality)
-        .execution_provider(args.ep)
-        .max_batch(args.batch)
-        .config(Config::load()?);
-    if let Some(m) = &args.model {
-        builder = builder.model(m.clone());
-    }
-    let codec = builder.build()?;
+        .build()?;
     let bar = progress(pairs.len(), args.json);
     let mut failed = 0;
     for chunk in pairs.chunks(args.batch.max(1)) {
@@ -326,24 +368,7 @@ fn compress(inputs: &[PathBuf], output: &Path, quality: u8, args: &ModelArgs) ->
                     })?;
                     Ok((bytes.len(), img.width() as f64 * img.height() as f64))
                 });
-            match result {
-                Ok((bytes, pixels)) => report(
-                    &bar,
-                    args.json,
-                    &FileReport {
-                        input,
-                        output: out,
-                        bytes,
-                        bpp: bytes as f64 * 8.0 / pixels,
-                        seconds: share,
-                    },
-                ),
-                Err(e) => {
-                    failed += 1;
-                    fail(&bar, input, &e);
-                }
-            }
-            bar.inc(1);
+            finish_file(&bar, args.json, (input, out), result, share, &mut failed);
         }
     }
     bar.finish_and_clear();
@@ -384,10 +409,8 @@ fn decompress(inputs: &[PathBuf], output: &Path, args: &ModelArgs) -> Result<usi
         for (name, idx) in by_model {
             if !codecs.contains_key(&name) {
                 let opened = Instant::now();
-                let built = Codec::builder()
-                    .execution_provider(args.ep)
-                    .max_batch(args.batch)
-                    .config(config.clone())
+                // `name` is `--model` when given, else the model the stream names.
+                let built = codec_builder(args, config.clone())
                     .model(name.clone())
                     .build();
                 opening += opened.elapsed();
@@ -424,27 +447,9 @@ fn decompress(inputs: &[PathBuf], output: &Path, args: &ModelArgs) -> Result<usi
                 })?;
                 Ok(img.width() as f64 * img.height() as f64)
             });
-            match result {
-                Ok(pixels) => {
-                    let n = bytes.as_ref().map_or(0, |(b, _)| b.len());
-                    report(
-                        &bar,
-                        args.json,
-                        &FileReport {
-                            input,
-                            output: out,
-                            bytes: n,
-                            bpp: n as f64 * 8.0 / pixels,
-                            seconds: share,
-                        },
-                    )
-                }
-                Err(e) => {
-                    failed += 1;
-                    fail(&bar, input, &e);
-                }
-            }
-            bar.inc(1);
+            let n = bytes.as_ref().map_or(0, |(b, _)| b.len());
+            let result = result.map(|pixels| (n, pixels));
+            finish_file(&bar, args.json, (input, out), result, share, &mut failed);
         }
     }
     bar.finish_and_clear();
@@ -469,17 +474,7 @@ fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
-                .map_err(|e| Error::io(input, e))?
-                .filter_map(|d| d.ok().map(|d| d.path()))
-                .filter(|p| {
-                    p.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| IMAGE_EXTS.contains(&e.to_ascii_lowercase().as_str()))
-                })
-                .collect();
-            found.sort();
-            files.extend(found);
+            files.extend(list_dir(input, IMAGE_EXTS)?);
         } else if input.is_file() {
             files.push(input.clone());
         } else {
@@ -502,14 +497,7 @@ fn eval(inputs: &[PathBuf], qualities: &[u8], args: &ModelArgs) -> Result<usize>
         )));
     }
     let files = image_files(inputs)?;
-    let mut builder = Codec::builder()
-        .execution_provider(args.ep)
-        .max_batch(args.batch)
-        .config(Config::load()?);
-    if let Some(m) = &args.model {
-        builder = builder.model(m.clone());
-    }
-    let first = builder.build()?;
+    let first = codec_builder(args, Config::load()?).build()?;
     let vae = first.vae().clone();
     let codecs: Vec<Codec> = qualities
         .iter()
