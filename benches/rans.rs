@@ -158,7 +158,7 @@ fn bench(c: &mut Criterion) {
             .iter()
             .map(|s| s.iter().map(Vec::len).collect())
             .collect();
-        let ours: Vec<_> = refs.iter().map(|r| encode_bands(r)).collect();
+        let ours: Vec<_> = refs.iter().map(|r| encode_bands(r).unwrap()).collect();
         let theirs: Vec<_> = streams.iter().map(|s| constriction_encode(s)).collect();
         let our_bytes: usize = ours.iter().map(|e| e.tables.len() + e.payload.len()).sum();
         let their_bytes: usize = theirs.iter().map(|(_, w)| 4 * w.len()).sum();
@@ -170,7 +170,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("encode", "vaerans"), |b| {
             b.iter(|| {
                 for r in &refs {
-                    black_box(encode_bands(r));
+                    black_box(encode_bands(r).unwrap());
                 }
             })
         });

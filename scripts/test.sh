@@ -12,6 +12,8 @@ fi
 # ONNX Runtime's shared library (PyPI wheel, into target/onnxruntime): the VAE tests run
 # real sessions and are never skipped.
 ./scripts/ensure-onnxruntime.sh
+# A Vulkan adapter (Mesa's lavapipe where there is no GPU): the GPU tests are never skipped.
+./scripts/ensure-vulkan.sh
 
 echo "== cargo fmt --check"
 cargo fmt --check

@@ -4,16 +4,12 @@
 //! allocated once, at its full capacity (the pages are only touched when used), so a steady stream
 //! of same-shaped batches allocates nothing new after the first.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use crate::error::{Error, Result};
-use crate::tensor::{DType, Element, Location, TensorRef};
+use crate::tensor::{next_arena_id, DType, Element, Location, TensorRef};
 
 /// Default arena capacity: 256 MiB, enough for a batch of 64 latents of a 2048×2048 image with
 /// every intermediate stage. Pages are committed lazily by the OS as they are first written.
 pub const DEFAULT_ARENA_BYTES: usize = 256 << 20;
-
-static NEXT_ARENA_ID: AtomicU32 = AtomicU32::new(1);
 
 /// A 64-byte block: the storage unit, so the arena base is cache-line aligned.
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -59,7 +55,7 @@ impl Arena {
     pub fn with_capacity(bytes: usize) -> Self {
         let blocks = bytes.div_ceil(Self::ALIGN);
         Self {
-            id: NEXT_ARENA_ID.fetch_add(1, Ordering::Relaxed),
+            id: next_arena_id(),
             generation: 0,
             storage: bytemuck::zeroed_vec(blocks),
             top: 0,
@@ -175,6 +171,20 @@ impl Arena {
         Ok(bytemuck::cast_slice_mut(
             &mut self.bytes_mut()[t.byte_range()],
         ))
+    }
+
+    /// A tensor's raw bytes, whatever its element type (for transfers).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    pub(crate) fn raw(&self, t: &TensorRef) -> Result<&[u8]> {
+        self.check(t)?;
+        Ok(&self.bytes()[t.byte_range()])
+    }
+
+    /// A tensor's raw bytes, mutably.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    pub(crate) fn raw_mut(&mut self, t: &TensorRef) -> Result<&mut [u8]> {
+        self.check(t)?;
+        Ok(&mut self.bytes_mut()[t.byte_range()])
     }
 
     /// Copies a tensor out into a `Vec`.

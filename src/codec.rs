@@ -24,8 +24,11 @@ use image::{DynamicImage, RgbImage};
 use crate::arena::DEFAULT_ARENA_BYTES;
 use crate::bitstream::{self, Limits};
 use crate::components::{AnsBitstream, ReconRgb, Rgb};
+use crate::device::Device;
 use crate::entropy::EntropyCoder;
 use crate::error::{Error, Result};
+#[cfg(feature = "gpu")]
+use crate::gpu::{GpuContext, GpuStats};
 use crate::hadamard::Hadamard;
 use crate::quantize::{Quantize, DEFAULT_QUALITY};
 use crate::vae::{
@@ -46,16 +49,21 @@ const CHUNK: usize = 32;
 const PASS_BYTES: usize = 1 << 30;
 
 /// Splits `0..sizes.len()` into consecutive ranges of at most [`CHUNK`] items and, where
-/// possible, at most [`PASS_BYTES`] bytes.
-fn passes(sizes: impl Iterator<Item = usize>) -> Vec<std::ops::Range<usize>> {
+/// possible, at most `budget.0` host and `budget.1` GPU bytes (`sizes` gives both per item).
+fn passes(
+    sizes: impl Iterator<Item = (usize, usize)>,
+    budget: (usize, usize),
+) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
-    let (mut start, mut bytes, mut i) = (0, 0usize, 0);
-    for size in sizes {
-        if i > start && (i - start == CHUNK || bytes.saturating_add(size) > PASS_BYTES) {
+    let (mut start, mut host, mut gpu, mut i) = (0, 0usize, 0usize, 0);
+    for (h, g) in sizes {
+        let over = host.saturating_add(h) > budget.0 || gpu.saturating_add(g) > budget.1;
+        if i > start && (i - start == CHUNK || over) {
             out.push(start..i);
-            (start, bytes) = (i, 0);
+            (start, host, gpu) = (i, 0, 0);
         }
-        bytes = bytes.saturating_add(size);
+        host = host.saturating_add(h);
+        gpu = gpu.saturating_add(g);
         i += 1;
     }
     if i > start {
@@ -97,6 +105,9 @@ pub struct CodecBuilder {
     levels: u8,
     max_batch: usize,
     limits: Limits,
+    device: Device,
+    #[cfg(feature = "gpu")]
+    gpu: Option<GpuContext>,
 }
 
 impl Default for CodecBuilder {
@@ -111,6 +122,9 @@ impl Default for CodecBuilder {
             levels: DEFAULT_LEVELS,
             max_batch: DEFAULT_MAX_BATCH,
             limits: Limits::default(),
+            device: Device::Auto,
+            #[cfg(feature = "gpu")]
+            gpu: None,
         }
     }
 }
@@ -171,6 +185,22 @@ impl CodecBuilder {
         self
     }
 
+    /// Where Hadamard, wavelet and quantisation run (default [`Device::Auto`]: a hardware GPU
+    /// when there is one, else the CPU; the choice is logged).
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// Runs the GPU stages on this context (a host application's device, see
+    /// [`GpuContext::from_wgpu`]) instead of opening one. Used by [`Device::Gpu`] and
+    /// [`Device::Auto`].
+    #[cfg(feature = "gpu")]
+    pub fn gpu_context(mut self, ctx: GpuContext) -> Self {
+        self.gpu = Some(ctx);
+        self
+    }
+
     /// Opens the model and builds the codec.
     pub fn build(self) -> Result<Codec> {
         if !(1..=100).contains(&self.quality) {
@@ -194,10 +224,66 @@ impl CodecBuilder {
                 config.resolve(self.model.as_deref())?
             }
         };
+        #[cfg(feature = "gpu")]
+        let gpu = resolve_device(self.device, self.gpu)?;
+        #[cfg(not(feature = "gpu"))]
+        resolve_device(self.device)?;
         let vae = Vae::open(&spec, self.ep)?.with_max_batch(self.max_batch);
-        Ok(Codec::from_vae(Arc::new(vae), self.quality)
+        let codec = Codec::from_vae(Arc::new(vae), self.quality)
             .with_wavelet(self.wavelet, self.levels)
-            .with_limits(self.limits))
+            .with_limits(self.limits);
+        #[cfg(feature = "gpu")]
+        let codec = match gpu {
+            Some(ctx) => codec.with_gpu(ctx)?,
+            None => codec,
+        };
+        Ok(codec)
+    }
+}
+
+/// Picks where the latent stages run and says so in a log line.
+#[cfg(feature = "gpu")]
+fn resolve_device(device: Device, given: Option<GpuContext>) -> Result<Option<GpuContext>> {
+    let on_gpu = |ctx: GpuContext| {
+        tracing::info!("latent stages on the GPU: {}", ctx.adapter_description());
+        Some(ctx)
+    };
+    match (device, given) {
+        (Device::Cpu, _) => {
+            tracing::info!("latent stages on the CPU (device cpu)");
+            Ok(None)
+        }
+        (_, Some(ctx)) => Ok(on_gpu(ctx)),
+        (Device::Gpu, None) => Ok(on_gpu(GpuContext::new()?)),
+        (Device::Auto, None) => match GpuContext::new() {
+            Ok(ctx) if !ctx.is_software() => Ok(on_gpu(ctx)),
+            Ok(ctx) => {
+                tracing::info!(
+                    "latent stages on the CPU: the only GPU adapter is a software one ({}), \
+                     slower than the CPU path; use device gpu to run on it anyway",
+                    ctx.adapter_description()
+                );
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::info!("latent stages on the CPU: {e}");
+                Ok(None)
+            }
+        },
+    }
+}
+
+/// Without the `gpu` feature only the CPU path exists.
+#[cfg(not(feature = "gpu"))]
+fn resolve_device(device: Device) -> Result<()> {
+    match device {
+        Device::Gpu => Err(Error::NoGpu(
+            "this build of vaerans has no GPU path; rebuild with the `gpu` feature".into(),
+        )),
+        _ => {
+            tracing::info!("latent stages on the CPU (built without the gpu feature)");
+            Ok(())
+        }
     }
 }
 
@@ -210,6 +296,8 @@ pub struct Codec {
     levels: u8,
     limits: Limits,
     world: Mutex<World>,
+    #[cfg(feature = "gpu")]
+    gpu: Option<GpuContext>,
 }
 
 impl Codec {
@@ -233,7 +321,64 @@ impl Codec {
             levels: DEFAULT_LEVELS,
             limits: Limits::default(),
             world: Mutex::new(World::new()),
+            #[cfg(feature = "gpu")]
+            gpu: None,
         }
+    }
+
+    /// Runs the latent stages of this codec on `ctx`'s GPU from now on.
+    #[cfg(feature = "gpu")]
+    pub fn with_gpu(mut self, ctx: GpuContext) -> Result<Self> {
+        self.world = Mutex::new(World::with_gpu(&ctx)?);
+        self.gpu = Some(ctx);
+        Ok(self)
+    }
+
+    /// Where the latent stages run: [`Device::Gpu`] or [`Device::Cpu`] (never `Auto`).
+    pub fn device(&self) -> Device {
+        #[cfg(feature = "gpu")]
+        if self.gpu.is_some() {
+            return Device::Gpu;
+        }
+        Device::Cpu
+    }
+
+    /// The GPU context, when the latent stages run on a GPU.
+    #[cfg(feature = "gpu")]
+    pub fn gpu_context(&self) -> Option<&GpuContext> {
+        self.gpu.as_ref()
+    }
+
+    /// The GPU helpers' counters (uploads, readbacks, buffers), when on a GPU.
+    #[cfg(feature = "gpu")]
+    pub fn gpu_stats(&self) -> Option<GpuStats> {
+        self.gpu.as_ref().map(GpuContext::stats)
+    }
+
+    /// The per-pass byte budgets: host arena and GPU arena.
+    fn budget(&self) -> (usize, usize) {
+        #[cfg(feature = "gpu")]
+        if let Some(ctx) = &self.gpu {
+            let max = usize::try_from(ctx.max_arena_bytes()).unwrap_or(usize::MAX);
+            return (PASS_BYTES, max.min(PASS_BYTES));
+        }
+        (PASS_BYTES, usize::MAX)
+    }
+
+    /// Clears the world for a new batch, growing its host arena when the batch needs more
+    /// (the GPU arena grows itself on demand).
+    fn prepare_world(&self, world: &mut World, need: usize) -> Result<()> {
+        let need = need + need / 4;
+        if world.arena().capacity() < need {
+            *world = World::with_arena_capacity(need.max(DEFAULT_ARENA_BYTES));
+            #[cfg(feature = "gpu")]
+            if let Some(ctx) = &self.gpu {
+                world.attach_gpu(ctx)?;
+            }
+        } else {
+            world.clear();
+        }
+        Ok(())
     }
 
     fn with_wavelet(mut self, wavelet: Wavelet, levels: u8) -> Self {
@@ -292,7 +437,7 @@ impl Codec {
         let sizes = images
             .iter()
             .map(|img| self.bytes_per_image(img.width, img.height));
-        for range in passes(sizes) {
+        for range in passes(sizes, self.budget()) {
             let chunk = &images[range];
             match self.compress_chunk(&mut world, chunk) {
                 Ok(results) => out.extend(results),
@@ -342,9 +487,9 @@ impl Codec {
             .iter()
             .zip(&checked)
             .filter(|(_, c)| c.is_ok())
-            .map(|(img, _)| self.bytes_per_image(img.width, img.height))
+            .map(|(img, _)| self.bytes_per_image(img.width, img.height).0)
             .sum();
-        prepare_world(world, need);
+        self.prepare_world(world, need)?;
         let mut entities = Vec::new();
         for (img, ok) in images.iter().zip(&checked) {
             if ok.is_ok() {
@@ -381,13 +526,17 @@ impl Codec {
             .collect())
     }
 
-    /// [`arena_bytes`] of an image of this size under this codec's model.
-    fn bytes_per_image(&self, width: u32, height: u32) -> usize {
+    /// [`arena_bytes`] and [`gpu_arena_bytes`] of an image of this size under this model.
+    fn bytes_per_image(&self, width: u32, height: u32) -> (usize, usize) {
         let (width, height) = (width.max(1), height.max(1));
         let (pw, ph) = self.vae.padded_size(width, height);
         let f = self.vae.downsample();
-        let latent = self.vae.latent_channels() * (pw as usize / f) * (ph as usize / f);
-        arena_bytes(width, height, latent)
+        let c = self.vae.latent_channels();
+        let latent = c * (pw as usize / f) * (ph as usize / f);
+        (
+            arena_bytes(width, height, latent),
+            gpu_arena_bytes(c, latent),
+        )
     }
 
     /// The model's own reconstruction of an image, without quantisation: encode, decode, crop.
@@ -424,18 +573,28 @@ impl Codec {
         let mut out = Vec::with_capacity(streams.len());
         let mut world = self.world.lock().unwrap_or_else(|p| p.into_inner());
         // Parse every header once: bad streams fail here, good ones size the arena passes.
-        let sizes: Vec<Result<usize>> = streams
+        let sizes: Vec<Result<(usize, usize)>> = streams
             .iter()
             .map(|s| {
                 let h = bitstream::read(s.as_ref(), &self.limits)?.header;
-                Ok(arena_bytes(h.width, h.height, h.latent_len()))
+                Ok((
+                    arena_bytes(h.width, h.height, h.latent_len()),
+                    gpu_arena_bytes(usize::from(h.channels), h.latent_len()),
+                ))
             })
             .collect();
         // An unreadable header counts as small: it fails in its pass.
-        let ranges = passes(sizes.iter().map(|r| *r.as_ref().unwrap_or(&0)));
+        let ranges = passes(
+            sizes.iter().map(|r| *r.as_ref().unwrap_or(&(0, 0))),
+            self.budget(),
+        );
         let mut sizes = sizes.into_iter();
         for range in ranges {
-            let part: Vec<Result<usize>> = sizes.by_ref().take(range.len()).collect();
+            let part: Vec<Result<usize>> = sizes
+                .by_ref()
+                .take(range.len())
+                .map(|r| r.map(|(host, _)| host))
+                .collect();
             let chunk = &streams[range];
             match self.decompress_chunk(&mut world, chunk, part) {
                 Ok(results) => out.extend(results),
@@ -456,7 +615,7 @@ impl Codec {
         sizes: Vec<Result<usize>>,
     ) -> Result<Vec<Result<RgbImage>>> {
         let need = sizes.iter().filter_map(|r| r.as_ref().ok()).sum();
-        prepare_world(world, need);
+        self.prepare_world(world, need)?;
         let mut entities = Vec::new();
         for (s, p) in streams.iter().zip(&sizes) {
             if p.is_ok() {
@@ -502,14 +661,12 @@ fn arena_bytes(width: u32, height: u32, latent: usize) -> usize {
     3 * width as usize * height as usize + 17 * latent + 16 * 64
 }
 
-/// Clears the world for a new batch, growing its arena when the batch needs more.
-fn prepare_world(world: &mut World, need: usize) {
-    let need = need + need / 4;
-    if world.arena().capacity() < need {
-        *world = World::with_arena_capacity(need.max(DEFAULT_ARENA_BYTES));
-    } else {
-        world.clear();
-    }
+/// GPU arena bytes one latent of `latent` values in `channels` channels needs: input, Hadamard
+/// output, wavelet output and scratch (f32 each), the quantiser's block (packed symbols plus two
+/// parameter words and 256 histogram bins per band, at most 40 bands per channel), and slack
+/// for alignment.
+fn gpu_arena_bytes(channels: usize, latent: usize) -> usize {
+    16 * latent + latent + channels * 40 * 258 * 4 + 16 * 256
 }
 
 #[cfg(test)]
@@ -518,24 +675,32 @@ mod tests {
 
     #[test]
     fn passes_respect_count_and_bytes() {
+        let host = |v: &[usize]| v.iter().map(|&h| (h, 0)).collect::<Vec<_>>().into_iter();
+        let budget = (PASS_BYTES, usize::MAX);
         assert_eq!(
-            passes(std::iter::empty()),
+            passes(std::iter::empty(), budget),
             Vec::<std::ops::Range<usize>>::new()
         );
-        assert_eq!(
-            passes(std::iter::repeat_n(10, 70)),
-            vec![0..32, 32..64, 64..70]
-        );
+        assert_eq!(passes(host(&[10; 70]), budget), vec![0..32, 32..64, 64..70]);
         let big = PASS_BYTES / 2 + 1;
-        assert_eq!(passes([big, big, big].into_iter()), vec![0..1, 1..2, 2..3]);
+        assert_eq!(
+            passes(host(&[big, big, big]), budget),
+            vec![0..1, 1..2, 2..3]
+        );
         // One image over the budget still gets a pass of its own.
         assert_eq!(
-            passes([5, PASS_BYTES * 3, 5].into_iter()),
+            passes(host(&[5, PASS_BYTES * 3, 5]), budget),
             vec![0..1, 1..2, 2..3]
         );
         assert_eq!(
-            passes([5, 5, PASS_BYTES - 10, 1].into_iter()),
+            passes(host(&[5, 5, PASS_BYTES - 10, 1]), budget),
             vec![0..3, 3..4]
+        );
+        // The GPU budget splits too (a device that binds 100 bytes).
+        let both = [(1, 40), (1, 40), (1, 40), (1, 10)];
+        assert_eq!(
+            passes(both.into_iter(), (PASS_BYTES, 100)),
+            vec![0..2, 2..4]
         );
     }
 }

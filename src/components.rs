@@ -76,6 +76,15 @@ impl Component for QuantParams {
     const NAME: &'static str = "QuantParams";
 }
 
+/// Symbol counts of every band, in coding order (channels outermost, bands in
+/// [`crate::wavelet::bands`] order), as the quantiser counted them while it wrote the
+/// [`Symbols`]: the entropy coder builds its models from these instead of counting again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Histograms(pub Vec<[u32; 256]>);
+impl Component for Histograms {
+    const NAME: &'static str = "Histograms";
+}
+
 /// A complete, self-describing vaerans stream (container bytes, see [`crate::bitstream`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnsBitstream(pub Vec<u8>);

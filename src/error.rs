@@ -172,6 +172,14 @@ pub enum Error {
     /// An image file could not be read or written.
     #[error("image: {0}")]
     Image(String),
+
+    /// The GPU path was asked for but no usable adapter exists.
+    #[error("no GPU: {0}")]
+    NoGpu(String),
+
+    /// A GPU operation failed (validation, out of memory, lost device, timeout).
+    #[error("GPU: {0}; run with `--device cpu` (Device::Cpu) to use the CPU path")]
+    Gpu(String),
 }
 
 impl Error {

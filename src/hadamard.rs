@@ -96,6 +96,10 @@ impl System for Hadamard {
 
     fn run(&self, world: &mut World, entities: &[Entity]) -> Result<()> {
         let dir = self.direction;
+        #[cfg(feature = "gpu")]
+        if world.device() == crate::device::Device::Gpu {
+            return gpu::run(world, entities, dir);
+        }
         let done = map_tensors::<f32, f32, (), (), _, _>(
             world,
             entities,
@@ -113,6 +117,82 @@ impl System for Hadamard {
             },
         )?;
         for (e, tensor, (), ()) in done {
+            match dir {
+                Direction::Forward => world.insert(e, Yuvw { tensor })?,
+                Direction::Inverse => world.insert(e, Latent { tensor })?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The GPU path: `shaders/hadamard.wgsl`, the kernel of [`hadamard4`].
+#[cfg(feature = "gpu")]
+pub(crate) mod gpu {
+    use super::*;
+    use crate::gpu::{groups_for, job_grid, u32_of, Kernel};
+    use crate::tensor::DType;
+
+    /// One entry per (entity, group of 4 channels); `HadamardDesc` in `shaders/hadamard.wgsl`.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    pub(crate) struct HadamardDesc {
+        /// Word index of the group's first input plane.
+        pub src: u32,
+        /// Word index of the group's first output plane.
+        pub dst: u32,
+        /// Plane length (`h · w`).
+        pub plane: u32,
+    }
+
+    const KERNEL: Kernel = Kernel {
+        name: "hadamard",
+        source: include_str!("shaders/hadamard.wgsl"),
+        entry: "main",
+    };
+
+    /// The whole batch in one dispatch; inputs still on the host are uploaded first (one upload).
+    pub(crate) fn run(world: &mut World, entities: &[Entity], dir: Direction) -> Result<()> {
+        let mut jobs = Vec::new();
+        for &e in entities {
+            let prepared = match dir {
+                Direction::Forward => world.get::<Latent>(e).map(|l| l.tensor),
+                Direction::Inverse => world.get::<Yuvw>(e).map(|l| l.tensor),
+            }
+            .and_then(|t| {
+                if t.dtype != DType::F32 {
+                    return Err(Error::InvalidInput("the Hadamard stage needs f32".into()));
+                }
+                Ok((t, check_chw(&t, "latent")?))
+            });
+            match prepared {
+                Ok(j) => jobs.push((e, j)),
+                Err(err) => world.record_failure(e, err),
+            }
+        }
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let inputs: Vec<TensorRef> = jobs.iter().map(|(_, (t, _))| *t).collect();
+        let inputs = world.to_gpu(&inputs)?;
+        let gpu = world.gpu_or_err()?;
+        let (mut descs, mut outs, mut longest) = (Vec::new(), Vec::new(), 0);
+        for ((_, (_, (c, h, w))), input) in jobs.iter().zip(&inputs) {
+            let out = gpu.alloc(DType::F32, input.shape())?;
+            let (src, dst, plane) = (gpu.word(input)? as usize, gpu.word(&out)? as usize, h * w);
+            for g in 0..c / 4 {
+                descs.push(HadamardDesc {
+                    src: u32_of(src + 4 * g * plane, "latent offset")?,
+                    dst: u32_of(dst + 4 * g * plane, "latent offset")?,
+                    plane: u32_of(plane, "plane size")?,
+                });
+            }
+            longest = longest.max(plane);
+            outs.push(out);
+        }
+        let grid = job_grid(gpu.context(), groups_for(longest), descs.len());
+        gpu.dispatch(&KERNEL, &descs, grid)?;
+        for ((e, _), tensor) in jobs.into_iter().zip(outs) {
             match dir {
                 Direction::Forward => world.insert(e, Yuvw { tensor })?,
                 Direction::Inverse => world.insert(e, Latent { tensor })?,

@@ -52,8 +52,11 @@ pub mod arena;
 pub mod bitstream;
 pub mod codec;
 pub mod components;
+pub mod device;
 pub mod entropy;
 pub mod error;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod hadamard;
 pub mod metrics;
 pub mod pipe;
@@ -66,6 +69,7 @@ pub mod world;
 
 pub use arena::Arena;
 pub use codec::Codec;
+pub use device::Device;
 pub use error::{Error, Result};
 pub use pipe::{Pipe, PipeReport};
 pub use system::{Direction, System};
@@ -78,9 +82,10 @@ pub mod prelude {
     pub use crate::bitstream::Limits;
     pub use crate::codec::{Codec, CodecBuilder, RawImage};
     pub use crate::components::{
-        AnsBitstream, Latent, ModelId, QuantParams, ReconRgb, Rgb, SourceInfo, Symbols, WaveletPyr,
-        Yuvw,
+        AnsBitstream, Histograms, Latent, ModelId, QuantParams, ReconRgb, Rgb, SourceInfo, Symbols,
+        WaveletPyr, Yuvw,
     };
+    pub use crate::device::Device;
     pub use crate::entropy::EntropyCoder;
     pub use crate::error::{Error, Result};
     pub use crate::hadamard::Hadamard;

@@ -1,6 +1,16 @@
 //! Tensor handles: typed, cheap-to-copy references into an [`Arena`](crate::arena::Arena).
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use crate::error::{Error, Result};
+
+static NEXT_ARENA_ID: AtomicU32 = AtomicU32::new(1);
+
+/// A process-unique arena id (CPU and GPU arenas share the sequence), so a handle used with
+/// the wrong arena is caught.
+pub(crate) fn next_arena_id() -> u32 {
+    NEXT_ARENA_ID.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Highest tensor rank a [`TensorRef`] can describe (`[N, C, H, W]`).
 pub const MAX_RANK: usize = 4;

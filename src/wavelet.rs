@@ -511,6 +511,10 @@ impl System for WaveletTransform {
     fn run(&self, world: &mut World, entities: &[Entity]) -> Result<()> {
         let dir = self.direction;
         let (wavelet, levels) = (self.wavelet, self.levels);
+        #[cfg(feature = "gpu")]
+        if world.device() == crate::device::Device::Gpu {
+            return gpu::run(world, entities, dir, wavelet, levels);
+        }
         let done = map_tensors::<f32, f32, (Wavelet, u8), (), _, _>(
             world,
             entities,
@@ -555,6 +559,201 @@ impl System for WaveletTransform {
                     },
                 )?,
                 Direction::Inverse => world.insert(e, Yuvw { tensor })?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The GPU path: `shaders/wavelet.wgsl`, the kernel of [`forward_1d`]/[`inverse_1d`] applied
+/// to rows and columns as [`forward_2d`]/[`inverse_2d`] do.
+#[cfg(feature = "gpu")]
+pub(crate) mod gpu {
+    use super::*;
+    use crate::gpu::{groups_for, job_grid, u32_of, GpuArena, Kernel};
+    use crate::tensor::{DType, TensorRef};
+
+    /// One entry per plane; `WaveletDesc` in `shaders/wavelet.wgsl`.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    pub(crate) struct WaveletDesc {
+        /// Word index of the plane in the pass's input.
+        pub src: u32,
+        /// Word index of the plane in the pass's output.
+        pub dst: u32,
+        /// Row stride (the plane's full width).
+        pub stride: u32,
+        /// Rows of the region transformed.
+        pub rh: u32,
+        /// Columns of the region transformed.
+        pub rw: u32,
+        /// 0 CDF 5/3, 1 Haar.
+        pub wavelet: u32,
+    }
+
+    const fn kernel(entry: &'static str) -> Kernel {
+        Kernel {
+            name: "wavelet",
+            source: include_str!("shaders/wavelet.wgsl"),
+            entry,
+        }
+    }
+
+    /// One entity's part of a batch.
+    #[derive(Clone, Copy)]
+    struct Job {
+        entity: Entity,
+        wavelet: Wavelet,
+        levels: u8,
+        shape: [usize; 3],
+        /// Input, output and scratch tensors.
+        input: TensorRef,
+        out: TensorRef,
+        tmp: TensorRef,
+    }
+
+    /// Region sizes per level: `sizes[l]` is the LL region level `l + 1` transforms.
+    fn level_sizes(h: usize, w: usize, levels: u8) -> Vec<(usize, usize)> {
+        let mut sizes = vec![(h, w)];
+        for _ in 1..levels {
+            let (a, b) = sizes[sizes.len() - 1];
+            sizes.push((a.div_ceil(2), b.div_ceil(2)));
+        }
+        sizes
+    }
+
+    /// One pass over every plane of the jobs that have `level` (None: whole planes), from
+    /// `src` to `dst` of each job.
+    fn pass(
+        gpu: &mut GpuArena,
+        jobs: &[Job],
+        entry: &'static str,
+        level: Option<usize>,
+        src: impl Fn(&Job) -> TensorRef,
+        dst: impl Fn(&Job) -> TensorRef,
+    ) -> Result<()> {
+        let (mut descs, mut longest) = (Vec::new(), 0);
+        for j in jobs {
+            let [c, h, w] = j.shape;
+            let (rh, rw) = match level {
+                None => (h, w),
+                Some(l) if l < usize::from(j.levels) => level_sizes(h, w, j.levels)[l],
+                Some(_) => continue,
+            };
+            let (s, d) = (gpu.word(&src(j))? as usize, gpu.word(&dst(j))? as usize);
+            for ch in 0..c {
+                descs.push(WaveletDesc {
+                    src: u32_of(s + ch * h * w, "plane offset")?,
+                    dst: u32_of(d + ch * h * w, "plane offset")?,
+                    stride: u32_of(w, "width")?,
+                    rh: u32_of(rh, "height")?,
+                    rw: u32_of(rw, "width")?,
+                    wavelet: u32::from(j.wavelet.code()),
+                });
+            }
+            longest = longest.max(rh * rw);
+        }
+        let grid = job_grid(gpu.context(), groups_for(longest), descs.len());
+        gpu.dispatch(&kernel(entry), &descs, grid)
+    }
+
+    /// The whole batch: two dispatches (rows, then columns) per level, plus one copy; inputs
+    /// still on the host are uploaded first (one upload).
+    pub(crate) fn run(
+        world: &mut World,
+        entities: &[Entity],
+        dir: Direction,
+        wavelet: Wavelet,
+        levels: u8,
+    ) -> Result<()> {
+        let mut found = Vec::new();
+        for &e in entities {
+            let prepared = (|| {
+                let (t, wl, lv) = match dir {
+                    Direction::Forward => (world.get::<Yuvw>(e)?.tensor, wavelet, levels),
+                    Direction::Inverse => {
+                        let p = world.get::<WaveletPyr>(e)?;
+                        (p.tensor, p.wavelet, p.levels)
+                    }
+                };
+                let [c, h, w] = *t.shape() else {
+                    return Err(Error::InvalidInput(format!(
+                        "wavelet input must be [C, h, w], got {:?}",
+                        t.shape()
+                    )));
+                };
+                if t.dtype != DType::F32 || c == 0 || h == 0 || w == 0 {
+                    return Err(Error::InvalidInput(format!(
+                        "wavelet input must be a non-empty f32 tensor, got {:?} {}",
+                        t.shape(),
+                        t.dtype.name()
+                    )));
+                }
+                Ok((t, wl, lv.min(max_levels(h, w)), [c, h, w]))
+            })();
+            match prepared {
+                Ok(j) => found.push((e, j)),
+                Err(err) => world.record_failure(e, err),
+            }
+        }
+        if found.is_empty() {
+            return Ok(());
+        }
+        let inputs: Vec<TensorRef> = found.iter().map(|(_, (t, ..))| *t).collect();
+        let inputs = world.to_gpu(&inputs)?;
+        let gpu = world.gpu_or_err()?;
+        let mut jobs = Vec::with_capacity(found.len());
+        for ((entity, (_, wavelet, levels, shape)), input) in found.into_iter().zip(inputs) {
+            jobs.push(Job {
+                entity,
+                wavelet,
+                levels,
+                shape,
+                input,
+                out: gpu.alloc(DType::F32, &shape)?,
+                tmp: gpu.alloc(DType::F32, &shape)?,
+            });
+        }
+        let most = jobs
+            .iter()
+            .map(|j| usize::from(j.levels))
+            .max()
+            .unwrap_or(0);
+        match dir {
+            Direction::Forward => {
+                // Level 1 reads the input; planes too small for any level are copied.
+                let flat: Vec<Job> = jobs.iter().filter(|j| j.levels == 0).copied().collect();
+                if !flat.is_empty() {
+                    pass(gpu, &flat, "copy", None, |j| j.input, |j| j.out)?;
+                }
+                for l in 0..most {
+                    if l == 0 {
+                        pass(gpu, &jobs, "forward_rows", Some(l), |j| j.input, |j| j.tmp)?;
+                    } else {
+                        pass(gpu, &jobs, "forward_rows", Some(l), |j| j.out, |j| j.tmp)?;
+                    }
+                    pass(gpu, &jobs, "forward_cols", Some(l), |j| j.tmp, |j| j.out)?;
+                }
+            }
+            Direction::Inverse => {
+                pass(gpu, &jobs, "copy", None, |j| j.input, |j| j.out)?;
+                for l in (0..most).rev() {
+                    pass(gpu, &jobs, "inverse_cols", Some(l), |j| j.out, |j| j.tmp)?;
+                    pass(gpu, &jobs, "inverse_rows", Some(l), |j| j.tmp, |j| j.out)?;
+                }
+            }
+        }
+        for j in jobs {
+            match dir {
+                Direction::Forward => world.insert(
+                    j.entity,
+                    WaveletPyr {
+                        tensor: j.out,
+                        wavelet: j.wavelet,
+                        levels: j.levels,
+                    },
+                )?,
+                Direction::Inverse => world.insert(j.entity, Yuvw { tensor: j.out })?,
             }
         }
         Ok(())

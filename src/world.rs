@@ -11,8 +11,12 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::arena::{Arena, DEFAULT_ARENA_BYTES};
+use crate::device::Device;
 use crate::error::{Error, Result};
+#[cfg(feature = "gpu")]
+use crate::gpu::{arena::DEFAULT_GPU_ARENA_BYTES, GpuArena, GpuContext};
 use crate::pipe::Pipe;
+use crate::tensor::{Element, Location, TensorRef};
 
 /// An entity id: an index plus a generation, so ids of despawned entities are never confused with
 /// the entity that later reuses the slot.
@@ -111,6 +115,8 @@ pub struct World {
     columns: HashMap<TypeId, Box<dyn Column>>,
     failures: HashMap<Entity, Error>,
     arena: Arena,
+    #[cfg(feature = "gpu")]
+    gpu: Option<GpuArena>,
 }
 
 impl fmt::Debug for World {
@@ -144,7 +150,146 @@ impl World {
             columns: HashMap::new(),
             failures: HashMap::new(),
             arena: Arena::with_capacity(bytes),
+            #[cfg(feature = "gpu")]
+            gpu: None,
         }
+    }
+
+    /// A world whose latent stages run on the GPU of `ctx` (a [`DEFAULT_ARENA_BYTES`] CPU arena
+    /// plus a GPU arena that grows on demand).
+    #[cfg(feature = "gpu")]
+    pub fn with_gpu(ctx: &GpuContext) -> Result<Self> {
+        let mut w = Self::new();
+        w.attach_gpu(ctx)?;
+        Ok(w)
+    }
+
+    /// Gives the world a GPU arena on `ctx`: from now on the GPU-capable systems (Hadamard,
+    /// wavelet, quantisation) run there. Existing GPU tensors become stale.
+    #[cfg(feature = "gpu")]
+    pub fn attach_gpu(&mut self, ctx: &GpuContext) -> Result<()> {
+        self.gpu = Some(GpuArena::new(ctx, DEFAULT_GPU_ARENA_BYTES)?);
+        Ok(())
+    }
+
+    /// Where this world's GPU-capable systems run: [`Device::Gpu`] with a GPU arena attached,
+    /// else [`Device::Cpu`].
+    pub fn device(&self) -> Device {
+        #[cfg(feature = "gpu")]
+        if self.gpu.is_some() {
+            return Device::Gpu;
+        }
+        Device::Cpu
+    }
+
+    /// The GPU arena, when the world has one.
+    #[cfg(feature = "gpu")]
+    pub fn gpu_arena(&self) -> Option<&GpuArena> {
+        self.gpu.as_ref()
+    }
+
+    /// The GPU arena, mutably.
+    #[cfg(feature = "gpu")]
+    pub fn gpu_arena_mut(&mut self) -> Option<&mut GpuArena> {
+        self.gpu.as_mut()
+    }
+
+    /// The GPU arena, or an error saying the world has none.
+    #[cfg(feature = "gpu")]
+    pub(crate) fn gpu_or_err(&mut self) -> Result<&mut GpuArena> {
+        self.gpu.as_mut().ok_or_else(|| {
+            Error::InvalidInput("this world has no GPU arena; build it with World::with_gpu".into())
+        })
+    }
+
+    /// Makes every tensor of `tensors` GPU-resident: host tensors are copied into the GPU arena
+    /// with one upload for all of them; GPU tensors are returned as they are.
+    #[cfg(feature = "gpu")]
+    pub fn to_gpu(&mut self, tensors: &[TensorRef]) -> Result<Vec<TensorRef>> {
+        let arena = &self.arena;
+        let gpu = self.gpu.as_mut().ok_or_else(|| {
+            Error::InvalidInput("this world has no GPU arena; build it with World::with_gpu".into())
+        })?;
+        let mut out = Vec::with_capacity(tensors.len());
+        let mut items = Vec::new();
+        for t in tensors {
+            match t.location {
+                Location::Gpu => {
+                    gpu.check(t)?;
+                    out.push(*t);
+                }
+                Location::Cpu => {
+                    let g = gpu.alloc(t.dtype, t.shape())?;
+                    items.push((g, arena.raw(t)?));
+                    out.push(g);
+                }
+            }
+        }
+        gpu.upload(&items)?;
+        Ok(out)
+    }
+
+    /// Makes every tensor of `tensors` host-resident: GPU tensors are copied into the CPU arena
+    /// with one readback for all of them (which submits the batch's pending GPU work); host
+    /// tensors are returned as they are.
+    pub fn to_host(&mut self, tensors: &[TensorRef]) -> Result<Vec<TensorRef>> {
+        #[cfg(feature = "gpu")]
+        {
+            let on_gpu: Vec<TensorRef> = tensors
+                .iter()
+                .filter(|t| t.location == Location::Gpu)
+                .copied()
+                .collect();
+            if !on_gpu.is_empty() {
+                let gpu = self.gpu_or_err()?;
+                let mut bytes = gpu.readback(&on_gpu)?.into_iter();
+                let mut out = Vec::with_capacity(tensors.len());
+                for t in tensors {
+                    if t.location == Location::Gpu {
+                        let h = self.arena.alloc(t.dtype, t.shape())?;
+                        let b = bytes.next().ok_or_else(|| {
+                            Error::Gpu("readback returned too few tensors".into())
+                        })?;
+                        self.arena.raw_mut(&h)?.copy_from_slice(&b);
+                        out.push(h);
+                    } else {
+                        out.push(*t);
+                    }
+                }
+                return Ok(out);
+            }
+        }
+        Ok(tensors.to_vec())
+    }
+
+    /// Brings the tensor of component `T` home for every entity of `entities` whose tensor is on
+    /// the GPU, all in one readback; `tensor` reads the handle, `with` rebuilds the component.
+    pub(crate) fn component_tensors_to_host<T: Component>(
+        &mut self,
+        entities: &[Entity],
+        tensor: fn(&T) -> TensorRef,
+        with: fn(&T, TensorRef) -> T,
+    ) -> Result<()> {
+        let on_gpu: Vec<(Entity, T)> = entities
+            .iter()
+            .filter_map(|&e| self.get::<T>(e).ok().map(|c| (e, c.clone())))
+            .filter(|(_, c)| tensor(c).location == Location::Gpu)
+            .collect();
+        if on_gpu.is_empty() {
+            return Ok(());
+        }
+        let ts: Vec<TensorRef> = on_gpu.iter().map(|(_, c)| tensor(c)).collect();
+        let host = self.to_host(&ts)?;
+        for ((e, c), t) in on_gpu.into_iter().zip(host) {
+            self.insert(e, with(&c, t))?;
+        }
+        Ok(())
+    }
+
+    /// A tensor's elements, wherever it lives (a GPU tensor costs one readback).
+    pub fn read<T: Element>(&mut self, t: &TensorRef) -> Result<Vec<T>> {
+        let h = self.to_host(std::slice::from_ref(t))?;
+        self.arena.to_vec::<T>(&h[0])
     }
 
     /// The CPU arena.
@@ -218,6 +363,10 @@ impl World {
         }
         self.failures.clear();
         self.arena.reset();
+        #[cfg(feature = "gpu")]
+        if let Some(g) = &mut self.gpu {
+            g.reset();
+        }
     }
 
     /// True when `e` is a live entity of this world.

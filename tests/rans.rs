@@ -9,7 +9,7 @@ use vaerans::entropy::rans::{
 
 fn round_trip(bands: &[Vec<u8>]) -> Encoded {
     let refs: Vec<&[u8]> = bands.iter().map(Vec::as_slice).collect();
-    let enc = encode_bands(&refs);
+    let enc = encode_bands(&refs).unwrap();
     let lens: Vec<usize> = bands.iter().map(Vec::len).collect();
     let mut out = vec![0u8; lens.iter().sum()];
     decode_bands(&enc.tables, &enc.payload, &lens, &mut out).expect("decodes");
@@ -89,7 +89,7 @@ fn round_trip_explicit(bands: &[Vec<u8>]) -> Encoded {
         .iter()
         .map(|b| BandModel::explicit_from_histogram(&histogram(b)))
         .collect();
-    let enc = encode_with_models(&refs, &models);
+    let enc = encode_with_models(&refs, &models).unwrap();
     let lens: Vec<usize> = bands.iter().map(Vec::len).collect();
     let mut out = vec![0u8; lens.iter().sum()];
     decode_bands(&enc.tables, &enc.payload, &lens, &mut out).expect("decodes");

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+#[path = "vaerans/bench.rs"]
+mod bench;
+
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -14,7 +17,7 @@ use serde::Serialize;
 use vaerans::bitstream::{self, Limits};
 use vaerans::codec::{Codec, RawImage};
 use vaerans::vae::{Config, ExecutionProvider, Vae};
-use vaerans::{Error, Result};
+use vaerans::{Device, Error, Result};
 
 /// Image compression through a learned autoencoder's latent space.
 #[derive(Parser)]
@@ -75,6 +78,29 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Throughput of the latent pipeline (Hadamard, wavelet, quantisation, rANS, both ways) on
+    /// synthetic latents: images/s and a per-stage breakdown, on the CPU or a GPU.
+    Bench {
+        /// Where the latent stages run: auto, gpu or cpu.
+        #[arg(long, default_value = "auto")]
+        device: Device,
+        /// Latent shape, CxHxW.
+        #[arg(long, default_value = "4x64x64", value_parser = parse_shape)]
+        shape: [usize; 3],
+        /// Batch sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 8, 64])]
+        batch: Vec<usize>,
+        /// Timed iterations per batch size (after one warm-up).
+        #[arg(long, default_value_t = 10)]
+        iters: usize,
+        /// Quality, 1 to 100.
+        #[arg(short, long, default_value_t = vaerans::quantize::DEFAULT_QUALITY,
+              value_parser = clap::value_parser!(u8).range(1..=100))]
+        quality: u8,
+        /// One JSON line per batch size.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the configured models: whether their files exist and load, and their latent shape.
     Models {
         /// One JSON line per model.
@@ -98,6 +124,10 @@ struct ModelArgs {
     /// Images per VAE session call.
     #[arg(long, default_value_t = vaerans::vae::DEFAULT_MAX_BATCH)]
     batch: usize,
+    /// Where Hadamard, wavelet and quantisation run: auto (a hardware GPU if present), gpu or
+    /// cpu. The choice is logged.
+    #[arg(long, default_value = "auto")]
+    device: Device,
     /// One JSON line per file on stdout (input, output, bytes, bpp, seconds; seconds are the
     /// file's share of its batch).
     #[arg(long)]
@@ -152,6 +182,32 @@ fn run(command: Command) -> Result<usize> {
         } => eval(&inputs, &quality, &model),
         Command::Info { stream, json } => info(&stream, json).map(|()| 0),
         Command::Models { json, ep } => models(json, ep),
+        Command::Bench {
+            device,
+            shape,
+            batch,
+            iters,
+            quality,
+            json,
+        } => bench::run(device, shape, &batch, iters, quality, json),
+    }
+}
+
+/// Parses `CxHxW` (also `C×H×W`).
+fn parse_shape(s: &str) -> std::result::Result<[usize; 3], String> {
+    let parts: Vec<&str> = s.split(['x', '×', 'X']).collect();
+    match parts.as_slice() {
+        [c, h, w] => {
+            let p = |v: &str| {
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("`{v}` is not a positive integer"))
+            };
+            Ok([p(c)?, p(h)?, p(w)?])
+        }
+        _ => Err(format!("`{s}` is not CxHxW, e.g. 4x64x64")),
     }
 }
 
@@ -179,6 +235,7 @@ fn list_dir(dir: &Path, exts: &[&str]) -> Result<Vec<PathBuf>> {
 fn codec_builder(args: &ModelArgs, config: Config) -> vaerans::codec::CodecBuilder {
     let builder = Codec::builder()
         .execution_provider(args.ep)
+        .device(args.device)
         .max_batch(args.batch)
         .config(config);
     match &args.model {
@@ -501,8 +558,15 @@ fn eval(inputs: &[PathBuf], qualities: &[u8], args: &ModelArgs) -> Result<usize>
     let vae = first.vae().clone();
     let codecs: Vec<Codec> = qualities
         .iter()
-        .map(|&q| Codec::from_vae(vae.clone(), q))
-        .collect();
+        .map(|&q| {
+            let codec = Codec::from_vae(vae.clone(), q);
+            #[cfg(feature = "gpu")]
+            if let Some(ctx) = first.gpu_context() {
+                return codec.with_gpu(ctx.clone());
+            }
+            Ok(codec)
+        })
+        .collect::<Result<_>>()?;
     let bar = progress(files.len(), args.json);
     let mut rows: Vec<EvalRow> = Vec::new();
     let mut failed = 0;

@@ -10,7 +10,7 @@ pub mod rans;
 use rayon::prelude::*;
 
 use crate::bitstream::{self, Header, Limits};
-use crate::components::{AnsBitstream, QuantParams, SourceInfo, Symbols};
+use crate::components::{AnsBitstream, Histograms, QuantParams, SourceInfo, Symbols};
 use crate::error::{Error, Result};
 use crate::quantize::band_rows;
 use crate::system::{Direction, System};
@@ -43,6 +43,19 @@ pub fn encode_stream(
     shape: [usize; 3],
     params: &QuantParams,
     source: Option<&SourceInfo>,
+) -> Result<Vec<u8>> {
+    encode_stream_with_histograms(symbols, shape, params, source, None)
+}
+
+/// [`encode_stream`] with the bands' histograms already counted (by the quantiser, in coding
+/// order). The models are checked against the symbols while coding, so a wrong histogram is an
+/// error, never a wrong stream.
+pub fn encode_stream_with_histograms(
+    symbols: &[u8],
+    shape: [usize; 3],
+    params: &QuantParams,
+    source: Option<&SourceInfo>,
+    histograms: Option<&[[u32; 256]]>,
 ) -> Result<Vec<u8>> {
     let [c, h, w] = shape;
     if symbols.len() != c * h * w {
@@ -90,7 +103,20 @@ pub fn encode_stream(
     };
     let banded = gather_bands(symbols, c, h, w, params.levels);
     let refs: Vec<&[u8]> = banded.iter().map(Vec::as_slice).collect();
-    let enc = rans::encode_bands(&refs);
+    let enc = match histograms {
+        Some(h) if h.len() == refs.len() => {
+            let models: Vec<_> = h.iter().map(rans::BandModel::from_histogram).collect();
+            rans::encode_with_models(&refs, &models)?
+        }
+        Some(h) => {
+            return Err(Error::InvalidInput(format!(
+                "{} histograms for {} bands",
+                h.len(),
+                refs.len()
+            )))
+        }
+        None => rans::encode_bands(&refs)?,
+    };
     bitstream::write(&header, &enc.tables, &enc.payload)
 }
 
@@ -235,9 +261,16 @@ type EncodeJob<'a> = (
     [usize; 3],
     &'a QuantParams,
     Option<&'a SourceInfo>,
+    Option<&'a [[u32; 256]]>,
 );
 
 fn run_forward(world: &mut World, entities: &[Entity]) -> Result<()> {
+    // Symbols left on a GPU by a custom pipeline come home in one readback.
+    world.component_tensors_to_host::<Symbols>(
+        entities,
+        |s| s.tensor,
+        |_, tensor| Symbols { tensor },
+    )?;
     let results: Vec<(Entity, Result<Vec<u8>>)> = {
         let w = &*world;
         let jobs: Vec<(Entity, Result<EncodeJob<'_>>)> = entities
@@ -256,7 +289,8 @@ fn run_forward(world: &mut World, entities: &[Entity]) -> Result<()> {
                     }
                     let syms = w.arena().view::<u8>(&t)?;
                     let q = w.get::<QuantParams>(e)?;
-                    Ok((syms, [c, h, wd], q, w.get::<SourceInfo>(e).ok()))
+                    let hist = w.get::<Histograms>(e).ok().map(|h| h.0.as_slice());
+                    Ok((syms, [c, h, wd], q, w.get::<SourceInfo>(e).ok(), hist))
                 })();
                 (e, job)
             })
@@ -265,7 +299,9 @@ fn run_forward(world: &mut World, entities: &[Entity]) -> Result<()> {
             .map(|(e, job)| {
                 (
                     e,
-                    job.and_then(|(s, shape, q, src)| encode_stream(s, shape, q, src)),
+                    job.and_then(|(s, shape, q, src, hist)| {
+                        encode_stream_with_histograms(s, shape, q, src, hist)
+                    }),
                 )
             })
             .collect()

@@ -573,7 +573,7 @@ fn enc_table(precision: u32, freqs: &[u32; 256]) -> [EncSym; 256] {
 }
 
 /// Encodes `bands` (each a slice of symbols) with one model per band computed from its histogram.
-pub fn encode_bands(bands: &[&[u8]]) -> Encoded {
+pub fn encode_bands(bands: &[&[u8]]) -> Result<Encoded> {
     let models: Vec<Option<BandModel>> = bands
         .iter()
         .map(|b| BandModel::from_histogram(&histogram(b)))
@@ -581,11 +581,31 @@ pub fn encode_bands(bands: &[&[u8]]) -> Encoded {
     encode_with_models(bands, &models)
 }
 
-/// Encodes `bands` with the given models (`None` only for empty bands). The histograms may come
-/// from elsewhere (the GPU quantiser computes them), but every symbol must have a nonzero
-/// frequency in its band's model.
-pub fn encode_with_models(bands: &[&[u8]], models: &[Option<BandModel>]) -> Encoded {
-    assert_eq!(bands.len(), models.len(), "one model per band");
+/// Encodes `bands` with the given models (`None` only for empty bands). The histograms the
+/// models come from may be computed elsewhere (the quantiser counts them as it goes), so the
+/// models are checked against the symbols as they are coded: a symbol without a frequency, or
+/// a constant band that is not constant, is an error, never a stream that decodes wrongly. A
+/// histogram that is merely inaccurate costs rate, not correctness.
+pub fn encode_with_models(bands: &[&[u8]], models: &[Option<BandModel>]) -> Result<Encoded> {
+    if bands.len() != models.len() {
+        return Err(Error::InvalidInput(format!(
+            "{} bands but {} models",
+            bands.len(),
+            models.len()
+        )));
+    }
+    for (i, (band, model)) in bands.iter().zip(models).enumerate() {
+        let ok = match model {
+            None => band.is_empty(),
+            Some(BandModel::Constant(v)) => band.iter().all(|s| s == v),
+            Some(BandModel::Coded { .. }) => true,
+        };
+        if !ok {
+            return Err(Error::InvalidInput(format!(
+                "band {i}: its model does not describe its symbols (histogram mismatch)"
+            )));
+        }
+    }
     let mut w = BitWriter::new();
     for m in models.iter().flatten() {
         m.write(&mut w);
@@ -599,10 +619,10 @@ pub fn encode_with_models(bands: &[&[u8]], models: &[Option<BandModel>]) -> Enco
         .map(|(b, _)| b.len())
         .sum();
     if total == 0 {
-        return Encoded {
+        return Ok(Encoded {
             tables,
             payload: Vec::new(),
-        };
+        });
     }
     let mut words: Vec<u16> = Vec::with_capacity(total / 2 + 2 * LANES);
     let mut x = [RANS_L; LANES];
@@ -618,7 +638,11 @@ pub fn encode_with_models(bands: &[&[u8]], models: &[Option<BandModel>]) -> Enco
         for &s in band.iter().rev() {
             i -= 1;
             let e = t[s as usize];
-            assert!(e.freq > 0, "symbol {s} has no frequency in its band model");
+            if e.freq == 0 {
+                return Err(Error::InvalidInput(format!(
+                    "symbol {s} has no frequency in its band's model (histogram mismatch)"
+                )));
+            }
             let lane = &mut x[i % LANES];
             let mut xs = *lane;
             if xs >= e.x_max {
@@ -634,7 +658,7 @@ pub fn encode_with_models(bands: &[&[u8]], models: &[Option<BandModel>]) -> Enco
     }
     words.reverse();
     let payload = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-    Encoded { tables, payload }
+    Ok(Encoded { tables, payload })
 }
 
 /// Decoder-side slot entry: `x' = freq * (x >> precision) + bias`, `bias = slot - start`.
@@ -852,7 +876,7 @@ mod tests {
 
     fn round_trip(bands: &[Vec<u8>]) -> Encoded {
         let refs: Vec<&[u8]> = bands.iter().map(Vec::as_slice).collect();
-        let enc = encode_bands(&refs);
+        let enc = encode_bands(&refs).unwrap();
         let lens: Vec<usize> = bands.iter().map(Vec::len).collect();
         let mut out = vec![0u8; lens.iter().sum()];
         decode_bands(&enc.tables, &enc.payload, &lens, &mut out).unwrap();

@@ -544,6 +544,12 @@ impl System for VaeDecode {
         let f = vae.downsample();
         let c = vae.latent_channels();
         let range = vae.spec.input_range;
+        // Latents decoded on a GPU come home in one readback for the whole batch.
+        world.component_tensors_to_host::<Latent>(
+            entities,
+            |l| l.tensor,
+            |_, tensor| Latent { tensor },
+        )?;
         let mut groups: BTreeMap<(usize, usize), Vec<(Entity, SourceInfo)>> = BTreeMap::new();
         for &e in entities {
             let job = (|| {

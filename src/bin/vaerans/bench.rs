@@ -1,0 +1,312 @@
+//! `vaerans bench`: throughput of the latent pipeline (everything but the VAE) on one device,
+//! with a per-stage breakdown.
+//!
+//! Two measurements per batch size: the pipeline as the codec runs it (one upload, one
+//! submission and one readback per batch on a GPU) gives images/s; a second pass waits for the
+//! device after every stage, so each stage's time is its own (this costs extra submissions, so
+//! the stage times add up to more than the pipelined time on a GPU).
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use vaerans::prelude::*;
+use vaerans::{Device, Error, Result};
+
+/// A latent-like tensor: smooth structure plus noise in about unit range, deterministic in
+/// `seed`. (A tiny xorshift generator: benchmark data needs no statistical quality.)
+fn synthetic_latent(c: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut noise = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let mut v = Vec::with_capacity(c * h * w);
+    for ch in 0..c {
+        for y in 0..h {
+            for x in 0..w {
+                let smooth = ((x as f32 * 0.21 + ch as f32).sin() + (y as f32 * 0.13).cos()) * 0.8;
+                v.push(smooth + noise() + ch as f32 * 0.3);
+            }
+        }
+    }
+    v
+}
+
+/// Stage names in the order they run.
+const STAGES: [&str; 9] = [
+    "hadamard",
+    "wavelet",
+    "quantize",
+    "rans",
+    "rans⁻¹",
+    "dequantize",
+    "wavelet⁻¹",
+    "hadamard⁻¹",
+    "readback",
+];
+
+/// One batch size's figures.
+#[derive(Serialize)]
+pub struct BenchRow {
+    device: String,
+    shape: [usize; 3],
+    batch: usize,
+    /// Images per second through the pipelined encode (latent → stream).
+    encode_images_per_s: f64,
+    /// Images per second through the pipelined decode (stream → latent on the host).
+    decode_images_per_s: f64,
+    /// Mean bytes per stream.
+    bytes_per_image: f64,
+    /// Milliseconds per batch of each stage, each waited for on its own.
+    stage_ms: Vec<(String, f64)>,
+}
+
+fn spawn_latents(
+    world: &mut World,
+    latents: &[Vec<f32>],
+    shape: [usize; 3],
+) -> Result<Vec<Entity>> {
+    latents
+        .iter()
+        .map(|l| {
+            let e = world.spawn();
+            let tensor = world.arena_mut().alloc_from(&shape, l)?;
+            world.insert(e, Latent { tensor })?;
+            Ok(e)
+        })
+        .collect()
+}
+
+fn spawn_streams(world: &mut World, streams: &[AnsBitstream]) -> Result<Vec<Entity>> {
+    streams
+        .iter()
+        .map(|s| {
+            let e = world.spawn();
+            world.insert(e, s.clone())?;
+            Ok(e)
+        })
+        .collect()
+}
+
+fn streams_of(world: &World, es: &[Entity]) -> Result<Vec<AnsBitstream>> {
+    es.iter()
+        .map(|&e| world.get::<AnsBitstream>(e).cloned())
+        .collect()
+}
+
+/// Waits for the device (a no-op on the CPU path).
+fn sync(world: &mut World) -> Result<()> {
+    #[cfg(feature = "gpu")]
+    if let Some(g) = world.gpu_arena_mut() {
+        g.finish()?;
+    }
+    let _ = world;
+    Ok(())
+}
+
+fn check(world: &World, es: &[Entity]) -> Result<()> {
+    match es.iter().find_map(|&e| world.failure(e)) {
+        Some(e) => Err(Error::InvalidInput(format!("benchmark batch failed: {e}"))),
+        None => Ok(()),
+    }
+}
+
+/// Runs the benchmark for one batch size.
+fn bench_batch(
+    world: &mut World,
+    shape: [usize; 3],
+    batch: usize,
+    iters: usize,
+    quality: u8,
+    levels: u8,
+) -> Result<BenchRow> {
+    let latents: Vec<Vec<f32>> = (0..batch)
+        .map(|i| synthetic_latent(shape[0], shape[1], shape[2], i as u64 + 1))
+        .collect();
+    let encoder = |world: &mut World, es: &[Entity]| -> Result<()> {
+        world
+            .pipe_batch(es)
+            .to(Hadamard::forward())
+            .to(WaveletTransform::forward(Wavelet::Cdf53, levels))
+            .to(Quantize::forward(quality))
+            .to(EntropyCoder::forward())
+            .execute()?;
+        check(world, es)
+    };
+    let decoder = |world: &mut World, es: &[Entity]| -> Result<()> {
+        world
+            .pipe_batch(es)
+            .to(EntropyCoder::inverse())
+            .to(Quantize::inverse())
+            .to(WaveletTransform::inverse())
+            .to(Hadamard::inverse())
+            .execute()?;
+        check(world, es)?;
+        let ts = es
+            .iter()
+            .map(|&e| world.get::<Latent>(e).map(|l| l.tensor))
+            .collect::<Result<Vec<_>>>()?;
+        world.to_host(&ts)?;
+        Ok(())
+    };
+
+    // Warm-up: pipelines compile, arenas and staging buffers reach their size.
+    world.clear();
+    let es = spawn_latents(world, &latents, shape)?;
+    encoder(world, &es)?;
+    let streams = streams_of(world, &es)?;
+    world.clear();
+    let ds = spawn_streams(world, &streams)?;
+    decoder(world, &ds)?;
+
+    // Pipelined throughput.
+    let (mut enc, mut dec) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..iters {
+        world.clear();
+        let es = spawn_latents(world, &latents, shape)?;
+        let t = Instant::now();
+        encoder(world, &es)?;
+        enc += t.elapsed();
+        world.clear();
+        let ds = spawn_streams(world, &streams)?;
+        let t = Instant::now();
+        decoder(world, &ds)?;
+        dec += t.elapsed();
+    }
+
+    // Stage by stage, each waited for.
+    let mut stage = [Duration::ZERO; STAGES.len()];
+    for _ in 0..iters {
+        world.clear();
+        let es = spawn_latents(world, &latents, shape)?;
+        let systems: [Box<dyn System>; 4] = [
+            Box::new(Hadamard::forward()),
+            Box::new(WaveletTransform::forward(Wavelet::Cdf53, levels)),
+            Box::new(Quantize::forward(quality)),
+            Box::new(EntropyCoder::forward()),
+        ];
+        for (k, s) in systems.iter().enumerate() {
+            let t = Instant::now();
+            s.run(world, &es)?;
+            sync(world)?;
+            stage[k] += t.elapsed();
+        }
+        check(world, &es)?;
+        world.clear();
+        let ds = spawn_streams(world, &streams)?;
+        let systems: [Box<dyn System>; 4] = [
+            Box::new(EntropyCoder::inverse()),
+            Box::new(Quantize::inverse()),
+            Box::new(WaveletTransform::inverse()),
+            Box::new(Hadamard::inverse()),
+        ];
+        for (k, s) in systems.iter().enumerate() {
+            let t = Instant::now();
+            s.run(world, &ds)?;
+            sync(world)?;
+            stage[4 + k] += t.elapsed();
+        }
+        check(world, &ds)?;
+        let ts = ds
+            .iter()
+            .map(|&e| world.get::<Latent>(e).map(|l| l.tensor))
+            .collect::<Result<Vec<_>>>()?;
+        let t = Instant::now();
+        world.to_host(&ts)?;
+        stage[8] += t.elapsed();
+    }
+    let n = (iters * batch) as f64;
+    let per_batch_ms = |d: Duration| d.as_secs_f64() * 1e3 / iters as f64;
+    Ok(BenchRow {
+        device: world.device().to_string(),
+        shape,
+        batch,
+        encode_images_per_s: n / enc.as_secs_f64(),
+        decode_images_per_s: n / dec.as_secs_f64(),
+        bytes_per_image: streams.iter().map(|s| s.0.len()).sum::<usize>() as f64 / batch as f64,
+        stage_ms: STAGES
+            .iter()
+            .zip(stage)
+            .map(|(s, d)| (s.to_string(), per_batch_ms(d)))
+            .collect(),
+    })
+}
+
+/// The world for a device: a GPU arena on the chosen adapter, or none.
+fn world_for(device: Device) -> Result<(World, String)> {
+    #[cfg(feature = "gpu")]
+    {
+        use vaerans::gpu::GpuContext;
+        let ctx = match device {
+            Device::Cpu => None,
+            Device::Gpu => Some(GpuContext::new()?),
+            Device::Auto => GpuContext::new().ok(),
+        };
+        if let Some(ctx) = ctx {
+            let name = ctx.adapter_description().to_string();
+            return Ok((World::with_gpu(&ctx)?, name));
+        }
+    }
+    if device == Device::Gpu {
+        return Err(Error::NoGpu(
+            "this build of vaerans has no GPU path; rebuild with the `gpu` feature".into(),
+        ));
+    }
+    Ok((
+        World::new(),
+        format!("{} CPU threads", rayon::current_num_threads()),
+    ))
+}
+
+/// `vaerans bench`: prints a table (or JSON lines) and returns 0 failures.
+pub fn run(
+    device: Device,
+    shape: [usize; 3],
+    batches: &[usize],
+    iters: usize,
+    quality: u8,
+    json: bool,
+) -> Result<usize> {
+    if batches.contains(&0) || iters == 0 || shape.contains(&0) {
+        return Err(Error::InvalidInput(
+            "batch sizes, iterations and shape must all be at least 1".into(),
+        ));
+    }
+    let (mut world, adapter) = world_for(device)?;
+    let levels = vaerans::codec::DEFAULT_LEVELS;
+    if !json {
+        println!(
+            "latent pipeline on {} ({adapter}): {}×{}×{} latents, quality {quality}, {iters} iterations",
+            world.device(),
+            shape[0],
+            shape[1],
+            shape[2]
+        );
+        print!(
+            "{:>6} {:>11} {:>11} {:>8}",
+            "batch", "enc img/s", "dec img/s", "bytes"
+        );
+        for s in STAGES {
+            print!(" {:>11}", s);
+        }
+        println!("   (stage columns: ms per batch)");
+    }
+    for &batch in batches {
+        let row = bench_batch(&mut world, shape, batch, iters, quality, levels)?;
+        if json {
+            println!("{}", serde_json::to_string(&row).unwrap_or_default());
+        } else {
+            print!(
+                "{:>6} {:>11.1} {:>11.1} {:>8.0}",
+                row.batch, row.encode_images_per_s, row.decode_images_per_s, row.bytes_per_image
+            );
+            for (_, ms) in &row.stage_ms {
+                print!(" {ms:>11.3}");
+            }
+            println!();
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,41 @@
+// Dequantisation: symbols (u8, Mallat layout, four to a word) back to coefficients, one job per
+// band of one channel of one entity. CPU reference and dispatch: src/quantize.rs
+// (`dequantize_plane`, `gpu::dequantize`).
+
+// Byte index of the channel's symbol plane, word index of its output plane, the row stride, the
+// band's rectangle, and the band's exact step and `center − 128` as f32 bits.
+// Matches `DequantDesc` in src/quantize.rs.
+struct DequantDesc {
+    sym: u32,
+    dst: u32,
+    stride: u32,
+    bx: u32,
+    by: u32,
+    bw: u32,
+    bh: u32,
+    step: u32,
+    offset: u32,
+}
+
+@group(0) @binding(1) var<storage, read> desc: array<DequantDesc>;
+
+@compute @workgroup_size(256)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let job = job_index(wid, nwg);
+    if job >= arrayLength(&desc) {
+        return;
+    }
+    let d = desc[job];
+    let step = bitcast<f32>(d.step);
+    let offset = bitcast<f32>(d.offset);
+    let n = d.bw * d.bh;
+    for (var i = wid.x * WG + lid.x; i < n; i += nwg.x * WG) {
+        let at = (d.by + i / d.bw) * d.stride + d.bx + i % d.bw;
+        let s = f32(load_u8(d.sym + at));
+        store_f32(d.dst + at, (s + offset) * step);
+    }
+}
