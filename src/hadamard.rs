@@ -200,6 +200,17 @@ pub(crate) mod gpu {
         }
         Ok(())
     }
+
+    #[cfg(test)]
+    #[test]
+    fn descriptor_matches_the_shader() {
+        let d = HadamardDesc {
+            src: 0,
+            dst: 1,
+            plane: 2,
+        };
+        crate::gpu::layout::assert_same(d, KERNEL.source, "HadamardDesc", &["src", "dst", "plane"]);
+    }
 }
 
 #[cfg(test)]

@@ -792,4 +792,70 @@ pub(crate) mod gpu {
         }
         Ok(())
     }
+
+    #[cfg(test)]
+    #[test]
+    fn descriptors_match_the_shaders() {
+        let q = QuantDesc {
+            src: 0,
+            stride: 1,
+            bx: 2,
+            by: 3,
+            bw: 4,
+            bh: 5,
+            code0: 6,
+            out_sym: 7,
+            out_params: 8,
+            out_hist: 9,
+        };
+        crate::gpu::layout::assert_same(
+            q,
+            QUANTIZE.source,
+            "QuantDesc",
+            &[
+                "src",
+                "stride",
+                "bx",
+                "by",
+                "bw",
+                "bh",
+                "code0",
+                "out_sym",
+                "out_params",
+                "out_hist",
+            ],
+        );
+        let d = DequantDesc {
+            sym: 0,
+            dst: 1,
+            stride: 2,
+            bx: 3,
+            by: 4,
+            bw: 5,
+            bh: 6,
+            step: 7,
+            offset: 8,
+        };
+        crate::gpu::layout::assert_same(
+            d,
+            DEQUANTIZE.source,
+            "DequantDesc",
+            &[
+                "sym", "dst", "stride", "bx", "by", "bw", "bh", "step", "offset",
+            ],
+        );
+        for (flag, name) in [
+            (FLAG_RANGE, "FLAG_RANGE"),
+            (FLAG_NON_FINITE, "FLAG_NON_FINITE"),
+        ] {
+            let decl = format!("const {name}: u32 = {flag}u;");
+            assert!(
+                QUANTIZE.source.contains(&decl),
+                "quantize.wgsl lacks `{decl}`"
+            );
+        }
+        assert!(QUANTIZE
+            .source
+            .contains(&format!("const MAX_CENTER: i32 = {MAX_CENTER};")));
+    }
 }

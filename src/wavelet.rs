@@ -758,6 +758,31 @@ pub(crate) mod gpu {
         }
         Ok(())
     }
+
+    #[cfg(test)]
+    #[test]
+    fn descriptor_matches_the_shader() {
+        let d = WaveletDesc {
+            src: 0,
+            dst: 1,
+            stride: 2,
+            rh: 3,
+            rw: 4,
+            wavelet: 5,
+        };
+        crate::gpu::layout::assert_same(
+            d,
+            kernel("copy").source,
+            "WaveletDesc",
+            &["src", "dst", "stride", "rh", "rw", "wavelet"],
+        );
+        assert_eq!(
+            u32::from(Wavelet::Cdf53.code()),
+            0,
+            "the shader's wavelet codes"
+        );
+        assert_eq!(u32::from(Wavelet::Haar.code()), 1);
+    }
 }
 
 #[cfg(test)]

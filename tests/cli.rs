@@ -216,3 +216,92 @@ fn eval_reports_vae_and_every_quality() {
     assert!(q90["psnr"].as_f64() >= q30["psnr"].as_f64());
     assert!(vae["psnr"].as_f64().unwrap() + 0.05 >= q90["psnr"].as_f64().unwrap());
 }
+
+#[cfg(feature = "gpu")]
+#[test]
+fn device_gpu_streams_decode_on_the_cpu_and_back() {
+    let dir = workdir();
+    let d = dir.path();
+    photo(&d.join("a.png"), 45, 30);
+    let ok = |args: &[&str]| {
+        let out = run(bin().args(args), d);
+        assert!(out.status.success());
+        out
+    };
+    ok(&["compress", "a.png", "-o", "g.vaer", "--device", "gpu"]);
+    ok(&["compress", "a.png", "-o", "c.vaer", "--device", "cpu"]);
+    ok(&["decompress", "g.vaer", "-o", "g.png", "--device", "cpu"]);
+    ok(&["decompress", "c.vaer", "-o", "c.png", "--device", "gpu"]);
+    let g = image::open(d.join("g.png")).unwrap().to_rgb8();
+    let c = image::open(d.join("c.png")).unwrap().to_rgb8();
+    let a = image::open(d.join("a.png")).unwrap().to_rgb8();
+    let psnr = |b: &RgbImage| vaerans::metrics::psnr_u8(a.as_raw(), b.as_raw()).unwrap();
+    assert!(
+        (psnr(&g) - psnr(&c)).abs() <= 0.05,
+        "{} vs {}",
+        psnr(&g),
+        psnr(&c)
+    );
+
+    // An adapter that does not exist: one line, non-zero, and it says what to do.
+    let out = run(
+        bin()
+            .args(["compress", "a.png", "-o", "x.vaer", "--device", "gpu"])
+            .env("WGPU_ADAPTER_NAME", "no-such-adapter"),
+        d,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("WGPU_ADAPTER_NAME"), "{err}");
+    // Mesa's Vulkan loader complains on its own when a headless machine has no
+    // XDG_RUNTIME_DIR; that line is the driver's, not ours.
+    let ours = err.lines().filter(|l| !l.contains("XDG_RUNTIME_DIR")).count();
+    assert_eq!(ours, 1, "{err}");
+    assert!(!d.join("x.vaer").exists());
+}
+
+#[test]
+fn bench_prints_images_per_second_and_every_stage() {
+    let dir = workdir();
+    let d = dir.path();
+    let mut devices = vec!["cpu"];
+    if cfg!(feature = "gpu") {
+        devices.push("gpu");
+    }
+    for device in devices {
+        let out = run(
+            bin().args([
+                "bench", "--device", device, "--iters", "1", "--batch", "1,3", "--shape", "4x16x24",
+            ]),
+            d,
+        );
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        for stage in [
+            "hadamard",
+            "wavelet",
+            "quantize",
+            "rans",
+            "dequantize",
+            "readback",
+        ] {
+            assert!(text.contains(stage), "{text}");
+        }
+        assert!(text.contains(&format!("on {device}")), "{text}");
+        let out = run(
+            bin().args([
+                "bench", "--device", device, "--iters", "1", "--batch", "2", "--shape", "4x9x7",
+                "--json",
+            ]),
+            d,
+        );
+        assert!(out.status.success());
+        let line = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(v["batch"], 2);
+        assert!(v["encode_images_per_s"].as_f64().unwrap() > 0.0);
+        assert_eq!(v["stage_ms"].as_array().unwrap().len(), 9);
+    }
+    let out = run(bin().args(["bench", "--shape", "4x0x3"]), d);
+    assert!(!out.status.success());
+}

@@ -639,3 +639,122 @@ fn stale_and_foreign_gpu_tensors_are_errors() {
         Err(Error::StaleTensorRef { .. })
     ));
 }
+
+fn photo(w: u32, h: u32, seed: u32) -> image::RgbImage {
+    image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            ((x * 7 + seed) % 256) as u8,
+            ((y * 5 + 3 * seed) % 256) as u8,
+            ((x + y + seed) % 256) as u8,
+        ])
+    })
+}
+
+#[test]
+fn the_codec_on_the_gpu_makes_one_upload_and_one_readback_per_batch() {
+    let ctx = ctx();
+    let spec =
+        ModelSpec::from_path(std::path::Path::new("tests/models/tiny_encoder.onnx")).unwrap();
+    let build = |device| {
+        Codec::builder()
+            .model_spec(spec.clone())
+            .execution_provider(ExecutionProvider::Cpu)
+            .device(device)
+            .gpu_context(ctx.clone())
+            .build()
+            .unwrap()
+    };
+    let (gpu, cpu) = (build(Device::Gpu), build(Device::Cpu));
+    assert_eq!((gpu.device(), cpu.device()), (Device::Gpu, Device::Cpu));
+    // Two sizes: two VAE groups, one latent batch.
+    let images: Vec<image::RgbImage> = (0..6).map(|i| photo(64 + 8 * (i % 2), 48, i)).collect();
+    let s0 = ctx.stats();
+    let streams: Vec<Vec<u8>> = gpu
+        .compress_batch(&images)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let s1 = ctx.stats();
+    let back: Vec<image::RgbImage> = gpu
+        .decompress_batch(&streams)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let s2 = ctx.stats();
+    let (enc, dec) = (delta(s0, s1), delta(s1, s2));
+    assert_eq!((enc.uploads, enc.readbacks), (1, 1), "{enc:?}");
+    assert_eq!((dec.uploads, dec.readbacks), (1, 1), "{dec:?}");
+    // The streams cross devices with the same rate and quality.
+    for (i, img) in images.iter().enumerate() {
+        let on_cpu = cpu.compress(img).unwrap();
+        let rate = (on_cpu.len() as f64 - streams[i].len() as f64).abs() / on_cpu.len() as f64;
+        assert!(
+            rate <= 0.005,
+            "image {i}: {} vs {} bytes",
+            on_cpu.len(),
+            streams[i].len()
+        );
+        let psnr =
+            |b: &image::RgbImage| vaerans::metrics::psnr_u8(img.as_raw(), b.as_raw()).unwrap();
+        let gpu_on_cpu = cpu.decompress(&streams[i]).unwrap();
+        let cpu_on_gpu = gpu.decompress(&on_cpu).unwrap();
+        assert!((psnr(&gpu_on_cpu) - psnr(&back[i])).abs() <= 0.05);
+        assert!((psnr(&cpu_on_gpu) - psnr(&cpu.decompress(&on_cpu).unwrap())).abs() <= 0.05);
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn shared() -> &'static GpuContext {
+        static CTX: OnceLock<GpuContext> = OnceLock::new();
+        CTX.get_or_init(ctx)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Any size, any level count, either wavelet, extreme or constant values: the GPU
+        /// pipeline's coefficients match the reference and its symbols differ at most by one
+        /// at rounding boundaries.
+        #[test]
+        fn gpu_stages_match_the_reference(
+            h in 1usize..40,
+            w in 1usize..40,
+            groups in 1usize..3,
+            levels in 1u8..7,
+            haar in any::<bool>(),
+            scale in prop_oneof![Just(0.0f32), Just(1e-3f32), Just(1.0f32), Just(300.0f32)],
+            seed in any::<u64>(),
+        ) {
+            let c = 4 * groups;
+            let wavelet = if haar { Wavelet::Haar } else { Wavelet::Cdf53 };
+            let data: Vec<f32> = latent(c, h, w, seed).iter().map(|v| v * scale + 0.25).collect();
+            let run = |world: &mut World| {
+                let e = world.spawn();
+                let t = world.arena_mut().alloc_from(&[c, h, w], &data).unwrap();
+                world.insert(e, Latent { tensor: t }).unwrap();
+                world
+                    .pipe(e)
+                    .to(Hadamard::forward())
+                    .to(WaveletTransform::forward(wavelet, levels))
+                    .to(Quantize::forward(80))
+                    .execute()
+                    .unwrap();
+                let p = world.get::<WaveletPyr>(e).unwrap().tensor;
+                let s = world.get::<Symbols>(e).unwrap().tensor;
+                let q = world.get::<QuantParams>(e).unwrap().clone();
+                (world.read::<f32>(&p).unwrap(), world.read::<u8>(&s).unwrap(), q)
+            };
+            let (cp, cs, cq) = run(&mut World::new());
+            let (gp, gs, gq) = run(&mut World::with_gpu(shared()).unwrap());
+            prop_assert!(rel_err(&gp, &cp) <= 1e-5, "coefficients: {}", rel_err(&gp, &cp));
+            prop_assert_eq!(gq, cq);
+            let differ = gs.iter().zip(&cs).filter(|(a, b)| a != b).count();
+            prop_assert!(gs.iter().zip(&cs).all(|(a, b)| a.abs_diff(*b) <= 1));
+            prop_assert!(differ <= 1 + gs.len() / 10_000, "{differ} symbols differ");
+        }
+    }
+}

@@ -137,7 +137,6 @@ struct Inner {
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<(&'static str, &'static str), wgpu::ComputePipeline>>,
     counters: Counters,
-    timeout: Duration,
 }
 
 /// A wgpu device and queue with the kernels' shared layout and a pipeline cache.
@@ -147,6 +146,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct GpuContext {
     inner: Arc<Inner>,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -264,8 +264,8 @@ impl GpuContext {
                 modules: Mutex::new(HashMap::new()),
                 pipelines: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
-                timeout: DEFAULT_POLL_TIMEOUT,
             }),
+            timeout: DEFAULT_POLL_TIMEOUT,
         }
     }
 
@@ -289,12 +289,18 @@ impl GpuContext {
         &self.inner.queue
     }
 
-    /// The largest arena this device can bind as one storage buffer.
+    /// The largest arena this device can bind as one storage buffer (and at most 4 GiB, the
+    /// kernels' 32-bit byte addressing).
     pub fn max_arena_bytes(&self) -> u64 {
         let l = self.inner.device.limits();
         // Binding sizes are multiples of 4; keep the arena a multiple of the offset alignment.
         let align = u64::from(l.min_storage_buffer_offset_alignment.max(4));
-        (l.max_storage_buffer_binding_size.min(l.max_buffer_size) / align) * align
+        // Kernels address symbols by u32 byte index: at most 4 GiB.
+        let most = l
+            .max_storage_buffer_binding_size
+            .min(l.max_buffer_size)
+            .min(u64::from(u32::MAX));
+        (most / align) * align
     }
 
     /// Alignment of every arena allocation: the device's `min_storage_buffer_offset_alignment`
@@ -422,7 +428,14 @@ impl GpuContext {
     }
 
     fn timeout(&self) -> Duration {
-        self.inner.timeout
+        self.timeout
+    }
+
+    /// The same device with another bound on how long a readback waits for the GPU (default
+    /// [`DEFAULT_POLL_TIMEOUT`]); past it the readback fails with [`Error::Gpu`].
+    pub fn with_poll_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 }
 
@@ -449,4 +462,54 @@ pub(crate) fn u32_of(v: usize, what: &str) -> Result<u32> {
             "{what} {v} does not fit the kernels' 32-bit addressing; use smaller batches"
         ))
     })
+}
+
+/// Checks that a kernel's descriptor struct in WGSL and in Rust agree, field by field.
+#[cfg(test)]
+pub(crate) mod layout {
+    /// Asserts that `desc`, a `#[repr(C)]` struct of `u32`s built with field `i` set to `i`,
+    /// lists its fields in the order `fields` names them, and that the WGSL struct `name` in
+    /// `source` has exactly those fields, each a `u32` at offset `4·i`, and the same size.
+    pub(crate) fn assert_same<D: bytemuck::Pod>(
+        desc: D,
+        source: &str,
+        name: &str,
+        fields: &[&str],
+    ) {
+        let words: &[u32] = bytemuck::cast_slice(std::slice::from_ref(&desc));
+        let order: Vec<u32> = (0..fields.len() as u32).collect();
+        assert_eq!(words, order.as_slice(), "Rust {name}: fields out of order");
+        let full = format!("{source}\n{}", super::COMMON_WGSL);
+        let module = naga::front::wgsl::parse_str(&full).expect("the build script validated it");
+        let ty = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+            .map(|(_, t)| t)
+            .unwrap_or_else(|| panic!("no struct {name} in the shader"));
+        let naga::TypeInner::Struct { members, span } = &ty.inner else {
+            panic!("{name} is not a struct");
+        };
+        assert_eq!(*span as usize, std::mem::size_of::<D>(), "{name}: size");
+        let got: Vec<(String, u32)> = members
+            .iter()
+            .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
+            .collect();
+        let want: Vec<(String, u32)> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.to_string(), 4 * i as u32))
+            .collect();
+        assert_eq!(got, want, "WGSL {name}: fields");
+        for m in members {
+            assert!(
+                matches!(
+                    module.types[m.ty].inner,
+                    naga::TypeInner::Scalar(naga::Scalar::U32)
+                ),
+                "{name}.{:?} is not u32",
+                m.name
+            );
+        }
+    }
 }
