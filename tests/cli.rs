@@ -255,7 +255,10 @@ fn device_gpu_streams_decode_on_the_cpu_and_back() {
     assert!(err.contains("WGPU_ADAPTER_NAME"), "{err}");
     // Mesa's Vulkan loader complains on its own when a headless machine has no
     // XDG_RUNTIME_DIR; that line is the driver's, not ours.
-    let ours = err.lines().filter(|l| !l.contains("XDG_RUNTIME_DIR")).count();
+    let ours = err
+        .lines()
+        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
+        .count();
     assert_eq!(ours, 1, "{err}");
     assert!(!d.join("x.vaer").exists());
 }

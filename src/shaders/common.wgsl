@@ -27,3 +27,27 @@ fn load_u8(b: u32) -> u32 {
 fn job_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.y + wid.z * nwg.y;
 }
+
+// Walks a `w`-wide rectangle in raster order from element `start`, `stride` elements per step,
+// dividing only once: kernels index 2D regions without an integer division per element (slow
+// on GPUs, very slow on CPU-emulated ones).
+struct Walk {
+    x: u32,
+    y: u32,
+    dx: u32,
+    dy: u32,
+    w: u32,
+}
+
+fn walk_start(start: u32, stride: u32, w: u32) -> Walk {
+    return Walk(start % w, start / w, stride % w, stride / w, w);
+}
+
+fn walk_next(p: ptr<function, Walk>) {
+    (*p).x += (*p).dx;
+    (*p).y += (*p).dy;
+    if (*p).x >= (*p).w {
+        (*p).x -= (*p).w;
+        (*p).y += 1u;
+    }
+}

@@ -33,8 +33,12 @@ fn main(
     let step = bitcast<f32>(d.step);
     let offset = bitcast<f32>(d.offset);
     let n = d.bw * d.bh;
-    for (var i = wid.x * WG + lid.x; i < n; i += nwg.x * WG) {
-        let at = (d.by + i / d.bw) * d.stride + d.bx + i % d.bw;
+    let start = wid.x * WG + lid.x;
+    let stride = nwg.x * WG;
+    var p = walk_start(start, stride, d.bw);
+    for (var i = start; i < n; i += stride) {
+        let at = (d.by + p.y) * d.stride + d.bx + p.x;
+        walk_next(&p);
         let s = f32(load_u8(d.sym + at));
         store_f32(d.dst + at, (s + offset) * step);
     }

@@ -55,8 +55,9 @@ fn quantize_value(v: f32, inv: f32) -> f32 {
     return floor(v * inv + 0.5);
 }
 
-fn coefficient(d: QuantDesc, i: u32) -> u32 {
-    return arena[d.src + (d.by + i / d.bw) * d.stride + d.bx + i % d.bw];
+// The bits of the band's coefficient at band column x, row y.
+fn coefficient(d: QuantDesc, x: u32, y: u32) -> u32 {
+    return arena[d.src + (d.by + y) * d.stride + d.bx + x];
 }
 
 @compute @workgroup_size(256)
@@ -77,8 +78,10 @@ fn main(
     var lo = BIG;
     var hi = -BIG;
     var bad = 0u;
+    var p = walk_start(t, WG, d.bw);
     for (var i = t; i < n; i += WG) {
-        let bits = coefficient(d, i);
+        let bits = coefficient(d, p.x, p.y);
+        walk_next(&p);
         if (bits & 0x7f800000u) == 0x7f800000u {
             bad = 1u;
         } else {
@@ -139,12 +142,21 @@ fn main(
         let inv = inv_step_from_code(word & 0xffu);
         let offset = center - 128;
         let words = (n + 3u) / 4u;
+        var p = walk_start(4u * t, 4u * WG, d.bw);
         for (var w = t; w < words; w += WG) {
             var packed = 0u;
+            var x = p.x;
+            var y = p.y;
+            walk_next(&p);
             for (var k = 0u; k < 4u; k++) {
                 let i = 4u * w + k;
                 if i < n {
-                    let q = i32(quantize_value(bitcast<f32>(coefficient(d, i)), inv));
+                    let q = i32(quantize_value(bitcast<f32>(coefficient(d, x, y)), inv));
+                    x += 1u;
+                    if x == d.bw {
+                        x = 0u;
+                        y += 1u;
+                    }
                     let s = u32(clamp(q - offset, 0, 255));
                     packed |= s << (8u * k);
                     atomicAdd(&hist[s], 1u);

@@ -113,9 +113,13 @@ fn run_pass(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>, op: u32) {
     }
     let d = desc[job];
     let count = d.rh * d.rw;
-    for (var idx = wid.x * WG + lid.x; idx < count; idx += nwg.x * WG) {
-        let y = idx / d.rw;
-        let x = idx % d.rw;
+    let start = wid.x * WG + lid.x;
+    let stride = nwg.x * WG;
+    var pos = walk_start(start, stride, d.rw);
+    for (var idx = start; idx < count; idx += stride) {
+        let y = pos.y;
+        let x = pos.x;
+        walk_next(&pos);
         let row = Line(d.src + y * d.stride, 1u, d.rw);
         let col = Line(d.src + x, d.stride, d.rh);
         var v: f32;
