@@ -523,6 +523,10 @@ struct EvalRow {
     bytes: Option<usize>,
     bpp: Option<f64>,
     psnr: f64,
+    /// SSIM (11×11 Gaussian window, σ 1.5), RGB mean.
+    ssim: Option<f64>,
+    /// MS-SSIM (five scales), RGB mean; absent below 161 pixels a side.
+    ms_ssim: Option<f64>,
     encode_seconds: f64,
     decode_seconds: f64,
 }
@@ -581,12 +585,14 @@ fn eval(inputs: &[PathBuf], qualities: &[u8], args: &ModelArgs) -> Result<usize>
                 .map_err(|e| Error::Image(format!("{}: {e}", path.display())))?
                 .to_rgb8();
             let (w, h) = img.dimensions();
-            let psnr = |b: &image::RgbImage| {
-                vaerans::metrics::psnr_u8(img.as_raw(), b.as_raw()).unwrap_or(f64::NAN)
+            let measure = |b: &image::RgbImage| {
+                vaerans::metrics::Metrics::of_rgb8(img.as_raw(), b.as_raw(), w, h)
             };
             let mut out = Vec::new();
             let t = Instant::now();
             let recon = first.vae_round_trip(&img)?;
+            let vae_seconds = t.elapsed().as_secs_f64();
+            let m = measure(&recon)?;
             out.push(EvalRow {
                 image: name.clone(),
                 width: w,
@@ -594,8 +600,10 @@ fn eval(inputs: &[PathBuf], qualities: &[u8], args: &ModelArgs) -> Result<usize>
                 setting: "vae".into(),
                 bytes: None,
                 bpp: None,
-                psnr: psnr(&recon),
-                encode_seconds: t.elapsed().as_secs_f64(),
+                psnr: m.psnr,
+                ssim: m.ssim,
+                ms_ssim: m.ms_ssim,
+                encode_seconds: vae_seconds,
                 decode_seconds: 0.0,
             });
             for codec in &codecs {
@@ -604,6 +612,8 @@ fn eval(inputs: &[PathBuf], qualities: &[u8], args: &ModelArgs) -> Result<usize>
                 let enc = t.elapsed().as_secs_f64();
                 let t = Instant::now();
                 let back = codec.decompress(&stream)?;
+                let dec = t.elapsed().as_secs_f64();
+                let m = measure(&back)?;
                 out.push(EvalRow {
                     image: name.clone(),
                     width: w,
@@ -611,9 +621,11 @@ fn eval(inputs: &[PathBuf], qualities: &[u8], args: &ModelArgs) -> Result<usize>
                     setting: format!("q{}", codec.quality()),
                     bytes: Some(stream.len()),
                     bpp: Some(stream.len() as f64 * 8.0 / (f64::from(w) * f64::from(h))),
-                    psnr: psnr(&back),
+                    psnr: m.psnr,
+                    ssim: m.ssim,
+                    ms_ssim: m.ms_ssim,
                     encode_seconds: enc,
-                    decode_seconds: t.elapsed().as_secs_f64(),
+                    decode_seconds: dec,
                 });
             }
             Ok(out)
@@ -687,6 +699,21 @@ fn print_eval_table(rows: &[EvalRow], qualities: &[u8], model: &str) {
             let bpp = sel.iter().filter_map(|r| r.bpp).sum::<f64>() / n;
             print!("{:>18}", format!("{bpp:.4} / {psnr:.2}"));
         }
+    }
+    println!();
+    print!("{:<16}", "mean MS-SSIM");
+    for s in &settings {
+        let sel: Vec<f64> = rows
+            .iter()
+            .filter(|r| &r.setting == s)
+            .filter_map(|r| r.ms_ssim)
+            .collect();
+        let cell = if sel.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{:.4}", sel.iter().sum::<f64>() / sel.len() as f64)
+        };
+        print!("{:>w$}", cell, w = if s == "vae" { 10 } else { 18 });
     }
     println!();
     let n = rows.iter().filter(|r| r.setting != "vae").count().max(1) as f64;
