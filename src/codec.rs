@@ -343,6 +343,24 @@ impl Codec {
         Device::Cpu
     }
 
+    /// Per-system times of every call since the last `take_trace` (system, device, runs,
+    /// entities, milliseconds).
+    pub fn take_trace(&self) -> Vec<crate::world::TraceRow> {
+        self.world
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take_trace()
+    }
+
+    /// Waits for the GPU after every GPU stage so the trace times each stage on its own (one
+    /// submission per stage instead of one per batch: slower; for measuring).
+    pub fn set_profiling(&self, on: bool) {
+        self.world
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_profiling(on);
+    }
+
     /// The GPU context, when the latent stages run on a GPU.
     #[cfg(feature = "gpu")]
     pub fn gpu_context(&self) -> Option<&GpuContext> {
@@ -370,11 +388,7 @@ impl Codec {
     fn prepare_world(&self, world: &mut World, need: usize) -> Result<()> {
         let need = need + need / 4;
         if world.arena().capacity() < need {
-            *world = World::with_arena_capacity(need.max(DEFAULT_ARENA_BYTES));
-            #[cfg(feature = "gpu")]
-            if let Some(ctx) = &self.gpu {
-                world.attach_gpu(ctx)?;
-            }
+            world.grow_arena(need.max(DEFAULT_ARENA_BYTES));
         } else {
             world.clear();
         }

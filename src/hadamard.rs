@@ -80,6 +80,10 @@ impl System for Hadamard {
         self.direction
     }
 
+    fn uses_gpu(&self) -> bool {
+        true
+    }
+
     fn required(&self) -> Vec<ComponentId> {
         match self.direction {
             Direction::Forward => vec![ComponentId::of::<Latent>()],

@@ -74,7 +74,7 @@ pub use error::{Error, Result};
 pub use pipe::{Pipe, PipeReport};
 pub use system::{Direction, System};
 pub use tensor::{DType, Location, TensorRef};
-pub use world::{Component, ComponentId, Entity, World};
+pub use world::{Component, ComponentId, Entity, TraceRow, World};
 
 /// The common imports: `use vaerans::prelude::*;`.
 pub mod prelude {

@@ -12,6 +12,7 @@ use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::system::{Direction, System};
 use crate::world::{Component, ComponentId, Entity, World};
@@ -37,7 +38,10 @@ pub struct StepReport {
     pub entities: usize,
     /// Component names the step produced.
     pub produced: Vec<&'static str>,
-    /// Wall time of the step.
+    /// Where the step ran.
+    pub device: Device,
+    /// Wall time of the step. A GPU step only records its work unless the world is profiling
+    /// ([`World::set_profiling`]); otherwise its GPU time lands in the step that reads back.
     pub elapsed: Duration,
 }
 
@@ -184,11 +188,26 @@ impl<'w> Pipe<'w> {
                 .filter(|e| world.failure(*e).is_none())
                 .collect();
             let start = Instant::now();
+            let mut device = Device::Cpu;
             let (name, direction, produced) = match &step {
                 Step::Run(sys) => {
+                    if sys.uses_gpu() {
+                        device = world.device();
+                    }
+                    let span = tracing::debug_span!(
+                        "system",
+                        name = sys.name(),
+                        entities = live.len(),
+                        device = %device
+                    );
+                    let _guard = span.enter();
                     if !live.is_empty() {
                         sys.run(world, &live)?;
+                        if device == Device::Gpu && world.profiling() {
+                            world.finish_gpu()?;
+                        }
                     }
+                    tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "done");
                     let produced = sys.produced().iter().map(ComponentId::name).collect();
                     (sys.name().to_string(), Some(sys.direction()), produced)
                 }
@@ -203,13 +222,18 @@ impl<'w> Pipe<'w> {
                     (format!("use<{}>", id.name()), None, vec![id.name()])
                 }
             };
-            report.steps.push(StepReport {
+            let step = StepReport {
                 step: name,
                 direction,
                 entities: live.len(),
                 produced,
+                device,
                 elapsed: start.elapsed(),
-            });
+            };
+            if direction.is_some() {
+                world.record_step(&step);
+            }
+            report.steps.push(step);
         }
         for &e in &self.entities {
             if let Some(err) = world.take_failure(e) {

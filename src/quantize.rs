@@ -251,6 +251,10 @@ impl System for Quantize {
         self.direction
     }
 
+    fn uses_gpu(&self) -> bool {
+        true
+    }
+
     fn required(&self) -> Vec<ComponentId> {
         match self.direction {
             Direction::Forward => vec![ComponentId::of::<WaveletPyr>()],

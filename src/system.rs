@@ -34,6 +34,12 @@ pub trait System {
 
     /// Processes the batch.
     fn run(&self, world: &mut World, entities: &[Entity]) -> Result<()>;
+
+    /// Whether this system runs on the world's GPU when it has one (Hadamard, wavelet,
+    /// quantisation); the others always run on the CPU. Used for reports and traces.
+    fn uses_gpu(&self) -> bool {
+        false
+    }
 }
 
 impl<S: System + ?Sized> System for Box<S> {
@@ -51,6 +57,9 @@ impl<S: System + ?Sized> System for Box<S> {
     }
     fn run(&self, world: &mut World, entities: &[Entity]) -> Result<()> {
         (**self).run(world, entities)
+    }
+    fn uses_gpu(&self) -> bool {
+        (**self).uses_gpu()
     }
 }
 

@@ -494,6 +494,10 @@ impl System for WaveletTransform {
         self.direction
     }
 
+    fn uses_gpu(&self) -> bool {
+        true
+    }
+
     fn required(&self) -> Vec<ComponentId> {
         match self.direction {
             Direction::Forward => vec![ComponentId::of::<Yuvw>()],

@@ -117,6 +117,24 @@ pub struct World {
     arena: Arena,
     #[cfg(feature = "gpu")]
     gpu: Option<GpuArena>,
+    trace: Vec<TraceRow>,
+    profiling: bool,
+}
+
+/// Accumulated time of one system on one device, over every pipe a world ran since the last
+/// [`World::take_trace`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TraceRow {
+    /// System name.
+    pub system: String,
+    /// Where it ran.
+    pub device: String,
+    /// Pipe steps that ran it.
+    pub runs: usize,
+    /// Entities processed, over all runs.
+    pub entities: usize,
+    /// Wall time over all runs, milliseconds.
+    pub ms: f64,
 }
 
 impl fmt::Debug for World {
@@ -152,7 +170,66 @@ impl World {
             arena: Arena::with_capacity(bytes),
             #[cfg(feature = "gpu")]
             gpu: None,
+            trace: Vec::new(),
+            profiling: false,
         }
+    }
+
+    /// Clears the world and replaces its host arena with one of `bytes` (the GPU arena, the
+    /// trace and the profiling flag stay).
+    pub fn grow_arena(&mut self, bytes: usize) {
+        self.clear();
+        self.arena = Arena::with_capacity(bytes);
+    }
+
+    /// Adds a pipe step to the trace (see [`take_trace`](Self::take_trace)).
+    pub(crate) fn record_step(&mut self, step: &crate::pipe::StepReport) {
+        let device = step.device.to_string();
+        let ms = step.elapsed.as_secs_f64() * 1e3;
+        match self
+            .trace
+            .iter_mut()
+            .find(|r| r.system == step.step && r.device == device)
+        {
+            Some(r) => {
+                r.runs += 1;
+                r.entities += step.entities;
+                r.ms += ms;
+            }
+            None => self.trace.push(TraceRow {
+                system: step.step.clone(),
+                device,
+                runs: 1,
+                entities: step.entities,
+                ms,
+            }),
+        }
+    }
+
+    /// The per-system time table of every pipe run since the last call, in first-run order;
+    /// clears it. Survives [`clear`](Self::clear).
+    pub fn take_trace(&mut self) -> Vec<TraceRow> {
+        std::mem::take(&mut self.trace)
+    }
+
+    /// With profiling on, a pipe waits for the GPU after every GPU step, so each step's time
+    /// is its own (at the cost of one submission per step instead of one per batch).
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profiling = on;
+    }
+
+    /// Whether the world is profiling (see [`set_profiling`](Self::set_profiling)).
+    pub fn profiling(&self) -> bool {
+        self.profiling
+    }
+
+    /// Submits recorded GPU work and waits for it (nothing to do without a GPU arena).
+    pub fn finish_gpu(&mut self) -> Result<()> {
+        #[cfg(feature = "gpu")]
+        if let Some(g) = &mut self.gpu {
+            g.finish()?;
+        }
+        Ok(())
     }
 
     /// A world whose latent stages run on the GPU of `ctx` (a [`DEFAULT_ARENA_BYTES`] CPU arena

@@ -308,3 +308,45 @@ fn bench_prints_images_per_second_and_every_stage() {
     let out = run(bin().args(["bench", "--shape", "4x0x3"]), d);
     assert!(!out.status.success());
 }
+
+#[test]
+fn trace_prints_every_system_with_its_device() {
+    let dir = workdir();
+    let d = dir.path();
+    photo(&d.join("a.png"), 40, 24);
+    photo(&d.join("b.png"), 40, 24);
+    let out = run(
+        bin().args([
+            "compress", "a.png", "b.png", "-o", "s", "--device", "cpu", "--trace",
+        ]),
+        d,
+    );
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for system in ["VaeEncode", "hadamard", "wavelet", "quantize", "rans"] {
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(system))
+            .unwrap_or_else(|| panic!("no {system} row in {err}"));
+        assert!(line.contains(" cpu "), "{line}");
+        assert!(
+            line.split_whitespace().nth(3) == Some("2"),
+            "two entities: {line}"
+        );
+    }
+    let out = run(bin().args(["decompress", "s", "-o", "o", "--trace"]), d);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for system in [
+        "rans⁻¹",
+        "dequantize",
+        "wavelet⁻¹",
+        "hadamard⁻¹",
+        "VaeDecode",
+    ] {
+        assert!(
+            err.lines().any(|l| l.starts_with(system)),
+            "no {system} in {err}"
+        );
+    }
+}

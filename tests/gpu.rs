@@ -758,3 +758,40 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn the_trace_names_each_stage_and_its_device() {
+    let ctx = ctx();
+    let mut w = World::with_gpu(&ctx).unwrap();
+    let sh = [[4, 16, 16], [4, 16, 16]];
+    let inputs = [latent(4, 16, 16, 1), latent(4, 16, 16, 2)];
+    let run = |w: &mut World| {
+        w.clear();
+        let es = spawn_all(w, &sh, |i| inputs[i].clone(), |tensor| Latent { tensor });
+        w.pipe_batch(&es)
+            .to(Hadamard::forward())
+            .to(WaveletTransform::forward(Wavelet::Cdf53, 4))
+            .to(Quantize::forward(75))
+            .to(EntropyCoder::forward())
+            .execute()
+            .unwrap();
+    };
+    let s0 = ctx.stats();
+    run(&mut w);
+    let s1 = ctx.stats();
+    w.set_profiling(true);
+    run(&mut w);
+    let s2 = ctx.stats();
+    // Profiling waits after each GPU stage: more submissions, same single readback.
+    assert_eq!(delta(s0, s1).submits, 1);
+    assert!(delta(s1, s2).submits >= 3);
+    assert_eq!(delta(s1, s2).readbacks, 1);
+    let trace = w.take_trace();
+    let row = |name: &str| trace.iter().find(|r| r.system == name).unwrap();
+    for name in ["hadamard", "wavelet", "quantize"] {
+        assert_eq!(row(name).device, "gpu");
+        assert_eq!((row(name).runs, row(name).entities), (2, 4));
+    }
+    assert_eq!(row("rans").device, "cpu");
+    assert!(w.take_trace().is_empty());
+}

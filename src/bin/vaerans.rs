@@ -128,6 +128,10 @@ struct ModelArgs {
     /// cpu. The choice is logged.
     #[arg(long, default_value = "auto")]
     device: Device,
+    /// Print a per-system time table (system, device, runs, entities, ms) on stderr at the
+    /// end. GPU stages are then waited for one by one, so each is timed on its own.
+    #[arg(long)]
+    trace: bool,
     /// One JSON line per file on stdout (input, output, bytes, bpp, seconds; seconds are the
     /// file's share of its batch).
     #[arg(long)]
@@ -190,6 +194,39 @@ fn run(command: Command) -> Result<usize> {
             quality,
             json,
         } => bench::run(device, shape, &batch, iters, quality, json),
+    }
+}
+
+/// Prints per-system times on stderr, rows of the same system and device merged.
+fn print_trace(rows: Vec<vaerans::TraceRow>) {
+    let mut merged: Vec<vaerans::TraceRow> = Vec::new();
+    for r in rows {
+        match merged
+            .iter_mut()
+            .find(|m| m.system == r.system && m.device == r.device)
+        {
+            Some(m) => {
+                m.runs += r.runs;
+                m.entities += r.entities;
+                m.ms += r.ms;
+            }
+            None => merged.push(r),
+        }
+    }
+    eprintln!(
+        "{:<12} {:>6} {:>6} {:>9} {:>11} {:>11}",
+        "system", "device", "runs", "entities", "total ms", "ms/entity"
+    );
+    for r in &merged {
+        eprintln!(
+            "{:<12} {:>6} {:>6} {:>9} {:>11.3} {:>11.3}",
+            r.system,
+            r.device,
+            r.runs,
+            r.entities,
+            r.ms,
+            r.ms / r.entities.max(1) as f64
+        );
     }
 }
 
@@ -393,6 +430,7 @@ fn compress(inputs: &[PathBuf], output: &Path, quality: u8, args: &ModelArgs) ->
     let codec = codec_builder(args, Config::load()?)
         .quality(quality)
         .build()?;
+    codec.set_profiling(args.trace);
     let bar = progress(pairs.len(), args.json);
     let mut failed = 0;
     for chunk in pairs.chunks(args.batch.max(1)) {
@@ -429,6 +467,9 @@ fn compress(inputs: &[PathBuf], output: &Path, quality: u8, args: &ModelArgs) ->
         }
     }
     bar.finish_and_clear();
+    if args.trace {
+        print_trace(codec.take_trace());
+    }
     Ok(failed)
 }
 
@@ -485,6 +526,7 @@ fn decompress(inputs: &[PathBuf], output: &Path, args: &ModelArgs) -> Result<usi
                 }
             }
             let codec = &codecs[&name];
+            codec.set_profiling(args.trace);
             let streams: Vec<&[u8]> = idx
                 .iter()
                 .map(|&i| read[i].as_ref().map(|(b, _)| b.as_slice()).unwrap_or(&[]))
@@ -510,6 +552,9 @@ fn decompress(inputs: &[PathBuf], output: &Path, args: &ModelArgs) -> Result<usi
         }
     }
     bar.finish_and_clear();
+    if args.trace {
+        print_trace(codecs.values().flat_map(Codec::take_trace).collect());
+    }
     Ok(failed)
 }
 
@@ -571,6 +616,9 @@ fn eval(inputs: &[PathBuf], qualities: &[u8], args: &ModelArgs) -> Result<usize>
             Ok(codec)
         })
         .collect::<Result<_>>()?;
+    for c in &codecs {
+        c.set_profiling(args.trace);
+    }
     let bar = progress(files.len(), args.json);
     let mut rows: Vec<EvalRow> = Vec::new();
     let mut failed = 0;
@@ -650,6 +698,9 @@ fn eval(inputs: &[PathBuf], qualities: &[u8], args: &ModelArgs) -> Result<usize>
     bar.finish_and_clear();
     if !args.json {
         print_eval_table(&rows, qualities, &vae.id().name);
+    }
+    if args.trace {
+        print_trace(codecs.iter().flat_map(Codec::take_trace).collect());
     }
     Ok(failed)
 }
