@@ -59,7 +59,8 @@ pub struct BenchRow {
     decode_images_per_s: f64,
     /// Mean bytes per stream.
     bytes_per_image: f64,
-    /// Milliseconds per batch of each stage, each waited for on its own.
+    /// Milliseconds per batch of each stage, each waited for on its own (from the world's
+    /// trace; `readback` is the decoder's final copy of the latents to the host).
     stage_ms: Vec<(String, f64)>,
 }
 
@@ -96,16 +97,6 @@ fn streams_of(world: &World, es: &[Entity]) -> Result<Vec<AnsBitstream>> {
         .collect()
 }
 
-/// Waits for the device (a no-op on the CPU path).
-fn sync(world: &mut World) -> Result<()> {
-    #[cfg(feature = "gpu")]
-    if let Some(g) = world.gpu_arena_mut() {
-        g.finish()?;
-    }
-    let _ = world;
-    Ok(())
-}
-
 fn check(world: &World, es: &[Entity]) -> Result<()> {
     match es.iter().find_map(|&e| world.failure(e)) {
         Some(e) => Err(Error::InvalidInput(format!("benchmark batch failed: {e}"))),
@@ -135,7 +126,7 @@ fn bench_batch(
             .execute()?;
         check(world, es)
     };
-    let decoder = |world: &mut World, es: &[Entity]| -> Result<()> {
+    let decode_pipe = |world: &mut World, es: &[Entity]| -> Result<()> {
         world
             .pipe_batch(es)
             .to(EntropyCoder::inverse())
@@ -143,13 +134,20 @@ fn bench_batch(
             .to(WaveletTransform::inverse())
             .to(Hadamard::inverse())
             .execute()?;
-        check(world, es)?;
+        check(world, es)
+    };
+    // The latents' copy to the host: the decoder's one readback on a GPU.
+    let to_host = |world: &mut World, es: &[Entity]| -> Result<()> {
         let ts = es
             .iter()
             .map(|&e| world.get::<Latent>(e).map(|l| l.tensor))
             .collect::<Result<Vec<_>>>()?;
         world.to_host(&ts)?;
         Ok(())
+    };
+    let decoder = |world: &mut World, es: &[Entity]| -> Result<()> {
+        decode_pipe(world, es)?;
+        to_host(world, es)
     };
 
     // Warm-up: pipelines compile, arenas and staging buffers reach their size.
@@ -176,47 +174,33 @@ fn bench_batch(
         dec += t.elapsed();
     }
 
-    // Stage by stage, each waited for.
+    // Stage by stage from the world's trace, each GPU stage waited for on its own.
+    world.take_trace();
+    world.set_profiling(true);
+    let mut readback = Duration::ZERO;
+    let staged = (|| -> Result<()> {
+        for _ in 0..iters {
+            world.clear();
+            let es = spawn_latents(world, &latents, shape)?;
+            encoder(world, &es)?;
+            world.clear();
+            let ds = spawn_streams(world, &streams)?;
+            decode_pipe(world, &ds)?;
+            let t = Instant::now();
+            to_host(world, &ds)?;
+            readback += t.elapsed();
+        }
+        Ok(())
+    })();
+    world.set_profiling(false);
+    staged?;
     let mut stage = [Duration::ZERO; STAGES.len()];
-    for _ in 0..iters {
-        world.clear();
-        let es = spawn_latents(world, &latents, shape)?;
-        let systems: [Box<dyn System>; 4] = [
-            Box::new(Hadamard::forward()),
-            Box::new(WaveletTransform::forward(Wavelet::Cdf53, levels)),
-            Box::new(Quantize::forward(quality)),
-            Box::new(EntropyCoder::forward()),
-        ];
-        for (k, s) in systems.iter().enumerate() {
-            let t = Instant::now();
-            s.run(world, &es)?;
-            sync(world)?;
-            stage[k] += t.elapsed();
+    for r in world.take_trace() {
+        if let Some(k) = STAGES.iter().position(|s| *s == r.system) {
+            stage[k] += Duration::from_secs_f64(r.ms / 1e3);
         }
-        check(world, &es)?;
-        world.clear();
-        let ds = spawn_streams(world, &streams)?;
-        let systems: [Box<dyn System>; 4] = [
-            Box::new(EntropyCoder::inverse()),
-            Box::new(Quantize::inverse()),
-            Box::new(WaveletTransform::inverse()),
-            Box::new(Hadamard::inverse()),
-        ];
-        for (k, s) in systems.iter().enumerate() {
-            let t = Instant::now();
-            s.run(world, &ds)?;
-            sync(world)?;
-            stage[4 + k] += t.elapsed();
-        }
-        check(world, &ds)?;
-        let ts = ds
-            .iter()
-            .map(|&e| world.get::<Latent>(e).map(|l| l.tensor))
-            .collect::<Result<Vec<_>>>()?;
-        let t = Instant::now();
-        world.to_host(&ts)?;
-        stage[8] += t.elapsed();
     }
+    stage[8] = readback;
     let n = (iters * batch) as f64;
     let per_batch_ms = |d: Duration| d.as_secs_f64() * 1e3 / iters as f64;
     Ok(BenchRow {
