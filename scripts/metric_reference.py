@@ -5,7 +5,8 @@ Writes a few image pairs into tests/data/metrics/ (a crop of assets/coffee.png a
 distortions of it) and prints PSNR (scikit-image), SSIM (scikit-image, Gaussian window
 sigma 1.5, population covariance: Wang et al. 2004) and MS-SSIM (pytorch-msssim: five
 scales, weights 0.0448, 0.2856, 0.3001, 0.2363, 0.1333) for each pair, as the Rust table
-pinned in tests/metrics.rs.
+pinned in tests/metrics.rs, and the Bjontegaard delta rate (numpy's cubic fit, as in VCEG-M33)
+of three rate-PSNR curves.
 
     python3 -m venv /var/tmp/vaerans/metrics-venv
     /var/tmp/vaerans/metrics-venv/bin/pip install -r scripts/metric-reference-requirements.txt
@@ -56,5 +57,25 @@ def main() -> None:
     print("];")
 
 
+def bd_rate(rates_a, psnr_a, rates_b, psnr_b):
+    """Bjontegaard delta rate of b against a, percent (VCEG-M33: cubic fit of log rate over
+    PSNR, integrated over the overlapping PSNR interval)."""
+    fit_a = np.polyint(np.polyfit(psnr_a, np.log(rates_a), 3))
+    fit_b = np.polyint(np.polyfit(psnr_b, np.log(rates_b), 3))
+    lo, hi = max(min(psnr_a), min(psnr_b)), min(max(psnr_a), max(psnr_b))
+    area_a = np.polyval(fit_a, hi) - np.polyval(fit_a, lo)
+    area_b = np.polyval(fit_b, hi) - np.polyval(fit_b, lo)
+    return (np.exp((area_b - area_a) / (hi - lo)) - 1) * 100
+
+
+def bd_rate_reference() -> None:
+    a = ([0.25, 0.5, 1.0, 2.0], [26.0, 29.5, 33.0, 37.2])
+    b = ([0.2, 0.42, 0.85, 1.6], [26.4, 29.9, 33.6, 37.5])
+    c = ([0.1, 0.2, 0.3, 0.45, 0.7], [24.0, 26.5, 28.1, 29.8, 31.5])
+    print("// BD-rate (%): b vs a, c vs a, a vs b")
+    print(f"{bd_rate(*a, *b):.10f}, {bd_rate(*a, *c):.10f}, {bd_rate(*b, *a):.10f}")
+
+
 if __name__ == "__main__":
     main()
+    bd_rate_reference()

@@ -353,6 +353,84 @@ impl crate::system::System for MeasureQuality {
     }
 }
 
+/// Least-squares cubic `c0 + c1·t + c2·t² + c3·t³` through `(t, y)` points (at least four).
+fn fit_cubic(points: &[(f64, f64)]) -> Option<[f64; 4]> {
+    // Normal equations A c = b, A[i][j] = Σ t^(i+j), b[i] = Σ y·t^i; solved by Gaussian
+    // elimination with partial pivoting (4×4).
+    let mut a = [[0.0f64; 5]; 4];
+    for &(t, y) in points {
+        let pw = [1.0, t, t * t, t * t * t];
+        for i in 0..4 {
+            for j in 0..4 {
+                a[i][j] += pw[i] * pw[j];
+            }
+            a[i][4] += pw[i] * y;
+        }
+    }
+    for col in 0..4 {
+        let pivot = (col..4).max_by(|&r, &s| a[r][col].abs().total_cmp(&a[s][col].abs()))?;
+        if a[pivot][col].abs() < 1e-12 {
+            return None;
+        }
+        a.swap(col, pivot);
+        let pivot_row = a[col];
+        for (r, row) in a.iter_mut().enumerate() {
+            if r != col {
+                let f = row[col] / pivot_row[col];
+                for (v, p) in row.iter_mut().zip(pivot_row).skip(col) {
+                    *v -= f * p;
+                }
+            }
+        }
+    }
+    Some([0, 1, 2, 3].map(|i| a[i][4] / a[i][i]))
+}
+
+/// Bjøntegaard delta rate of `test` against `anchor`, in percent (negative: `test` needs fewer
+/// bits for the same PSNR). Each curve is `(rate, psnr)` points (rate in any positive unit,
+/// e.g. bpp; at least four points); log-rate is fitted as a cubic of PSNR by least squares and
+/// the fits are compared over the PSNR range both curves cover (VCEG-M33, as the common numpy
+/// implementation computes it).
+pub fn bd_rate(anchor: &[(f64, f64)], test: &[(f64, f64)]) -> Result<f64> {
+    let check = |c: &[(f64, f64)], what: &str| -> Result<(f64, f64)> {
+        if c.len() < 4
+            || c.iter()
+                .any(|&(r, p)| !(r > 0.0 && r.is_finite() && p.is_finite()))
+        {
+            return Err(Error::InvalidInput(format!(
+                "BD-rate needs at least four points with positive, finite rates and finite \
+                 PSNRs on the {what} curve"
+            )));
+        }
+        let lo = c.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let hi = c.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        Ok((lo, hi))
+    };
+    let (alo, ahi) = check(anchor, "anchor")?;
+    let (tlo, thi) = check(test, "test")?;
+    let (lo, hi) = (alo.max(tlo), ahi.min(thi));
+    if hi <= lo {
+        return Err(Error::InvalidInput(format!(
+            "BD-rate: the curves' PSNR ranges [{alo:.2}, {ahi:.2}] and [{tlo:.2}, {thi:.2}] do \
+             not overlap"
+        )));
+    }
+    // Centre PSNR for a well-conditioned fit; the integral is the same.
+    let area = |c: &[(f64, f64)]| -> Result<f64> {
+        let m = c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64;
+        let pts: Vec<(f64, f64)> = c.iter().map(|&(r, p)| (p - m, r.ln())).collect();
+        let k = fit_cubic(&pts).ok_or_else(|| {
+            Error::InvalidInput("BD-rate: a curve's PSNRs are too few distinct values".into())
+        })?;
+        let antiderivative = |t: f64| {
+            k[0] * t + k[1] * t * t / 2.0 + k[2] * t.powi(3) / 3.0 + k[3] * t.powi(4) / 4.0
+        };
+        Ok(antiderivative(hi - m) - antiderivative(lo - m))
+    };
+    let diff = (area(test)? - area(anchor)?) / (hi - lo);
+    Ok((diff.exp() - 1.0) * 100.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! `scripts/metric_reference.py` (scikit-image 0.26 for PSNR and SSIM, pytorch-msssim 1.0 for
 //! MS-SSIM) on the image pairs in `tests/data/metrics/`, pinned here.
 
-use vaerans::metrics::{ms_ssim_rgb8, psnr_u8, ssim_rgb8, MeasureQuality, Metrics};
+use vaerans::metrics::{bd_rate, ms_ssim_rgb8, psnr_u8, ssim_rgb8, MeasureQuality, Metrics};
 use vaerans::prelude::*;
 
 // name, PSNR, SSIM, MS-SSIM: scripts/metric_reference.py
@@ -84,4 +84,24 @@ fn the_metrics_system_measures_a_batch() {
         assert!((m.psnr - psnr).abs() <= 1e-4);
         assert!(m.ms_ssim.is_some());
     }
+}
+
+#[test]
+fn bd_rate_matches_the_reference_fit() {
+    let pts = |r: &[f64], p: &[f64]| r.iter().copied().zip(p.iter().copied()).collect::<Vec<_>>();
+    let a = pts(&[0.25, 0.5, 1.0, 2.0], &[26.0, 29.5, 33.0, 37.2]);
+    let b = pts(&[0.2, 0.42, 0.85, 1.6], &[26.4, 29.9, 33.6, 37.5]);
+    let c = pts(&[0.1, 0.2, 0.3, 0.45, 0.7], &[24.0, 26.5, 28.1, 29.8, 31.5]);
+    // scripts/metric_reference.py (numpy polyfit/polyint)
+    for (got, want) in [
+        (bd_rate(&a, &b).unwrap(), -23.6181611837),
+        (bd_rate(&a, &c).unwrap(), -18.7074135490),
+        (bd_rate(&b, &a).unwrap(), 30.9211738676),
+    ] {
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    }
+    assert!(bd_rate(&a, &a).unwrap().abs() < 1e-9);
+    assert!(bd_rate(&a[..3], &b).is_err());
+    let far = pts(&[1.0, 2.0, 3.0, 4.0], &[50.0, 51.0, 52.0, 53.0]);
+    assert!(bd_rate(&a, &far).is_err());
 }
