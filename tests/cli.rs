@@ -350,3 +350,49 @@ fn trace_prints_every_system_with_its_device() {
         );
     }
 }
+
+#[test]
+fn eval_writes_reports_with_baselines_and_bd_rate() {
+    let dir = workdir();
+    let d = dir.path();
+    // MS-SSIM needs 161 pixels a side.
+    photo(&d.join("a.png"), 176, 168);
+    photo(&d.join("b.png"), 168, 176);
+    let out = run(
+        bin().args([
+            "eval",
+            "a.png",
+            "b.png",
+            "-q",
+            "20,40,60,80,95",
+            "--baselines",
+            "jpeg",
+            "--out",
+            "report",
+        ]),
+        d,
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("BD-rate"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("report/results.json")).unwrap())
+            .unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    // Per image: the model alone, 5 vaerans qualities, 12 JPEG qualities.
+    assert_eq!(rows.len(), 2 * (1 + 5 + 12));
+    assert!(rows.iter().all(|r| r["psnr"].as_f64().unwrap() > 0.0));
+    assert!(rows
+        .iter()
+        .filter(|r| r["codec"] == "jpeg")
+        .all(|r| r["ms_ssim"].as_f64().unwrap() > 0.0 && r["bytes"].as_u64().unwrap() > 0));
+    assert_eq!(json["curves"].as_array().unwrap().len(), 5 + 12);
+    assert!(json["bd_rate_psnr_percent_vs"].get("jpeg").is_some());
+    assert!(json["machine"]["threads"].as_u64().unwrap() >= 1);
+    let csv = std::fs::read_to_string(d.join("report/results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + rows.len());
+    assert!(csv.starts_with("codec,image,width,height,setting,bytes,bpp,psnr"));
+
+    let out = run(bin().args(["eval", "a.png", "--baselines", "gif"]), d);
+    assert!(!out.status.success());
+}

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+#[path = "vaerans/baselines.rs"]
+mod baselines;
 #[path = "vaerans/bench.rs"]
 mod bench;
 
@@ -75,6 +77,14 @@ enum Command {
         /// Qualities to measure, comma-separated.
         #[arg(short, long, value_delimiter = ',', default_values_t = [25u8, 50, 75, 90])]
         quality: Vec<u8>,
+        /// Classical codecs to compare against, comma-separated, each swept over its own
+        /// quality range.
+        #[arg(long, value_delimiter = ',')]
+        baselines: Vec<baselines::Baseline>,
+        /// Write results.json and results.csv (every image and setting, the mean curves, the
+        /// BD-rates and the machine) into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -182,8 +192,10 @@ fn run(command: Command) -> Result<usize> {
         Command::Eval {
             inputs,
             quality,
+            baselines,
+            out,
             model,
-        } => eval(&inputs, &quality, &model),
+        } => eval(&inputs, &quality, &baselines, out.as_deref(), &model),
         Command::Info { stream, json } => info(&stream, json).map(|()| 0),
         Command::Models { json, ep } => models(json, ep),
         Command::Bench {
@@ -558,8 +570,10 @@ fn decompress(inputs: &[PathBuf], output: &Path, args: &ModelArgs) -> Result<usi
     Ok(failed)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct EvalRow {
+    /// `vaerans` or a baseline's name.
+    codec: String,
     image: String,
     width: u32,
     height: u32,
@@ -596,7 +610,13 @@ fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn eval(inputs: &[PathBuf], qualities: &[u8], args: &ModelArgs) -> Result<usize> {
+fn eval(
+    inputs: &[PathBuf],
+    qualities: &[u8],
+    baselines: &[baselines::Baseline],
+    out_dir: Option<&Path>,
+    args: &ModelArgs,
+) -> Result<usize> {
     if let Some(q) = qualities.iter().find(|q| !(1..=100).contains(*q)) {
         return Err(Error::InvalidInput(format!(
             "quality {q} is outside 1..=100"
@@ -642,6 +662,7 @@ fn eval(inputs: &[PathBuf], qualities: &[u8], args: &ModelArgs) -> Result<usize>
             let vae_seconds = t.elapsed().as_secs_f64();
             let m = measure(&recon)?;
             out.push(EvalRow {
+                codec: "vaerans".into(),
                 image: name.clone(),
                 width: w,
                 height: h,
@@ -663,6 +684,7 @@ fn eval(inputs: &[PathBuf], qualities: &[u8], args: &ModelArgs) -> Result<usize>
                 let dec = t.elapsed().as_secs_f64();
                 let m = measure(&back)?;
                 out.push(EvalRow {
+                    codec: "vaerans".into(),
                     image: name.clone(),
                     width: w,
                     height: h,
@@ -675,6 +697,26 @@ fn eval(inputs: &[PathBuf], qualities: &[u8], args: &ModelArgs) -> Result<usize>
                     encode_seconds: enc,
                     decode_seconds: dec,
                 });
+            }
+            for b in baselines {
+                for &q in b.qualities() {
+                    let rt = b.round_trip(&img, q)?;
+                    let m = measure(&rt.decoded)?;
+                    out.push(EvalRow {
+                        codec: b.name().into(),
+                        image: name.clone(),
+                        width: w,
+                        height: h,
+                        setting: format!("q{q}"),
+                        bytes: Some(rt.bytes),
+                        bpp: Some(rt.bytes as f64 * 8.0 / (f64::from(w) * f64::from(h))),
+                        psnr: m.psnr,
+                        ssim: m.ssim,
+                        ms_ssim: m.ms_ssim,
+                        encode_seconds: rt.encode_seconds,
+                        decode_seconds: rt.decode_seconds,
+                    });
+                }
             }
             Ok(out)
         })();
@@ -696,13 +738,202 @@ fn eval(inputs: &[PathBuf], qualities: &[u8], args: &ModelArgs) -> Result<usize>
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let curves = mean_curves(&rows);
+    let bd: Vec<(String, Result<f64>)> = baselines
+        .iter()
+        .map(|b| (b.name().to_string(), bd_rate_vs(&curves, b.name())))
+        .collect();
     if !args.json {
-        print_eval_table(&rows, qualities, &vae.id().name);
+        let ours: Vec<EvalRow> = rows
+            .iter()
+            .filter(|r| r.codec == "vaerans")
+            .cloned()
+            .collect();
+        print_eval_table(&ours, qualities, &vae.id().name);
+        print_curves(&curves, &bd);
+    }
+    if let Some(dir) = out_dir {
+        #[cfg(feature = "gpu")]
+        let device = first.gpu_context().map_or("cpu".to_string(), |c| {
+            format!("gpu: {}", c.adapter_description())
+        });
+        #[cfg(not(feature = "gpu"))]
+        let device = "cpu".to_string();
+        write_eval_report(dir, &rows, &curves, &bd, &vae.id().name, &device)?;
     }
     if args.trace {
         print_trace(codecs.iter().flat_map(Codec::take_trace).collect());
     }
     Ok(failed)
+}
+
+/// One codec setting's means over the images.
+#[derive(Serialize, Clone)]
+struct Curve {
+    codec: String,
+    setting: String,
+    images: usize,
+    bpp: f64,
+    psnr: f64,
+    ms_ssim: Option<f64>,
+    encode_seconds: f64,
+    decode_seconds: f64,
+}
+
+/// Means per (codec, setting), in first-seen order; the model-only `vae` rows are left out.
+fn mean_curves(rows: &[EvalRow]) -> Vec<Curve> {
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for r in rows {
+        let k = (r.codec.clone(), r.setting.clone());
+        if r.bpp.is_some() && !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys.into_iter()
+        .map(|(codec, setting)| {
+            let sel: Vec<&EvalRow> = rows
+                .iter()
+                .filter(|r| r.codec == codec && r.setting == setting)
+                .collect();
+            let n = sel.len() as f64;
+            let mean = |f: &dyn Fn(&EvalRow) -> f64| sel.iter().map(|r| f(r)).sum::<f64>() / n;
+            let ms: Vec<f64> = sel.iter().filter_map(|r| r.ms_ssim).collect();
+            Curve {
+                images: sel.len(),
+                bpp: mean(&|r| r.bpp.unwrap_or(0.0)),
+                psnr: mean(&|r| r.psnr),
+                ms_ssim: (ms.len() == sel.len()).then(|| ms.iter().sum::<f64>() / n),
+                encode_seconds: mean(&|r| r.encode_seconds),
+                decode_seconds: mean(&|r| r.decode_seconds),
+                codec,
+                setting,
+            }
+        })
+        .collect()
+}
+
+/// BD-rate (PSNR) of vaerans against `baseline`, on the mean curves.
+fn bd_rate_vs(curves: &[Curve], baseline: &str) -> Result<f64> {
+    let points = |codec: &str| -> Vec<(f64, f64)> {
+        curves
+            .iter()
+            .filter(|c| c.codec == codec)
+            .map(|c| (c.bpp, c.psnr))
+            .collect()
+    };
+    vaerans::metrics::bd_rate(&points(baseline), &points("vaerans"))
+}
+
+fn print_curves(curves: &[Curve], bd: &[(String, Result<f64>)]) {
+    if bd.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "{:<9} {:>7} {:>8} {:>8} {:>8} {:>9} {:>9}",
+        "codec", "setting", "bpp", "PSNR", "MS-SSIM", "enc s", "dec s"
+    );
+    for c in curves {
+        println!(
+            "{:<9} {:>7} {:>8.4} {:>8.2} {:>8} {:>9.4} {:>9.4}",
+            c.codec,
+            c.setting,
+            c.bpp,
+            c.psnr,
+            c.ms_ssim.map_or("-".into(), |m| format!("{m:.4}")),
+            c.encode_seconds,
+            c.decode_seconds
+        );
+    }
+    for (name, r) in bd {
+        match r {
+            Ok(v) => println!("BD-rate (PSNR) of vaerans against {name}: {v:+.1}%"),
+            Err(e) => println!("BD-rate against {name}: not defined ({e})"),
+        }
+    }
+}
+
+/// The machine an evaluation ran on, for reports.
+#[derive(Serialize)]
+struct Machine {
+    os: &'static str,
+    arch: &'static str,
+    cpu: String,
+    threads: usize,
+}
+
+fn machine() -> Machine {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    Machine {
+        os: std::env::consts::OS,
+        arch: std::env::consts::ARCH,
+        cpu,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
+}
+
+/// Writes results.json and results.csv into `dir` (created if missing), each atomically.
+fn write_eval_report(
+    dir: &Path,
+    rows: &[EvalRow],
+    curves: &[Curve],
+    bd: &[(String, Result<f64>)],
+    model: &str,
+    device: &str,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let bd_json: BTreeMap<&str, Option<f64>> = bd
+        .iter()
+        .map(|(n, r)| (n.as_str(), r.as_ref().ok().copied()))
+        .collect();
+    let report = serde_json::json!({
+        "model": model,
+        "device": device,
+        "machine": machine(),
+        "bd_rate_psnr_percent_vs": bd_json,
+        "curves": curves,
+        "rows": rows,
+    });
+    let json = serde_json::to_string_pretty(&report)
+        .map_err(|e| Error::InvalidInput(format!("report: {e}")))?;
+    let path = dir.join("results.json");
+    write_atomic(&path, |tmp| {
+        std::fs::write(tmp, &json).map_err(|e| Error::io(tmp, e))
+    })?;
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+    let mut csv = String::from(
+        "codec,image,width,height,setting,bytes,bpp,psnr,ssim,ms_ssim,encode_seconds,decode_seconds\n",
+    );
+    for r in rows {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{:.6},{},{},{:.6},{:.6}\n",
+            r.codec,
+            r.image.replace(',', "_"),
+            r.width,
+            r.height,
+            r.setting,
+            r.bytes.map_or(String::new(), |b| b.to_string()),
+            opt(r.bpp),
+            r.psnr,
+            opt(r.ssim),
+            opt(r.ms_ssim),
+            r.encode_seconds,
+            r.decode_seconds
+        ));
+    }
+    let path = dir.join("results.csv");
+    write_atomic(&path, |tmp| {
+        std::fs::write(tmp, &csv).map_err(|e| Error::io(tmp, e))
+    })?;
+    Ok(())
 }
 
 fn print_eval_table(rows: &[EvalRow], qualities: &[u8], model: &str) {
