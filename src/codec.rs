@@ -385,14 +385,13 @@ impl Codec {
 
     /// Clears the world for a new batch, growing its host arena when the batch needs more
     /// (the GPU arena grows itself on demand).
-    fn prepare_world(&self, world: &mut World, need: usize) -> Result<()> {
+    fn prepare_world(world: &mut World, need: usize) {
         let need = need + need / 4;
         if world.arena().capacity() < need {
             world.grow_arena(need.max(DEFAULT_ARENA_BYTES));
         } else {
             world.clear();
         }
-        Ok(())
     }
 
     fn with_wavelet(mut self, wavelet: Wavelet, levels: u8) -> Self {
@@ -503,7 +502,7 @@ impl Codec {
             .filter(|(_, c)| c.is_ok())
             .map(|(img, _)| self.bytes_per_image(img.width, img.height).0)
             .sum();
-        self.prepare_world(world, need)?;
+        Self::prepare_world(world, need);
         let mut entities = Vec::new();
         for (img, ok) in images.iter().zip(&checked) {
             if ok.is_ok() {
@@ -629,7 +628,7 @@ impl Codec {
         sizes: Vec<Result<usize>>,
     ) -> Result<Vec<Result<RgbImage>>> {
         let need = sizes.iter().filter_map(|r| r.as_ref().ok()).sum();
-        self.prepare_world(world, need)?;
+        Self::prepare_world(world, need);
         let mut entities = Vec::new();
         for (s, p) in streams.iter().zip(&sizes) {
             if p.is_ok() {

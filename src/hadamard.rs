@@ -46,6 +46,27 @@ pub(crate) fn check_chw(t: &TensorRef, what: &str) -> Result<(usize, usize, usiz
     }
 }
 
+/// What the stage reads from one entity, checked (both devices): the f32 `Latent` (forward) or
+/// `Yuvw` (inverse) and its `(C, h, w)`.
+fn input(world: &World, e: Entity, dir: Direction) -> Result<(TensorRef, (usize, usize, usize))> {
+    let t = match dir {
+        Direction::Forward => world.get::<Latent>(e)?.tensor,
+        Direction::Inverse => world.get::<Yuvw>(e)?.tensor,
+    };
+    if t.dtype != crate::tensor::DType::F32 {
+        return Err(Error::InvalidInput("the Hadamard stage needs f32".into()));
+    }
+    Ok((t, check_chw(&t, "latent")?))
+}
+
+/// Attaches the stage's output to `e`: `Yuvw` forward, `Latent` inverse.
+fn output(world: &mut World, e: Entity, dir: Direction, tensor: TensorRef) -> Result<()> {
+    match dir {
+        Direction::Forward => world.insert(e, Yuvw { tensor }),
+        Direction::Inverse => world.insert(e, Latent { tensor }),
+    }
+}
+
 /// The Hadamard system: `Latent → Yuvw` forward, `Yuvw → Latent` inverse.
 #[derive(Debug, Clone, Copy)]
 pub struct Hadamard {
@@ -108,11 +129,7 @@ impl System for Hadamard {
             world,
             entities,
             |w, e| {
-                let t = match dir {
-                    Direction::Forward => w.get::<Latent>(e)?.tensor,
-                    Direction::Inverse => w.get::<Yuvw>(e)?.tensor,
-                };
-                check_chw(&t, "latent")?;
+                let (t, _) = input(w, e, dir)?;
                 Ok((t, t.shape().to_vec(), ()))
             },
             |x, y, t, _| {
@@ -121,10 +138,7 @@ impl System for Hadamard {
             },
         )?;
         for (e, tensor, (), ()) in done {
-            match dir {
-                Direction::Forward => world.insert(e, Yuvw { tensor })?,
-                Direction::Inverse => world.insert(e, Latent { tensor })?,
-            }
+            output(world, e, dir, tensor)?;
         }
         Ok(())
     }
@@ -159,17 +173,7 @@ pub(crate) mod gpu {
     pub(crate) fn run(world: &mut World, entities: &[Entity], dir: Direction) -> Result<()> {
         let mut jobs = Vec::new();
         for &e in entities {
-            let prepared = match dir {
-                Direction::Forward => world.get::<Latent>(e).map(|l| l.tensor),
-                Direction::Inverse => world.get::<Yuvw>(e).map(|l| l.tensor),
-            }
-            .and_then(|t| {
-                if t.dtype != DType::F32 {
-                    return Err(Error::InvalidInput("the Hadamard stage needs f32".into()));
-                }
-                Ok((t, check_chw(&t, "latent")?))
-            });
-            match prepared {
+            match input(world, e, dir) {
                 Ok(j) => jobs.push((e, j)),
                 Err(err) => world.record_failure(e, err),
             }
@@ -197,10 +201,7 @@ pub(crate) mod gpu {
         let grid = job_grid(gpu.context(), groups_for(longest), descs.len());
         gpu.dispatch(&KERNEL, &descs, grid)?;
         for ((e, _), tensor) in jobs.into_iter().zip(outs) {
-            match dir {
-                Direction::Forward => world.insert(e, Yuvw { tensor })?,
-                Direction::Inverse => world.insert(e, Latent { tensor })?,
-            }
+            output(world, e, dir, tensor)?;
         }
         Ok(())
     }

@@ -13,7 +13,7 @@
 use crate::components::{Histograms, QuantParams, Symbols, WaveletPyr};
 use crate::error::{Error, Result};
 use crate::system::{map_tensors, Direction, System};
-use crate::tensor::DType;
+use crate::tensor::{DType, TensorRef};
 use crate::wavelet::{bands, Band, Wavelet};
 use crate::world::{ComponentId, Entity, World};
 
@@ -214,6 +214,45 @@ pub fn dequantize_plane(
     }
 }
 
+/// The `[C, h, w]` of a non-empty rank-3 tensor.
+fn chw(t: &TensorRef, what: &str) -> Result<[usize; 3]> {
+    match *t.shape() {
+        [c, h, w] if c > 0 && h > 0 && w > 0 => Ok([c, h, w]),
+        _ => Err(Error::InvalidInput(format!(
+            "{what} must be a non-empty [C, h, w] tensor, got {:?}",
+            t.shape()
+        ))),
+    }
+}
+
+/// What quantising one entity reads, checked (both devices): its f32 coefficients and their
+/// shape.
+fn forward_input(world: &World, e: Entity) -> Result<(WaveletPyr, [usize; 3])> {
+    let p = *world.get::<WaveletPyr>(e)?;
+    if p.tensor.dtype != DType::F32 {
+        return Err(Error::InvalidInput("WaveletPyr must be f32".into()));
+    }
+    Ok((p, chw(&p.tensor, "WaveletPyr")?))
+}
+
+/// What dequantising one entity reads, checked against each other (both devices): its u8
+/// symbols, their parameters (one per channel and band) and shape.
+fn inverse_input(world: &World, e: Entity) -> Result<(TensorRef, QuantParams, [usize; 3])> {
+    let s = world.get::<Symbols>(e)?.tensor;
+    let q = world.get::<QuantParams>(e)?.clone();
+    let [c, h, w] = chw(&s, "Symbols")?;
+    let nb = bands(h, w, q.levels).len();
+    if q.bands.len() != c * nb || s.dtype != DType::U8 {
+        return Err(Error::InvalidInput(format!(
+            "QuantParams has {} bands, Symbols of shape {:?} need {}",
+            q.bands.len(),
+            s.shape(),
+            c * nb
+        )));
+    }
+    Ok((s, q, [c, h, w]))
+}
+
 /// The quantisation system: `WaveletPyr → Symbols + QuantParams` forward, the reverse inverse.
 #[derive(Debug, Clone, Copy)]
 pub struct Quantize {
@@ -295,8 +334,8 @@ impl Quantize {
             world,
             entities,
             |w, e| {
-                let p = *w.get::<WaveletPyr>(e)?;
-                Ok((p.tensor, p.tensor.shape().to_vec(), p))
+                let (p, shape) = forward_input(w, e)?;
+                Ok((p.tensor, shape.to_vec(), p))
             },
             |x, y, t, p| {
                 let (h, w) = (t.shape()[1], t.shape()[2]);
@@ -337,24 +376,8 @@ fn run_inverse(world: &mut World, entities: &[Entity]) -> Result<()> {
         world,
         entities,
         |w, e| {
-            let s = w.get::<Symbols>(e)?.tensor;
-            let q = w.get::<QuantParams>(e)?.clone();
-            let [c, h, wd] = *s.shape() else {
-                return Err(Error::InvalidInput(format!(
-                    "Symbols must be [C, h, w], got {:?}",
-                    s.shape()
-                )));
-            };
-            let nb = bands(h, wd, q.levels).len();
-            if q.bands.len() != c * nb || s.dtype != DType::U8 {
-                return Err(Error::InvalidInput(format!(
-                    "QuantParams has {} bands, Symbols of shape {:?} need {}",
-                    q.bands.len(),
-                    s.shape(),
-                    c * nb
-                )));
-            }
-            Ok((s, s.shape().to_vec(), q))
+            let (s, q, shape) = inverse_input(w, e)?;
+            Ok((s, shape.to_vec(), q))
         },
         |x, y, t, q| {
             let (h, w) = (t.shape()[1], t.shape()[2]);
@@ -480,7 +503,6 @@ mod tests {
 pub(crate) mod gpu {
     use super::*;
     use crate::gpu::{groups_for, job_grid, u32_of, Kernel};
-    use crate::tensor::TensorRef;
 
     /// Flag in a band's parameter word: the range does not fit even the largest step.
     const FLAG_RANGE: u32 = 1;
@@ -561,28 +583,12 @@ pub(crate) mod gpu {
         sym_words: Vec<usize>,
     }
 
-    fn chw(t: &TensorRef, what: &str) -> Result<[usize; 3]> {
-        match *t.shape() {
-            [c, h, w] if c > 0 && h > 0 && w > 0 => Ok([c, h, w]),
-            _ => Err(Error::InvalidInput(format!(
-                "{what} must be a non-empty [C, h, w] tensor, got {:?}",
-                t.shape()
-            ))),
-        }
-    }
-
     /// `WaveletPyr → Symbols + QuantParams + Histograms` for a whole batch: one dispatch, one
     /// readback (parameters, histograms and packed symbols in one block).
     pub(crate) fn quantize(world: &mut World, entities: &[Entity], quality: u8) -> Result<()> {
         let mut jobs = Vec::new();
         for &e in entities {
-            let prepared = world.get::<WaveletPyr>(e).copied().and_then(|p| {
-                if p.tensor.dtype != DType::F32 {
-                    return Err(Error::InvalidInput("WaveletPyr must be f32".into()));
-                }
-                Ok((p, chw(&p.tensor, "WaveletPyr")?))
-            });
-            match prepared {
+            match forward_input(world, e) {
                 Ok(j) => jobs.push((e, j)),
                 Err(err) => world.record_failure(e, err),
             }
@@ -730,21 +736,8 @@ pub(crate) mod gpu {
     pub(crate) fn dequantize(world: &mut World, entities: &[Entity]) -> Result<()> {
         let mut jobs = Vec::new();
         for &e in entities {
-            let prepared = (|| {
-                let s = world.get::<Symbols>(e)?.tensor;
-                let q = world.get::<QuantParams>(e)?.clone();
-                let [c, h, w] = chw(&s, "Symbols")?;
-                let table = bands(h, w, q.levels);
-                if q.bands.len() != c * table.len() || s.dtype != DType::U8 {
-                    return Err(Error::InvalidInput(format!(
-                        "QuantParams has {} bands, Symbols of shape {:?} need {}",
-                        q.bands.len(),
-                        s.shape(),
-                        c * table.len()
-                    )));
-                }
-                Ok((s, q, [c, h, w], table))
-            })();
+            let prepared = inverse_input(world, e)
+                .map(|(s, q, [c, h, w])| (s, [c, h, w], bands(h, w, q.levels), q));
             match prepared {
                 Ok(j) => jobs.push((e, j)),
                 Err(err) => world.record_failure(e, err),
@@ -759,7 +752,7 @@ pub(crate) mod gpu {
         let mut descs = Vec::new();
         let mut outs = Vec::with_capacity(jobs.len());
         let mut longest = 0;
-        for ((_, (_, q, [c, h, w], table)), input) in jobs.iter().zip(&inputs) {
+        for ((_, (_, [c, h, w], table, q)), input) in jobs.iter().zip(&inputs) {
             let out = gpu.alloc(DType::F32, &[*c, *h, *w])?;
             gpu.check(input)?;
             let (sym, dst) = (input.offset, gpu.word(&out)? as usize);
@@ -784,7 +777,7 @@ pub(crate) mod gpu {
         }
         let grid = job_grid(gpu.context(), groups_for(longest), descs.len());
         gpu.dispatch(&DEQUANTIZE, &descs, grid)?;
-        for ((e, (_, q, ..)), tensor) in jobs.into_iter().zip(outs) {
+        for ((e, (.., q)), tensor) in jobs.into_iter().zip(outs) {
             world.insert(
                 e,
                 WaveletPyr {

@@ -16,6 +16,7 @@
 use crate::components::{WaveletPyr, Yuvw};
 use crate::error::{Error, Result};
 use crate::system::{map_tensors, Direction, System};
+use crate::tensor::{DType, TensorRef};
 use crate::world::{ComponentId, Entity, World};
 
 /// Which lifting wavelet.
@@ -454,6 +455,61 @@ pub fn inverse_2d(wavelet: Wavelet, plane: &mut [f32], h: usize, w: usize, level
     }
 }
 
+/// What one wavelet run reads from an entity, checked (both devices): the f32 input (`Yuvw`
+/// forward, `WaveletPyr` inverse), the wavelet and levels to use (forward: the system's, with
+/// the levels clamped to the size; inverse: the pyramid's own) and the `[C, h, w]`.
+fn input(
+    world: &World,
+    e: Entity,
+    dir: Direction,
+    wavelet: Wavelet,
+    levels: u8,
+) -> Result<(TensorRef, Wavelet, u8, [usize; 3])> {
+    let (t, wl, lv) = match dir {
+        Direction::Forward => (world.get::<Yuvw>(e)?.tensor, wavelet, levels),
+        Direction::Inverse => {
+            let p = world.get::<WaveletPyr>(e)?;
+            (p.tensor, p.wavelet, p.levels)
+        }
+    };
+    let [c, h, w] = *t.shape() else {
+        return Err(Error::InvalidInput(format!(
+            "wavelet input must be [C, h, w], got {:?}",
+            t.shape()
+        )));
+    };
+    if t.dtype != DType::F32 || c == 0 || h == 0 || w == 0 {
+        return Err(Error::InvalidInput(format!(
+            "wavelet input must be a non-empty f32 tensor, got {:?} {}",
+            t.shape(),
+            t.dtype.name()
+        )));
+    }
+    Ok((t, wl, lv.min(max_levels(h, w)), [c, h, w]))
+}
+
+/// Attaches a run's output to `e`: `WaveletPyr` forward, `Yuvw` inverse.
+fn output(
+    world: &mut World,
+    e: Entity,
+    dir: Direction,
+    tensor: TensorRef,
+    wavelet: Wavelet,
+    levels: u8,
+) -> Result<()> {
+    match dir {
+        Direction::Forward => world.insert(
+            e,
+            WaveletPyr {
+                tensor,
+                wavelet,
+                levels,
+            },
+        ),
+        Direction::Inverse => world.insert(e, Yuvw { tensor }),
+    }
+}
+
 /// The wavelet system: `Yuvw → WaveletPyr` forward, `WaveletPyr → Yuvw` inverse.
 #[derive(Debug, Clone, Copy)]
 pub struct WaveletTransform {
@@ -523,20 +579,8 @@ impl System for WaveletTransform {
             world,
             entities,
             |w, e| {
-                let (t, wl, lv) = match dir {
-                    Direction::Forward => (w.get::<Yuvw>(e)?.tensor, wavelet, levels),
-                    Direction::Inverse => {
-                        let p = w.get::<WaveletPyr>(e)?;
-                        (p.tensor, p.wavelet, p.levels)
-                    }
-                };
-                let [_, h, wd] = *t.shape() else {
-                    return Err(Error::InvalidInput(format!(
-                        "wavelet input must be [C, h, w], got {:?}",
-                        t.shape()
-                    )));
-                };
-                Ok((t, t.shape().to_vec(), (wl, lv.min(max_levels(h, wd)))))
+                let (t, wl, lv, _) = input(w, e, dir, wavelet, levels)?;
+                Ok((t, t.shape().to_vec(), (wl, lv)))
             },
             |x, y, t, &(wl, lv)| {
                 let (h, w) = (t.shape()[1], t.shape()[2]);
@@ -553,17 +597,7 @@ impl System for WaveletTransform {
             },
         )?;
         for (e, tensor, (wavelet, levels), ()) in done {
-            match dir {
-                Direction::Forward => world.insert(
-                    e,
-                    WaveletPyr {
-                        tensor,
-                        wavelet,
-                        levels,
-                    },
-                )?,
-                Direction::Inverse => world.insert(e, Yuvw { tensor })?,
-            }
+            output(world, e, dir, tensor, wavelet, levels)?;
         }
         Ok(())
     }
@@ -575,7 +609,6 @@ impl System for WaveletTransform {
 pub(crate) mod gpu {
     use super::*;
     use crate::gpu::{groups_for, job_grid, u32_of, GpuArena, Kernel};
-    use crate::tensor::{DType, TensorRef};
 
     /// One entry per plane; `WaveletDesc` in `shaders/wavelet.wgsl`.
     #[repr(C)]
@@ -672,30 +705,7 @@ pub(crate) mod gpu {
     ) -> Result<()> {
         let mut found = Vec::new();
         for &e in entities {
-            let prepared = (|| {
-                let (t, wl, lv) = match dir {
-                    Direction::Forward => (world.get::<Yuvw>(e)?.tensor, wavelet, levels),
-                    Direction::Inverse => {
-                        let p = world.get::<WaveletPyr>(e)?;
-                        (p.tensor, p.wavelet, p.levels)
-                    }
-                };
-                let [c, h, w] = *t.shape() else {
-                    return Err(Error::InvalidInput(format!(
-                        "wavelet input must be [C, h, w], got {:?}",
-                        t.shape()
-                    )));
-                };
-                if t.dtype != DType::F32 || c == 0 || h == 0 || w == 0 {
-                    return Err(Error::InvalidInput(format!(
-                        "wavelet input must be a non-empty f32 tensor, got {:?} {}",
-                        t.shape(),
-                        t.dtype.name()
-                    )));
-                }
-                Ok((t, wl, lv.min(max_levels(h, w)), [c, h, w]))
-            })();
-            match prepared {
+            match input(world, e, dir, wavelet, levels) {
                 Ok(j) => found.push((e, j)),
                 Err(err) => world.record_failure(e, err),
             }
@@ -748,17 +758,7 @@ pub(crate) mod gpu {
             }
         }
         for j in jobs {
-            match dir {
-                Direction::Forward => world.insert(
-                    j.entity,
-                    WaveletPyr {
-                        tensor: j.out,
-                        wavelet: j.wavelet,
-                        levels: j.levels,
-                    },
-                )?,
-                Direction::Inverse => world.insert(j.entity, Yuvw { tensor: j.out })?,
-            }
+            output(world, j.entity, dir, j.out, j.wavelet, j.levels)?;
         }
         Ok(())
     }

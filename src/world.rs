@@ -121,6 +121,12 @@ pub struct World {
     profiling: bool,
 }
 
+/// The error for GPU work asked of a world without a GPU arena.
+#[cfg(feature = "gpu")]
+fn no_gpu_arena() -> Error {
+    Error::InvalidInput("this world has no GPU arena; build it with World::with_gpu".into())
+}
+
 /// Accumulated time of one system on one device, over every pipe a world ran since the last
 /// [`World::take_trace`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -274,9 +280,7 @@ impl World {
     /// The GPU arena, or an error saying the world has none.
     #[cfg(feature = "gpu")]
     pub(crate) fn gpu_or_err(&mut self) -> Result<&mut GpuArena> {
-        self.gpu.as_mut().ok_or_else(|| {
-            Error::InvalidInput("this world has no GPU arena; build it with World::with_gpu".into())
-        })
+        self.gpu.as_mut().ok_or_else(no_gpu_arena)
     }
 
     /// Makes every tensor of `tensors` GPU-resident: host tensors are copied into the GPU arena
@@ -284,9 +288,8 @@ impl World {
     #[cfg(feature = "gpu")]
     pub fn to_gpu(&mut self, tensors: &[TensorRef]) -> Result<Vec<TensorRef>> {
         let arena = &self.arena;
-        let gpu = self.gpu.as_mut().ok_or_else(|| {
-            Error::InvalidInput("this world has no GPU arena; build it with World::with_gpu".into())
-        })?;
+        // Both arenas at once: read the host one, write the GPU one.
+        let gpu = self.gpu.as_mut().ok_or_else(no_gpu_arena)?;
         let mut out = Vec::with_capacity(tensors.len());
         let mut items = Vec::new();
         for t in tensors {
