@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use vaerans::bitstream::{self, Limits};
 use vaerans::codec::{Codec, RawImage};
+use vaerans::metrics::Metrics;
 use vaerans::vae::{Config, ExecutionProvider, Vae};
 use vaerans::{Device, Error, Result};
 
@@ -653,28 +654,27 @@ fn eval(
                 .map_err(|e| Error::Image(format!("{}: {e}", path.display())))?
                 .to_rgb8();
             let (w, h) = img.dimensions();
-            let measure = |b: &image::RgbImage| {
-                vaerans::metrics::Metrics::of_rgb8(img.as_raw(), b.as_raw(), w, h)
+            let measure = |b: &image::RgbImage| Metrics::of_rgb8(img.as_raw(), b.as_raw(), w, h);
+            let row = |codec: &str, setting, bytes: Option<usize>, m: Metrics, enc, dec| EvalRow {
+                codec: codec.into(),
+                image: name.clone(),
+                width: w,
+                height: h,
+                setting,
+                bytes,
+                bpp: bytes.map(|b| b as f64 * 8.0 / (f64::from(w) * f64::from(h))),
+                psnr: m.psnr,
+                ssim: m.ssim,
+                ms_ssim: m.ms_ssim,
+                encode_seconds: enc,
+                decode_seconds: dec,
             };
             let mut out = Vec::new();
             let t = Instant::now();
             let recon = first.vae_round_trip(&img)?;
             let vae_seconds = t.elapsed().as_secs_f64();
             let m = measure(&recon)?;
-            out.push(EvalRow {
-                codec: "vaerans".into(),
-                image: name.clone(),
-                width: w,
-                height: h,
-                setting: "vae".into(),
-                bytes: None,
-                bpp: None,
-                psnr: m.psnr,
-                ssim: m.ssim,
-                ms_ssim: m.ms_ssim,
-                encode_seconds: vae_seconds,
-                decode_seconds: 0.0,
-            });
+            out.push(row("vaerans", "vae".into(), None, m, vae_seconds, 0.0));
             for codec in &codecs {
                 let t = Instant::now();
                 let stream = codec.compress(&img)?;
@@ -683,39 +683,21 @@ fn eval(
                 let back = codec.decompress(&stream)?;
                 let dec = t.elapsed().as_secs_f64();
                 let m = measure(&back)?;
-                out.push(EvalRow {
-                    codec: "vaerans".into(),
-                    image: name.clone(),
-                    width: w,
-                    height: h,
-                    setting: format!("q{}", codec.quality()),
-                    bytes: Some(stream.len()),
-                    bpp: Some(stream.len() as f64 * 8.0 / (f64::from(w) * f64::from(h))),
-                    psnr: m.psnr,
-                    ssim: m.ssim,
-                    ms_ssim: m.ms_ssim,
-                    encode_seconds: enc,
-                    decode_seconds: dec,
-                });
+                let setting = format!("q{}", codec.quality());
+                out.push(row("vaerans", setting, Some(stream.len()), m, enc, dec));
             }
             for b in baselines {
                 for &q in b.qualities() {
                     let rt = b.round_trip(&img, q)?;
                     let m = measure(&rt.decoded)?;
-                    out.push(EvalRow {
-                        codec: b.name().into(),
-                        image: name.clone(),
-                        width: w,
-                        height: h,
-                        setting: format!("q{q}"),
-                        bytes: Some(rt.bytes),
-                        bpp: Some(rt.bytes as f64 * 8.0 / (f64::from(w) * f64::from(h))),
-                        psnr: m.psnr,
-                        ssim: m.ssim,
-                        ms_ssim: m.ms_ssim,
-                        encode_seconds: rt.encode_seconds,
-                        decode_seconds: rt.decode_seconds,
-                    });
+                    out.push(row(
+                        b.name(),
+                        format!("q{q}"),
+                        Some(rt.bytes),
+                        m,
+                        rt.encode_seconds,
+                        rt.decode_seconds,
+                    ));
                 }
             }
             Ok(out)
