@@ -74,6 +74,58 @@ fn rel_err(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
+/// Hadamard → CDF 5/3 (4 levels) → quantisation at `quality` → rANS, over the batch `es`.
+fn encode(w: &mut World, es: &[Entity], quality: u8) -> PipeReport {
+    w.pipe_batch(es)
+        .to(Hadamard::forward())
+        .to(WaveletTransform::forward(Wavelet::Cdf53, 4))
+        .to(Quantize::forward(quality))
+        .to(EntropyCoder::forward())
+        .execute()
+        .unwrap()
+}
+
+/// rANS⁻¹ → dequantisation → wavelet⁻¹ → Hadamard⁻¹, over the batch `es`.
+fn decode(w: &mut World, es: &[Entity]) {
+    w.pipe_batch(es)
+        .to(EntropyCoder::inverse())
+        .to(Quantize::inverse())
+        .to(WaveletTransform::inverse())
+        .to(Hadamard::inverse())
+        .execute()
+        .unwrap();
+}
+
+fn streams_of(w: &World, es: &[Entity]) -> Vec<AnsBitstream> {
+    es.iter()
+        .map(|&e| w.get::<AnsBitstream>(e).unwrap().clone())
+        .collect()
+}
+
+fn spawn_streams(w: &mut World, streams: &[AnsBitstream]) -> Vec<Entity> {
+    streams
+        .iter()
+        .map(|s| {
+            let e = w.spawn();
+            w.insert(e, s.clone()).unwrap();
+            e
+        })
+        .collect()
+}
+
+/// The `Latent`s of `es`, brought to the host in one transfer.
+fn latents_of(w: &mut World, es: &[Entity]) -> Vec<Vec<f32>> {
+    let ts: Vec<TensorRef> = es
+        .iter()
+        .map(|&e| w.get::<Latent>(e).unwrap().tensor)
+        .collect();
+    let host = w.to_host(&ts).unwrap();
+    assert!(host.iter().all(|t| t.location == Location::Cpu));
+    host.iter()
+        .map(|t| w.arena().to_vec::<f32>(t).unwrap())
+        .collect()
+}
+
 #[test]
 fn hadamard_matches_the_reference_on_every_size() {
     let ctx = ctx();
@@ -299,53 +351,23 @@ fn dequantisation_and_the_inverse_path_match_the_reference() {
         .collect();
     // Streams from the CPU path, decoded on both.
     let mut cpu = World::new();
-    let streams: Vec<AnsBitstream> = {
-        let es = spawn_all(
-            &mut cpu,
-            &sh,
-            |i| inputs[i].clone(),
-            |tensor| Latent { tensor },
-        );
-        cpu.pipe_batch(&es)
-            .to(Hadamard::forward())
-            .to(WaveletTransform::forward(Wavelet::Cdf53, 4))
-            .to(Quantize::forward(75))
-            .to(EntropyCoder::forward())
-            .execute()
-            .unwrap();
-        es.iter()
-            .map(|&e| cpu.get::<AnsBitstream>(e).unwrap().clone())
-            .collect()
-    };
-    let decode = |w: &mut World| -> Vec<Vec<f32>> {
+    let es = spawn_all(
+        &mut cpu,
+        &sh,
+        |i| inputs[i].clone(),
+        |tensor| Latent { tensor },
+    );
+    encode(&mut cpu, &es, 75);
+    let streams = streams_of(&cpu, &es);
+    let decode_all = |w: &mut World| -> Vec<Vec<f32>> {
         w.clear();
-        let es: Vec<Entity> = streams
-            .iter()
-            .map(|s| {
-                let e = w.spawn();
-                w.insert(e, s.clone()).unwrap();
-                e
-            })
-            .collect();
-        w.pipe_batch(&es)
-            .to(EntropyCoder::inverse())
-            .to(Quantize::inverse())
-            .to(WaveletTransform::inverse())
-            .to(Hadamard::inverse())
-            .execute()
-            .unwrap();
-        let ts: Vec<TensorRef> = es
-            .iter()
-            .map(|&e| w.get::<Latent>(e).unwrap().tensor)
-            .collect();
-        let host = w.to_host(&ts).unwrap();
-        host.iter()
-            .map(|t| w.arena().to_vec::<f32>(t).unwrap())
-            .collect()
+        let es = spawn_streams(w, &streams);
+        decode(w, &es);
+        latents_of(w, &es)
     };
-    let want = decode(&mut cpu);
+    let want = decode_all(&mut cpu);
     let mut gpu = World::with_gpu(&ctx).unwrap();
-    let got = decode(&mut gpu);
+    let got = decode_all(&mut gpu);
     for (i, (g, c)) in got.iter().zip(&want).enumerate() {
         assert!(rel_err(g, c) <= 1e-5, "{:?}: {}", sh[i], rel_err(g, c));
     }
@@ -360,32 +382,11 @@ fn round_trip_on(w: &mut World) {
         .map(|(i, s)| latent(s[0], s[1], s[2], 40 + i as u64))
         .collect();
     let es = spawn_all(w, &sh, |i| inputs[i].clone(), |tensor| Latent { tensor });
-    w.pipe_batch(&es)
-        .to(Hadamard::forward())
-        .to(WaveletTransform::forward(Wavelet::Cdf53, 4))
-        .to(Quantize::forward(90))
-        .to(EntropyCoder::forward())
-        .execute()
-        .unwrap();
-    let decoded: Vec<Entity> = es
-        .iter()
-        .map(|&e| {
-            let s = w.get::<AnsBitstream>(e).unwrap().clone();
-            let d = w.spawn();
-            w.insert(d, s).unwrap();
-            d
-        })
-        .collect();
-    w.pipe_batch(&decoded)
-        .to(EntropyCoder::inverse())
-        .to(Quantize::inverse())
-        .to(WaveletTransform::inverse())
-        .to(Hadamard::inverse())
-        .execute()
-        .unwrap();
-    for (i, &d) in decoded.iter().enumerate() {
-        let t = w.get::<Latent>(d).unwrap().tensor;
-        let back: Vec<f32> = w.read(&t).unwrap();
+    encode(w, &es, 90);
+    let streams = streams_of(w, &es);
+    let decoded = spawn_streams(w, &streams);
+    decode(w, &decoded);
+    for (i, back) in latents_of(w, &decoded).iter().enumerate() {
         let mse: f32 = back
             .iter()
             .zip(&inputs[i])
@@ -415,50 +416,35 @@ fn streams_cross_devices_both_ways() {
         .enumerate()
         .map(|(i, s)| latent(s[0], s[1], s[2], 50 + i as u64))
         .collect();
-    let encode = |w: &mut World| -> Vec<AnsBitstream> {
+    let encode_all = |w: &mut World| -> Vec<AnsBitstream> {
         w.clear();
         let es = spawn_all(w, &sh, |i| inputs[i].clone(), |tensor| Latent { tensor });
-        w.pipe_batch(&es)
-            .to(Hadamard::forward())
-            .to(WaveletTransform::forward(Wavelet::Cdf53, 4))
-            .to(Quantize::forward(75))
-            .to(EntropyCoder::forward())
-            .execute()
-            .unwrap();
-        es.iter()
-            .map(|&e| w.get::<AnsBitstream>(e).unwrap().clone())
-            .collect()
+        encode(w, &es, 75);
+        streams_of(w, &es)
     };
-    let decode = |w: &mut World, streams: &[AnsBitstream]| -> Vec<Vec<f32>> {
+    let decode_all = |w: &mut World, streams: &[AnsBitstream]| -> Vec<Vec<f32>> {
         w.clear();
-        streams
-            .iter()
-            .map(|s| {
-                let e = w.spawn();
-                w.insert(e, s.clone()).unwrap();
-                let l = w
-                    .pipe(e)
-                    .to(EntropyCoder::inverse())
-                    .to(Quantize::inverse())
-                    .to(WaveletTransform::inverse())
-                    .to(Hadamard::inverse())
-                    .out::<Latent>()
-                    .unwrap();
-                w.read::<f32>(&l.tensor).unwrap()
-            })
-            .collect()
+        let es = spawn_streams(w, streams);
+        decode(w, &es);
+        latents_of(w, &es)
     };
     let mut cpu = World::new();
     let mut gpu = World::with_gpu(&ctx).unwrap();
-    let from_cpu = encode(&mut cpu);
-    let from_gpu = encode(&mut gpu);
+    let from_cpu = encode_all(&mut cpu);
+    let from_gpu = encode_all(&mut gpu);
     for (i, (a, b)) in from_cpu.iter().zip(&from_gpu).enumerate() {
         let (a, b) = (a.0.len() as f64, b.0.len() as f64);
         assert!((a - b).abs() / a <= 0.005, "{:?}: {a} vs {b} bytes", sh[i]);
     }
     let pairs = [
-        (decode(&mut gpu, &from_cpu), decode(&mut cpu, &from_cpu)),
-        (decode(&mut cpu, &from_gpu), decode(&mut gpu, &from_gpu)),
+        (
+            decode_all(&mut gpu, &from_cpu),
+            decode_all(&mut cpu, &from_cpu),
+        ),
+        (
+            decode_all(&mut cpu, &from_gpu),
+            decode_all(&mut gpu, &from_gpu),
+        ),
     ];
     for (cross, same) in &pairs {
         for (i, (x, y)) in cross.iter().zip(same).enumerate() {
@@ -491,40 +477,13 @@ fn encode_decode_batch(w: &mut World, seed: u64) -> (GpuStats, GpuStats, GpuStat
     w.clear();
     let start = ctx.stats();
     let es = spawn_all(w, &sh, |i| inputs[i].clone(), |tensor| Latent { tensor });
-    w.pipe_batch(&es)
-        .to(Hadamard::forward())
-        .to(WaveletTransform::forward(Wavelet::Cdf53, 4))
-        .to(Quantize::forward(75))
-        .to(EntropyCoder::forward())
-        .execute()
-        .unwrap();
+    encode(w, &es, 75);
     let encoded = ctx.stats();
-    let streams: Vec<AnsBitstream> = es
-        .iter()
-        .map(|&e| w.get::<AnsBitstream>(e).unwrap().clone())
-        .collect();
+    let streams = streams_of(w, &es);
     w.clear();
-    let ds: Vec<Entity> = streams
-        .into_iter()
-        .map(|s| {
-            let e = w.spawn();
-            w.insert(e, s).unwrap();
-            e
-        })
-        .collect();
-    w.pipe_batch(&ds)
-        .to(EntropyCoder::inverse())
-        .to(Quantize::inverse())
-        .to(WaveletTransform::inverse())
-        .to(Hadamard::inverse())
-        .execute()
-        .unwrap();
-    let ts: Vec<TensorRef> = ds
-        .iter()
-        .map(|&e| w.get::<Latent>(e).unwrap().tensor)
-        .collect();
-    let host = w.to_host(&ts).unwrap();
-    assert!(host.iter().all(|t| t.location == Location::Cpu));
+    let ds = spawn_streams(w, &streams);
+    decode(w, &ds);
+    latents_of(w, &ds);
     let decoded = ctx.stats();
     (
         delta(start, encoded),
@@ -578,14 +537,7 @@ fn a_bad_latent_fails_alone_on_the_gpu() {
         |i| inputs[i].clone(),
         |tensor| Latent { tensor },
     );
-    let report = w
-        .pipe_batch(&es)
-        .to(Hadamard::forward())
-        .to(WaveletTransform::forward(Wavelet::Cdf53, 4))
-        .to(Quantize::forward(75))
-        .to(EntropyCoder::forward())
-        .execute()
-        .unwrap();
+    let report = encode(&mut w, &es, 75);
     assert!(w.has::<AnsBitstream>(es[0]));
     let msgs: Vec<String> = report.failures.iter().map(|(_, e)| e.to_string()).collect();
     assert_eq!(report.failures.len(), 2, "{msgs:?}");
@@ -768,13 +720,7 @@ fn the_trace_names_each_stage_and_its_device() {
     let run = |w: &mut World| {
         w.clear();
         let es = spawn_all(w, &sh, |i| inputs[i].clone(), |tensor| Latent { tensor });
-        w.pipe_batch(&es)
-            .to(Hadamard::forward())
-            .to(WaveletTransform::forward(Wavelet::Cdf53, 4))
-            .to(Quantize::forward(75))
-            .to(EntropyCoder::forward())
-            .execute()
-            .unwrap();
+        encode(w, &es, 75);
     };
     let s0 = ctx.stats();
     run(&mut w);
