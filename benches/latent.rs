@@ -87,131 +87,111 @@ fn run(w: &mut World, es: &[Entity], systems: Vec<Box<dyn System>>) {
     assert!(es.iter().all(|&e| w.failure(e).is_none()));
 }
 
+/// The encoder's systems, in order.
+fn encoder() -> Vec<Box<dyn System>> {
+    vec![
+        Box::new(Hadamard::forward()),
+        Box::new(WaveletTransform::forward(Wavelet::Cdf53, LEVELS)),
+        Box::new(Quantize::forward(QUALITY)),
+        Box::new(EntropyCoder::forward()),
+    ]
+}
+
+/// The decoder's systems, in order.
+fn decoder() -> Vec<Box<dyn System>> {
+    vec![
+        Box::new(EntropyCoder::inverse()),
+        Box::new(Quantize::inverse()),
+        Box::new(WaveletTransform::inverse()),
+        Box::new(Hadamard::inverse()),
+    ]
+}
+
 fn encode(w: &mut World, es: &[Entity]) {
-    run(
-        w,
-        es,
-        vec![
-            Box::new(Hadamard::forward()),
-            Box::new(WaveletTransform::forward(Wavelet::Cdf53, LEVELS)),
-            Box::new(Quantize::forward(QUALITY)),
-            Box::new(EntropyCoder::forward()),
-        ],
-    );
+    run(w, es, encoder());
 }
 
-/// Waits for the device (nothing to wait for on the CPU).
-fn sync(w: &mut World) {
-    if let Some(g) = w.gpu_arena_mut() {
-        g.finish().unwrap();
-    }
+/// Where a measurement's untimed set-up starts.
+#[derive(Clone, Copy)]
+enum Start {
+    /// Latents already where the world's stages run (on the GPU: in its arena).
+    ResidentLatents,
+    /// Latents in host memory.
+    HostLatents,
+    /// The fixture's streams.
+    Streams,
 }
 
-/// A stage: what runs untimed to put its input in place, and the stage itself.
+/// A measurement: systems `from..to` of a pipe, after running `..from` untimed.
 struct Stage {
     name: &'static str,
-    setup: fn(&mut World, &Fixture) -> Vec<Entity>,
-    timed: fn() -> Vec<Box<dyn System>>,
+    start: Start,
+    pipe: fn() -> Vec<Box<dyn System>>,
+    from: usize,
+    to: usize,
     /// Whether the timed part ends with the latents brought to the host.
     to_host: bool,
 }
 
-/// Latents resident where the world's stages run.
-fn resident_latents(w: &mut World, f: &Fixture) -> Vec<Entity> {
-    let es = spawn_latents(w, &f.latents, f.shape);
-    if w.gpu_arena().is_some() {
-        let ts: Vec<TensorRef> = es
-            .iter()
-            .map(|&e| w.get::<Latent>(e).unwrap().tensor)
-            .collect();
-        let on = w.to_gpu(&ts).unwrap();
-        for (&e, tensor) in es.iter().zip(on) {
-            w.insert(e, Latent { tensor }).unwrap();
+impl Stage {
+    fn one(
+        name: &'static str,
+        start: Start,
+        pipe: fn() -> Vec<Box<dyn System>>,
+        at: usize,
+    ) -> Self {
+        Self {
+            name,
+            start,
+            pipe,
+            from: at,
+            to: at + 1,
+            to_host: false,
         }
     }
-    es
+
+    /// Puts the stage's input in place (untimed) and returns the entities.
+    fn setup(&self, w: &mut World, f: &Fixture) -> Vec<Entity> {
+        let es = match self.start {
+            Start::Streams => spawn_streams(w, &f.streams),
+            Start::HostLatents => spawn_latents(w, &f.latents, f.shape),
+            Start::ResidentLatents => {
+                let es = spawn_latents(w, &f.latents, f.shape);
+                if w.gpu_arena().is_some() {
+                    let ts: Vec<TensorRef> = es
+                        .iter()
+                        .map(|&e| w.get::<Latent>(e).unwrap().tensor)
+                        .collect();
+                    let on = w.to_gpu(&ts).unwrap();
+                    for (&e, tensor) in es.iter().zip(on) {
+                        w.insert(e, Latent { tensor }).unwrap();
+                    }
+                }
+                es
+            }
+        };
+        run(w, &es, (self.pipe)().into_iter().take(self.from).collect());
+        es
+    }
+
+    fn timed(&self) -> Vec<Box<dyn System>> {
+        (self.pipe)()
+            .into_iter()
+            .take(self.to)
+            .skip(self.from)
+            .collect()
+    }
 }
 
 fn stages() -> Vec<Stage> {
+    use Start::*;
     vec![
-        Stage {
-            name: "hadamard",
-            setup: resident_latents,
-            timed: || vec![Box::new(Hadamard::forward())],
-            to_host: false,
-        },
-        Stage {
-            name: "wavelet",
-            setup: |w, f| {
-                let es = resident_latents(w, f);
-                run(w, &es, vec![Box::new(Hadamard::forward())]);
-                es
-            },
-            timed: || vec![Box::new(WaveletTransform::forward(Wavelet::Cdf53, LEVELS))],
-            to_host: false,
-        },
-        Stage {
-            name: "quantize",
-            setup: |w, f| {
-                let es = resident_latents(w, f);
-                run(
-                    w,
-                    &es,
-                    vec![
-                        Box::new(Hadamard::forward()),
-                        Box::new(WaveletTransform::forward(Wavelet::Cdf53, LEVELS)),
-                    ],
-                );
-                es
-            },
-            timed: || vec![Box::new(Quantize::forward(QUALITY))],
-            to_host: false,
-        },
-        Stage {
-            name: "dequantize",
-            setup: |w, f| {
-                let es = spawn_streams(w, &f.streams);
-                run(w, &es, vec![Box::new(EntropyCoder::inverse())]);
-                es
-            },
-            timed: || vec![Box::new(Quantize::inverse())],
-            to_host: false,
-        },
-        Stage {
-            name: "wavelet_inverse",
-            setup: |w, f| {
-                let es = spawn_streams(w, &f.streams);
-                run(
-                    w,
-                    &es,
-                    vec![
-                        Box::new(EntropyCoder::inverse()),
-                        Box::new(Quantize::inverse()),
-                    ],
-                );
-                es
-            },
-            timed: || vec![Box::new(WaveletTransform::inverse())],
-            to_host: false,
-        },
-        Stage {
-            name: "hadamard_inverse",
-            setup: |w, f| {
-                let es = spawn_streams(w, &f.streams);
-                run(
-                    w,
-                    &es,
-                    vec![
-                        Box::new(EntropyCoder::inverse()),
-                        Box::new(Quantize::inverse()),
-                        Box::new(WaveletTransform::inverse()),
-                    ],
-                );
-                es
-            },
-            timed: || vec![Box::new(Hadamard::inverse())],
-            to_host: false,
-        },
+        Stage::one("hadamard", ResidentLatents, encoder, 0),
+        Stage::one("wavelet", ResidentLatents, encoder, 1),
+        Stage::one("quantize", ResidentLatents, encoder, 2),
+        Stage::one("dequantize", Streams, decoder, 1),
+        Stage::one("wavelet_inverse", Streams, decoder, 2),
+        Stage::one("hadamard_inverse", Streams, decoder, 3),
     ]
 }
 
@@ -219,28 +199,18 @@ fn pipelines() -> Vec<Stage> {
     vec![
         Stage {
             name: "encode",
-            setup: |w, f| spawn_latents(w, &f.latents, f.shape),
-            timed: || {
-                vec![
-                    Box::new(Hadamard::forward()),
-                    Box::new(WaveletTransform::forward(Wavelet::Cdf53, LEVELS)),
-                    Box::new(Quantize::forward(QUALITY)),
-                    Box::new(EntropyCoder::forward()),
-                ]
-            },
+            start: Start::HostLatents,
+            pipe: encoder,
+            from: 0,
+            to: 4,
             to_host: false,
         },
         Stage {
             name: "decode",
-            setup: |w, f| spawn_streams(w, &f.streams),
-            timed: || {
-                vec![
-                    Box::new(EntropyCoder::inverse()),
-                    Box::new(Quantize::inverse()),
-                    Box::new(WaveletTransform::inverse()),
-                    Box::new(Hadamard::inverse()),
-                ]
-            },
+            start: Start::Streams,
+            pipe: decoder,
+            from: 0,
+            to: 4,
             to_host: true,
         },
     ]
@@ -252,9 +222,9 @@ fn time_stage(world: &mut World, f: &Fixture, stage: &Stage, iters: u64) -> Dura
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         world.clear();
-        let es = (stage.setup)(world, f);
-        sync(world);
-        let systems = (stage.timed)();
+        let es = stage.setup(world, f);
+        world.finish_gpu().unwrap();
+        let systems = stage.timed();
         let t = Instant::now();
         run(world, &es, systems);
         if stage.to_host {
@@ -264,7 +234,7 @@ fn time_stage(world: &mut World, f: &Fixture, stage: &Stage, iters: u64) -> Dura
                 .collect();
             black_box(world.to_host(&ts).unwrap());
         }
-        sync(world);
+        world.finish_gpu().unwrap();
         total += t.elapsed();
     }
     total
