@@ -274,7 +274,8 @@ fn bench_prints_images_per_second_and_every_stage() {
     for device in devices {
         let out = run(
             bin().args([
-                "bench", "--device", device, "--iters", "1", "--batch", "1,3", "--shape", "4x16x24",
+                "bench", "--device", device, "--iters", "1", "--batch", "1,3", "--latent",
+                "4x16x24",
             ]),
             d,
         );
@@ -293,7 +294,7 @@ fn bench_prints_images_per_second_and_every_stage() {
         assert!(text.contains(&format!("on {device}")), "{text}");
         let out = run(
             bin().args([
-                "bench", "--device", device, "--iters", "1", "--batch", "2", "--shape", "4x9x7",
+                "bench", "--device", device, "--iters", "1", "--batch", "2", "--latent", "4x9x7",
                 "--json",
             ]),
             d,
@@ -305,8 +306,74 @@ fn bench_prints_images_per_second_and_every_stage() {
         assert!(v["encode_images_per_s"].as_f64().unwrap() > 0.0);
         assert_eq!(v["stage_ms"].as_array().unwrap().len(), 9);
     }
-    let out = run(bin().args(["bench", "--shape", "4x0x3"]), d);
+    let out = run(bin().args(["bench", "--latent", "4x0x3"]), d);
     assert!(!out.status.success());
+}
+
+#[test]
+fn bench_runs_the_whole_codec_on_images_by_default() {
+    let dir = workdir();
+    let d = dir.path();
+    photo(&d.join("a.png"), 40, 24);
+    photo(&d.join("b.png"), 24, 40);
+    let mut devices = vec!["cpu"];
+    if cfg!(feature = "gpu") {
+        devices.push("gpu");
+    }
+    for device in devices {
+        // Synthetic images of a given size.
+        let out = run(
+            bin().args([
+                "bench", "--device", device, "--iters", "1", "--batch", "1,3", "--size", "40x24",
+            ]),
+            d,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        for stage in ["VaeEncode", "hadamard", "quantize", "rans⁻¹", "VaeDecode"] {
+            assert!(text.contains(stage), "{text}");
+        }
+        assert!(text.contains("synthetic 40×24 images"), "{text}");
+        // Real images, cycled to fill the batch; JSON lines.
+        let out = run(
+            bin().args([
+                "bench", "a.png", "b.png", "--device", device, "--iters", "1", "--batch", "3",
+                "--json",
+            ]),
+            d,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(v["workload"], "images");
+        assert_eq!(v["device"], device);
+        assert_eq!(v["batch"], 3);
+        assert_eq!(v["shape"], serde_json::json!([24, 40, 3]));
+        assert!(v["encode_images_per_s"].as_f64().unwrap() > 0.0);
+        assert!(v["decode_images_per_s"].as_f64().unwrap() > 0.0);
+        assert!(v["bytes_per_image"].as_f64().unwrap() > 0.0);
+        let stages: Vec<&str> = v["stage_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s[0].as_str().unwrap())
+            .collect();
+        assert_eq!(stages.first(), Some(&"VaeEncode"), "{stages:?}");
+        assert_eq!(stages.last(), Some(&"VaeDecode"), "{stages:?}");
+        assert_eq!(stages.len(), 10, "{stages:?}");
+    }
+    // A missing image is an error, not an empty benchmark.
+    let out = run(bin().args(["bench", "missing.png"]), d);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.png"));
 }
 
 #[test]

@@ -89,21 +89,36 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
-    /// Throughput of the latent pipeline (Hadamard, wavelet, quantisation, rANS, both ways) on
-    /// synthetic latents: images/s and a per-stage breakdown, on the CPU or a GPU.
+    /// Throughput, images/s both ways with a per-stage breakdown: the whole codec on images
+    /// (default), or the latent pipeline alone on synthetic latents (`--latent`).
     Bench {
+        /// Images to run the whole codec on (files or directories), repeated to fill each
+        /// batch. Default: synthetic photo-like images of `--size`.
+        inputs: Vec<PathBuf>,
+        /// Size of the synthetic images, WxH.
+        #[arg(long, default_value = "768x512", value_parser = parse_size)]
+        size: (u32, u32),
+        /// Benchmark only the latent pipeline (Hadamard, wavelet, quantisation, rANS, both
+        /// ways) on synthetic latents of this shape, CxHxW; no model is loaded.
+        #[arg(long, value_parser = parse_shape, conflicts_with = "inputs")]
+        latent: Option<[usize; 3]>,
         /// Where the latent stages run: auto, gpu or cpu.
         #[arg(long, default_value = "auto")]
         device: Device,
-        /// Latent shape, CxHxW.
-        #[arg(long, default_value = "4x64x64", value_parser = parse_shape)]
-        shape: [usize; 3],
-        /// Batch sizes, comma-separated.
-        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 8, 64])]
+        /// Model: a configured name or an .onnx path (default: the config's default, else the
+        /// embedded model).
+        #[arg(short, long)]
+        model: Option<String>,
+        /// ONNX Runtime execution provider for the VAE: auto, cpu or cuda.
+        #[arg(long, default_value = "auto")]
+        ep: ExecutionProvider,
+        /// Batch sizes, comma-separated [default: 1,8 for images, 1,8,64 for latents].
+        #[arg(long, value_delimiter = ',')]
         batch: Vec<usize>,
-        /// Timed iterations per batch size (after one warm-up).
-        #[arg(long, default_value_t = 10)]
-        iters: usize,
+        /// Timed iterations per batch size, after one warm-up [default: 3 for images, 10 for
+        /// latents].
+        #[arg(long)]
+        iters: Option<usize>,
         /// Quality, 1 to 100.
         #[arg(short, long, default_value_t = vaerans::quantize::DEFAULT_QUALITY,
               value_parser = clap::value_parser!(u8).range(1..=100))]
@@ -200,13 +215,66 @@ fn run(command: Command) -> Result<usize> {
         Command::Info { stream, json } => info(&stream, json).map(|()| 0),
         Command::Models { json, ep } => models(json, ep),
         Command::Bench {
+            inputs,
+            size,
+            latent,
             device,
-            shape,
+            model,
+            ep,
             batch,
             iters,
             quality,
             json,
-        } => bench::run(device, shape, &batch, iters, quality, json),
+        } => match latent {
+            Some(shape) => bench::run_latents(
+                device,
+                shape,
+                &or_default(batch, &[1, 8, 64]),
+                iters.unwrap_or(10),
+                quality,
+                json,
+            ),
+            None => {
+                let args = ModelArgs {
+                    model,
+                    ep,
+                    batch: vaerans::vae::DEFAULT_MAX_BATCH,
+                    device,
+                    trace: false,
+                    json,
+                };
+                let codec = codec_builder(&args, Config::load()?)
+                    .quality(quality)
+                    .build()?;
+                let (images, source) = if inputs.is_empty() {
+                    let (w, h) = size;
+                    let images = (0..4)
+                        .map(|i| bench::synthetic_image(w, h, i + 1))
+                        .collect();
+                    (images, format!("synthetic {w}×{h} images"))
+                } else {
+                    let files = image_files(&inputs)?;
+                    let images = files
+                        .iter()
+                        .map(|p| {
+                            image::open(p)
+                                .map(|i| i.to_rgb8())
+                                .map_err(|e| Error::Image(format!("{}: {e}", p.display())))
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    let source = format!("{} image(s) from {}", files.len(), inputs[0].display());
+                    (images, source)
+                };
+                bench::run_images(
+                    &codec,
+                    &images,
+                    &source,
+                    &or_default(batch, &[1, 8]),
+                    iters.unwrap_or(3),
+                    json,
+                )
+            }
+        },
     }
 }
 
@@ -240,6 +308,31 @@ fn print_trace(rows: Vec<vaerans::TraceRow>) {
             r.ms,
             r.ms / r.entities.max(1) as f64
         );
+    }
+}
+
+/// `values`, or `default` when none were given.
+fn or_default(values: Vec<usize>, default: &[usize]) -> Vec<usize> {
+    if values.is_empty() {
+        default.to_vec()
+    } else {
+        values
+    }
+}
+
+/// Parses `WxH` (also `W×H`).
+fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
+    let parts: Vec<&str> = s.split(['x', '×', 'X']).collect();
+    let p = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("`{v}` is not a positive integer"))
+    };
+    match parts.as_slice() {
+        [w, h] => Ok((p(w)?, p(h)?)),
+        _ => Err(format!("`{s}` is not WxH, e.g. 768x512")),
     }
 }
 

@@ -1,5 +1,11 @@
-//! `vaerans bench`: throughput of the latent pipeline (everything but the VAE) on one device,
-//! with a per-stage breakdown.
+//! `vaerans bench`: throughput on one device, with a per-stage breakdown from the trace.
+//!
+//! Two workloads:
+//! - **images** (the default): the whole codec, RGB → stream → RGB, through
+//!   [`Codec::compress_batch`] and [`Codec::decompress_batch`], on real images or synthetic
+//!   photo-like ones;
+//! - **latents** (`--latent CxHxW`): the latent pipeline alone (everything but the VAE) on
+//!   synthetic latents, which isolates the stages the GPU path accelerates.
 //!
 //! Two measurements per batch size: the pipeline as the codec runs it (one upload, one
 //! submission and one readback per batch on a GPU) gives images/s; a second pass waits for the
@@ -8,7 +14,9 @@
 
 use std::time::{Duration, Instant};
 
+use image::RgbImage;
 use serde::Serialize;
+use vaerans::codec::Codec;
 use vaerans::prelude::*;
 use vaerans::{Device, Error, Result};
 
@@ -50,7 +58,16 @@ const STAGES: [&str; 9] = [
 /// One batch size's figures.
 #[derive(Serialize)]
 pub struct BenchRow {
+    /// `images` (the whole codec) or `latents` (the latent pipeline alone).
+    workload: &'static str,
+    /// Where the latent stages ran (`cpu` or `gpu`).
     device: String,
+    /// The adapter or CPU the latent stages ran on.
+    adapter: String,
+    /// The model and the ONNX Runtime provider that ran it (`images` only).
+    model: Option<String>,
+    vae_provider: Option<String>,
+    /// Latent shape (`latents`), or the first image's height, width and 3 (`images`).
     shape: [usize; 3],
     batch: usize,
     /// Images per second through the pipelined encode (latent → stream).
@@ -204,7 +221,11 @@ fn bench_batch(
     let n = (iters * batch) as f64;
     let per_batch_ms = |d: Duration| d.as_secs_f64() * 1e3 / iters as f64;
     Ok(BenchRow {
+        workload: "latents",
         device: world.device().to_string(),
+        adapter: String::new(),
+        model: None,
+        vae_provider: None,
         shape,
         batch,
         encode_images_per_s: n / enc.as_secs_f64(),
@@ -244,8 +265,43 @@ fn world_for(device: Device) -> Result<(World, String)> {
     ))
 }
 
-/// `vaerans bench`: prints a table (or JSON lines) and returns 0 failures.
-pub fn run(
+fn check_counts(batches: &[usize], iters: usize) -> Result<()> {
+    if batches.is_empty() || batches.contains(&0) || iters == 0 {
+        return Err(Error::InvalidInput(
+            "batch sizes and iterations must all be at least 1".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn print_header(stages: &[String]) {
+    print!(
+        "{:>6} {:>11} {:>11} {:>8}",
+        "batch", "enc img/s", "dec img/s", "bytes"
+    );
+    for s in stages {
+        print!(" {s:>11}");
+    }
+    println!("   (stage columns: ms per batch)");
+}
+
+fn print_row(row: &BenchRow, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(row).unwrap_or_default());
+        return;
+    }
+    print!(
+        "{:>6} {:>11.1} {:>11.1} {:>8.0}",
+        row.batch, row.encode_images_per_s, row.decode_images_per_s, row.bytes_per_image
+    );
+    for (_, ms) in &row.stage_ms {
+        print!(" {ms:>11.3}");
+    }
+    println!();
+}
+
+/// `vaerans bench --latent CxHxW`: the latent pipeline alone; prints a table (or JSON lines).
+pub fn run_latents(
     device: Device,
     shape: [usize; 3],
     batches: &[usize],
@@ -253,9 +309,10 @@ pub fn run(
     quality: u8,
     json: bool,
 ) -> Result<usize> {
-    if batches.contains(&0) || iters == 0 || shape.contains(&0) {
+    check_counts(batches, iters)?;
+    if shape.contains(&0) {
         return Err(Error::InvalidInput(
-            "batch sizes, iterations and shape must all be at least 1".into(),
+            "every side of the latent shape must be at least 1".into(),
         ));
     }
     let (mut world, adapter) = world_for(device)?;
@@ -268,29 +325,155 @@ pub fn run(
             shape[1],
             shape[2]
         );
-        print!(
-            "{:>6} {:>11} {:>11} {:>8}",
-            "batch", "enc img/s", "dec img/s", "bytes"
-        );
-        for s in STAGES {
-            print!(" {:>11}", s);
-        }
-        println!("   (stage columns: ms per batch)");
+        print_header(&STAGES.map(String::from));
     }
     for &batch in batches {
-        let row = bench_batch(&mut world, shape, batch, iters, quality, levels)?;
-        if json {
-            println!("{}", serde_json::to_string(&row).unwrap_or_default());
-        } else {
-            print!(
-                "{:>6} {:>11.1} {:>11.1} {:>8.0}",
-                row.batch, row.encode_images_per_s, row.decode_images_per_s, row.bytes_per_image
-            );
-            for (_, ms) in &row.stage_ms {
-                print!(" {ms:>11.3}");
-            }
-            println!();
+        let mut row = bench_batch(&mut world, shape, batch, iters, quality, levels)?;
+        row.adapter = adapter.clone();
+        print_row(&row, json);
+    }
+    Ok(0)
+}
+
+/// A photo-like test image, deterministic in `seed`: soft gradients, a few hard-edged shapes,
+/// fine texture and sensor-like noise, so every subband carries something.
+pub fn synthetic_image(width: u32, height: u32, seed: u64) -> RgbImage {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut noise = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let phase = seed as f32 * 0.7;
+    RgbImage::from_fn(width, height, |x, y| {
+        let (u, v) = (x as f32 / width as f32, y as f32 / height as f32);
+        let disc = ((u - 0.35).powi(2) + (v - 0.45).powi(2)).sqrt() < 0.2;
+        let band = ((u * 3.0 + v + phase).floor() as i32).rem_euclid(2) == 0;
+        let texture = ((x as f32 * 0.9).sin() * (y as f32 * 0.7 + phase).cos()) * 12.0;
+        let base = [
+            60.0 + 140.0 * u + if disc { 50.0 } else { 0.0 },
+            40.0 + 150.0 * v + if band { 25.0 } else { 0.0 },
+            180.0 - 120.0 * u * v + texture,
+        ];
+        image::Rgb(base.map(|c| (c + texture * 0.5 + noise() * 10.0).clamp(0.0, 255.0) as u8))
+    })
+}
+
+/// Merges trace rows per system, in first-seen order, into milliseconds per batch.
+fn stage_times(trace: Vec<vaerans::TraceRow>, iters: usize) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> = Vec::new();
+    for r in trace {
+        match out.iter_mut().find(|(s, _)| *s == r.system) {
+            Some((_, ms)) => *ms += r.ms,
+            None => out.push((r.system.to_string(), r.ms)),
         }
+    }
+    for (_, ms) in &mut out {
+        *ms /= iters as f64;
+    }
+    out
+}
+
+/// Fails with the first failed image of a batch, if any.
+fn all_ok<T>(results: Vec<Result<T>>) -> Result<Vec<T>> {
+    results
+        .into_iter()
+        .collect::<Result<Vec<T>>>()
+        .map_err(|e| Error::InvalidInput(format!("benchmark batch failed: {e}")))
+}
+
+/// One batch size of the whole codec.
+fn bench_images(codec: &Codec, images: &[RgbImage], iters: usize) -> Result<BenchRow> {
+    let batch = images.len();
+    // Warm-up: sessions, pipelines, arenas and staging buffers reach their size.
+    let streams = all_ok(codec.compress_batch(images))?;
+    all_ok(codec.decompress_batch(&streams))?;
+
+    let (mut enc, mut dec) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..iters {
+        let t = Instant::now();
+        all_ok(codec.compress_batch(images))?;
+        enc += t.elapsed();
+        let t = Instant::now();
+        all_ok(codec.decompress_batch(&streams))?;
+        dec += t.elapsed();
+    }
+
+    codec.take_trace();
+    codec.set_profiling(true);
+    let staged = (|| -> Result<()> {
+        for _ in 0..iters {
+            all_ok(codec.compress_batch(images))?;
+            all_ok(codec.decompress_batch(&streams))?;
+        }
+        Ok(())
+    })();
+    codec.set_profiling(false);
+    staged?;
+    let n = (iters * batch) as f64;
+    let first = &images[0];
+    let bytes: usize = streams.iter().map(Vec::len).sum();
+    Ok(BenchRow {
+        workload: "images",
+        device: codec.device().to_string(),
+        adapter: String::new(),
+        model: Some(codec.vae().id().name.clone()),
+        vae_provider: Some(codec.vae().provider().to_string()),
+        shape: [first.height() as usize, first.width() as usize, 3],
+        batch,
+        encode_images_per_s: n / enc.as_secs_f64(),
+        decode_images_per_s: n / dec.as_secs_f64(),
+        bytes_per_image: bytes as f64 / batch as f64,
+        stage_ms: stage_times(codec.take_trace(), iters),
+    })
+}
+
+/// `vaerans bench`: the whole codec on `images` (cycled to fill each batch); prints a table
+/// (or JSON lines).
+pub fn run_images(
+    codec: &Codec,
+    images: &[RgbImage],
+    source: &str,
+    batches: &[usize],
+    iters: usize,
+    json: bool,
+) -> Result<usize> {
+    check_counts(batches, iters)?;
+    if images.is_empty() {
+        return Err(Error::InvalidInput("no images to benchmark".into()));
+    }
+    #[cfg(feature = "gpu")]
+    let adapter = codec.gpu_context().map_or_else(
+        || format!("{} CPU threads", rayon::current_num_threads()),
+        |c| c.adapter_description().to_string(),
+    );
+    #[cfg(not(feature = "gpu"))]
+    let adapter = format!("{} CPU threads", rayon::current_num_threads());
+    let vae = codec.vae();
+    if !json {
+        println!(
+            "whole codec: model {} (VAE on {}), latent stages on {} ({adapter}); {source}; \
+             quality {}, {iters} iterations",
+            vae.id().name,
+            vae.provider(),
+            codec.device(),
+            codec.quality()
+        );
+    }
+    for (k, &batch) in batches.iter().enumerate() {
+        let set: Vec<RgbImage> = images.iter().cycle().take(batch).cloned().collect();
+        let mut row = bench_images(codec, &set, iters)?;
+        row.adapter = adapter.clone();
+        if k == 0 && !json {
+            print_header(
+                &row.stage_ms
+                    .iter()
+                    .map(|(s, _)| s.clone())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        print_row(&row, json);
     }
     Ok(0)
 }
