@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, and every test (default features and none).
+# The whole test suite: formatting, lints, and every test (default features with the AVIF
+# baseline, and none).
 # Installs what it needs that a fresh Debian machine with Rust lacks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,13 +15,17 @@ fi
 ./scripts/ensure-onnxruntime.sh
 # A Vulkan adapter (Mesa's lavapipe where there is no GPU): the GPU tests are never skipped.
 ./scripts/ensure-vulkan.sh
+# cmake and nasm: the AVIF baseline (feature `avif`) builds libaom and rav1e.
+./scripts/ensure-build-tools.sh
 
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
-echo "== cargo test"
-cargo test
+echo "== cargo clippy --all-targets --features avif -- -D warnings"
+cargo clippy --all-targets --features avif -- -D warnings
+echo "== cargo test --features avif (the default features plus the AVIF baseline)"
+cargo test --features avif
 echo "== cargo test --no-default-features"
 cargo test --no-default-features
 echo "== cargo test --features cuda --test vae (the CUDA build reports a missing device clearly)"

@@ -424,16 +424,21 @@ fn eval_writes_reports_with_baselines_and_bd_rate() {
     let d = dir.path();
     // MS-SSIM needs 161 pixels a side.
     photo(&d.join("a.png"), 176, 168);
-    photo(&d.join("b.png"), 168, 176);
+    photo(&d.join("b<&>.png"), 168, 176);
+    let mut baselines = vec!["jpeg", "webp"];
+    if cfg!(feature = "avif") {
+        baselines.push("avif");
+    }
+    let list = baselines.join(",");
     let out = run(
         bin().args([
             "eval",
             "a.png",
-            "b.png",
+            "b<&>.png",
             "-q",
             "20,40,60,80,95",
             "--baselines",
-            "jpeg,webp",
+            &list,
             "--out",
             "report",
         ]),
@@ -442,26 +447,61 @@ fn eval_writes_reports_with_baselines_and_bd_rate() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("BD-rate"), "{text}");
+    assert!(text.contains("at vaerans' rate"), "{text}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("report/results.json")).unwrap())
             .unwrap();
     let rows = json["rows"].as_array().unwrap();
-    // Per image: the model alone, 5 vaerans qualities, 12 JPEG and 12 WebP qualities.
-    assert_eq!(rows.len(), 2 * (1 + 5 + 12 + 12));
+    // Per image: the model alone, 5 vaerans qualities, 12 qualities of each baseline.
+    let n = baselines.len();
+    assert_eq!(rows.len(), 2 * (1 + 5 + 12 * n));
     assert!(rows.iter().all(|r| r["psnr"].as_f64().unwrap() > 0.0));
     assert!(rows
         .iter()
         .filter(|r| r["codec"] != "vaerans")
         .all(|r| r["ms_ssim"].as_f64().unwrap() > 0.0 && r["bytes"].as_u64().unwrap() > 0));
-    assert_eq!(json["curves"].as_array().unwrap().len(), 5 + 12 + 12);
-    for b in ["jpeg", "webp"] {
+    assert_eq!(json["curves"].as_array().unwrap().len(), 5 + 12 * n);
+    for b in &baselines {
         assert!(json["bd_rate_psnr_percent_vs"].get(b).is_some(), "{b}");
+        assert!(json["bd_rate_ms_ssim_percent_vs"].get(b).is_some(), "{b}");
     }
+    let matched = json["matched_rate"].as_array().unwrap();
+    assert_eq!(matched.len(), 5);
+    assert_eq!(matched[0]["baselines"].as_array().unwrap().len(), n);
     assert!(json["machine"]["threads"].as_u64().unwrap() >= 1);
     let csv = std::fs::read_to_string(d.join("report/results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + rows.len());
     assert!(csv.starts_with("codec,image,width,height,setting,bytes,bpp,psnr"));
 
+    // The page: both charts inline, a curve per codec, the tables, nothing fetched, names
+    // escaped. (scripts/check-report.sh opens it in headless Chromium.)
+    let html = std::fs::read_to_string(d.join("report/report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    for fig in ["rd-psnr", "rd-msssim"] {
+        let at = html.find(&format!("<figure id=\"{fig}\">")).unwrap();
+        let end = at + html[at..].find("</figure>").unwrap();
+        let chart = &html[at..end];
+        assert!(chart.contains("<svg"), "{fig}");
+        // vaerans is drawn in #D62728: its curve and its legend entry.
+        assert!(chart.matches("stroke=\"#D62728\"").count() >= 2, "{fig}");
+        for codec in &baselines {
+            assert!(chart.contains(&format!(">\n{codec}\n<")), "{fig}: {codec}");
+        }
+    }
+    assert!(html.contains("BD-rate of vaerans"));
+    assert!(html.contains("At matched rate"));
+    assert!(html.contains("b&lt;&amp;&gt;.png"));
+    assert!(!html.contains("b<&>.png"));
+    assert_eq!(html.matches("<details>").count(), 2);
+    assert!(!html.contains("src=") && !html.contains("href=") && !html.contains("<script"));
+
     let out = run(bin().args(["eval", "a.png", "--baselines", "gif"]), d);
     assert!(!out.status.success());
+    if !cfg!(feature = "avif") {
+        // Asked for a codec this build lacks: an error before any work, saying how to get it.
+        let out = run(bin().args(["eval", "a.png", "--baselines", "avif"]), d);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--features avif"), "{err}");
+    }
 }

@@ -11,6 +11,8 @@ use std::time::Instant;
 mod baselines;
 #[path = "vaerans/bench.rs"]
 mod bench;
+#[path = "vaerans/report.rs"]
+mod report;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -716,6 +718,9 @@ fn eval(
             "quality {q} is outside 1..=100"
         )));
     }
+    for b in baselines {
+        b.check_available()?;
+    }
     let files = image_files(inputs)?;
     let first = codec_builder(args, Config::load()?).build()?;
     let vae = first.vae().clone();
@@ -814,10 +819,15 @@ fn eval(
     }
     bar.finish_and_clear();
     let curves = mean_curves(&rows);
-    let bd: Vec<(String, Result<f64>)> = baselines
+    let bd: Vec<BdRate> = baselines
         .iter()
-        .map(|b| (b.name().to_string(), bd_rate_vs(&curves, b.name())))
+        .map(|b| BdRate {
+            baseline: b.name().to_string(),
+            psnr: bd_rate_vs(&curves, b.name(), |c| Some(c.psnr)),
+            ms_ssim: bd_rate_vs(&curves, b.name(), |c| c.ms_ssim.map(ms_ssim_db)),
+        })
         .collect();
+    let matched = matched_rates(&curves);
     if !args.json {
         let ours: Vec<EvalRow> = rows
             .iter()
@@ -826,6 +836,7 @@ fn eval(
             .collect();
         print_eval_table(&ours, qualities, &vae.id().name);
         print_curves(&curves, &bd);
+        print_matched(&matched);
     }
     if let Some(dir) = out_dir {
         #[cfg(feature = "gpu")]
@@ -834,7 +845,25 @@ fn eval(
         });
         #[cfg(not(feature = "gpu"))]
         let device = "cpu".to_string();
-        write_eval_report(dir, &rows, &curves, &bd, &vae.id().name, &device)?;
+        let report = EvalReport {
+            rows: &rows,
+            curves: &curves,
+            bd: &bd,
+            matched: &matched,
+            model: &vae.id().name,
+            device: &device,
+            baselines: &baselines
+                .iter()
+                .map(|b| (b.name().to_string(), b.describe()))
+                .collect::<Vec<_>>(),
+        };
+        write_eval_report(dir, &report)?;
+        if !args.json {
+            println!(
+                "wrote results.json, results.csv and report.html to {}",
+                dir.display()
+            );
+        }
     }
     if args.trace {
         print_trace(codecs.iter().flat_map(Codec::take_trace).collect());
@@ -887,19 +916,152 @@ fn mean_curves(rows: &[EvalRow]) -> Vec<Curve> {
         .collect()
 }
 
-/// BD-rate (PSNR) of vaerans against `baseline`, on the mean curves.
-fn bd_rate_vs(curves: &[Curve], baseline: &str) -> Result<f64> {
-    let points = |codec: &str| -> Vec<(f64, f64)> {
+/// BD-rate of vaerans against one baseline, on the mean curves.
+struct BdRate {
+    baseline: String,
+    /// On PSNR.
+    psnr: Result<f64>,
+    /// On MS-SSIM in dB ([`ms_ssim_db`]).
+    ms_ssim: Result<f64>,
+}
+
+/// MS-SSIM on a dB scale, −10·log10(1 − MS-SSIM), so BD-rate's cubic fit sees a quality axis
+/// that does not saturate at 1.
+fn ms_ssim_db(m: f64) -> f64 {
+    -10.0 * (1.0 - m).max(1e-12).log10()
+}
+
+/// BD-rate of vaerans against `baseline` on the quality `metric`, on the mean curves.
+fn bd_rate_vs(
+    curves: &[Curve],
+    baseline: &str,
+    metric: impl Fn(&Curve) -> Option<f64>,
+) -> Result<f64> {
+    let points = |codec: &str| -> Result<Vec<(f64, f64)>> {
         curves
             .iter()
             .filter(|c| c.codec == codec)
-            .map(|c| (c.bpp, c.psnr))
+            .map(|c| {
+                metric(c).map(|q| (c.bpp, q)).ok_or_else(|| {
+                    Error::InvalidInput(format!("{codec} {} lacks the metric", c.setting))
+                })
+            })
             .collect()
     };
-    vaerans::metrics::bd_rate(&points(baseline), &points("vaerans"))
+    vaerans::metrics::bd_rate(&points(baseline)?, &points("vaerans")?)
 }
 
-fn print_curves(curves: &[Curve], bd: &[(String, Result<f64>)]) {
+/// One vaerans setting beside the baselines at the same rate.
+#[derive(Serialize, Clone)]
+struct Matched {
+    setting: String,
+    bpp: f64,
+    psnr: f64,
+    ms_ssim: Option<f64>,
+    baselines: Vec<MatchedBaseline>,
+}
+
+/// A baseline's mean curve read at a vaerans rate.
+#[derive(Serialize, Clone)]
+struct MatchedBaseline {
+    codec: String,
+    psnr: Option<f64>,
+    ms_ssim: Option<f64>,
+}
+
+/// `points` (rate, value) read at `bpp`, linear in log rate between the two neighbouring
+/// points; `None` outside the points' range.
+fn interpolate(points: &[(f64, f64)], bpp: f64) -> Option<f64> {
+    let mut p: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|(r, v)| *r > 0.0 && v.is_finite())
+        .collect();
+    p.sort_by(|a, b| a.0.total_cmp(&b.0));
+    p.windows(2).find_map(|w| {
+        let ((r0, v0), (r1, v1)) = (w[0], w[1]);
+        (r0..=r1).contains(&bpp).then(|| {
+            if r1 == r0 {
+                v0
+            } else {
+                let t = (bpp.ln() - r0.ln()) / (r1.ln() - r0.ln());
+                v0 + t * (v1 - v0)
+            }
+        })
+    })
+}
+
+/// Every vaerans setting with each baseline's PSNR and MS-SSIM at the same mean rate.
+fn matched_rates(curves: &[Curve]) -> Vec<Matched> {
+    let mut baselines: Vec<&str> = Vec::new();
+    for c in curves {
+        if c.codec != "vaerans" && !baselines.contains(&c.codec.as_str()) {
+            baselines.push(&c.codec);
+        }
+    }
+    if baselines.is_empty() {
+        return Vec::new();
+    }
+    let points = |codec: &str, metric: &dyn Fn(&Curve) -> Option<f64>| -> Vec<(f64, f64)> {
+        curves
+            .iter()
+            .filter(|c| c.codec == codec)
+            .filter_map(|c| metric(c).map(|v| (c.bpp, v)))
+            .collect()
+    };
+    curves
+        .iter()
+        .filter(|c| c.codec == "vaerans")
+        .map(|c| Matched {
+            setting: c.setting.clone(),
+            bpp: c.bpp,
+            psnr: c.psnr,
+            ms_ssim: c.ms_ssim,
+            baselines: baselines
+                .iter()
+                .map(|&b| MatchedBaseline {
+                    codec: b.to_string(),
+                    psnr: interpolate(&points(b, &|c| Some(c.psnr)), c.bpp),
+                    ms_ssim: interpolate(&points(b, &|c| c.ms_ssim), c.bpp),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn print_matched(matched: &[Matched]) {
+    let Some(first) = matched.first() else {
+        return;
+    };
+    println!();
+    println!("at vaerans' rate (baselines interpolated on their mean curves; - out of range):");
+    print!("{:<8} {:>8} {:>17}", "vaerans", "bpp", "PSNR / MS-SSIM");
+    for b in &first.baselines {
+        print!(" {:>17}", b.codec);
+    }
+    println!();
+    let cell = |p: Option<f64>, m: Option<f64>| match p {
+        Some(p) => format!(
+            "{p:.2} / {}",
+            m.map_or("-".to_string(), |m| format!("{m:.4}"))
+        ),
+        None => "-".to_string(),
+    };
+    for m in matched {
+        print!(
+            "{:<8} {:>8.4} {:>17}",
+            m.setting,
+            m.bpp,
+            cell(Some(m.psnr), m.ms_ssim)
+        );
+        for b in &m.baselines {
+            print!(" {:>17}", cell(b.psnr, b.ms_ssim));
+        }
+        println!();
+    }
+}
+
+fn print_curves(curves: &[Curve], bd: &[BdRate]) {
     if bd.is_empty() {
         return;
     }
@@ -920,10 +1082,18 @@ fn print_curves(curves: &[Curve], bd: &[(String, Result<f64>)]) {
             c.decode_seconds
         );
     }
-    for (name, r) in bd {
-        match r {
-            Ok(v) => println!("BD-rate (PSNR) of vaerans against {name}: {v:+.1}%"),
-            Err(e) => println!("BD-rate against {name}: not defined ({e})"),
+    for b in bd {
+        for (metric, r) in [("PSNR", &b.psnr), ("MS-SSIM", &b.ms_ssim)] {
+            match r {
+                Ok(v) => println!(
+                    "BD-rate ({metric}) of vaerans against {}: {v:+.1}%",
+                    b.baseline
+                ),
+                Err(e) => println!(
+                    "BD-rate ({metric}) against {}: not defined ({e})",
+                    b.baseline
+                ),
+            }
         }
     }
 }
@@ -955,60 +1125,93 @@ fn machine() -> Machine {
     }
 }
 
-/// Writes results.json and results.csv into `dir` (created if missing), each atomically.
-fn write_eval_report(
-    dir: &Path,
-    rows: &[EvalRow],
-    curves: &[Curve],
-    bd: &[(String, Result<f64>)],
-    model: &str,
-    device: &str,
-) -> Result<()> {
+/// What `eval --out` writes.
+struct EvalReport<'a> {
+    rows: &'a [EvalRow],
+    curves: &'a [Curve],
+    bd: &'a [BdRate],
+    matched: &'a [Matched],
+    model: &'a str,
+    device: &'a str,
+    /// Each baseline's name and what it is.
+    baselines: &'a [(String, String)],
+}
+
+/// Writes `contents` to `dir/name` atomically.
+fn write_file(dir: &Path, name: &str, contents: &str) -> Result<()> {
+    write_atomic(&dir.join(name), |tmp| {
+        std::fs::write(tmp, contents).map_err(|e| Error::io(tmp, e))
+    })
+}
+
+/// Writes results.json, results.csv and report.html into `dir` (created if missing), each
+/// atomically.
+fn write_eval_report(dir: &Path, r: &EvalReport<'_>) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let bd_json: BTreeMap<&str, Option<f64>> = bd
-        .iter()
-        .map(|(n, r)| (n.as_str(), r.as_ref().ok().copied()))
-        .collect();
+    let machine = machine();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let json_bd = |f: &dyn Fn(&BdRate) -> Option<f64>| -> BTreeMap<&str, Option<f64>> {
+        r.bd.iter().map(|b| (b.baseline.as_str(), f(b))).collect()
+    };
     let report = serde_json::json!({
-        "model": model,
-        "device": device,
-        "machine": machine(),
-        "bd_rate_psnr_percent_vs": bd_json,
-        "curves": curves,
-        "rows": rows,
+        "model": r.model,
+        "device": r.device,
+        "machine": &machine,
+        "command": &command,
+        "baselines": r.baselines.iter().cloned().collect::<BTreeMap<_, _>>(),
+        "bd_rate_psnr_percent_vs": json_bd(&|b| b.psnr.as_ref().ok().copied()),
+        "bd_rate_ms_ssim_percent_vs": json_bd(&|b| b.ms_ssim.as_ref().ok().copied()),
+        "matched_rate": r.matched,
+        "curves": r.curves,
+        "rows": r.rows,
     });
     let json = serde_json::to_string_pretty(&report)
         .map_err(|e| Error::InvalidInput(format!("report: {e}")))?;
-    let path = dir.join("results.json");
-    write_atomic(&path, |tmp| {
-        std::fs::write(tmp, &json).map_err(|e| Error::io(tmp, e))
-    })?;
+    write_file(dir, "results.json", &json)?;
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
     let mut csv = String::from(
         "codec,image,width,height,setting,bytes,bpp,psnr,ssim,ms_ssim,encode_seconds,decode_seconds\n",
     );
-    for r in rows {
+    for row in r.rows {
         csv.push_str(&format!(
             "{},{},{},{},{},{},{},{:.6},{},{},{:.6},{:.6}\n",
-            r.codec,
-            r.image.replace(',', "_"),
-            r.width,
-            r.height,
-            r.setting,
-            r.bytes.map_or(String::new(), |b| b.to_string()),
-            opt(r.bpp),
-            r.psnr,
-            opt(r.ssim),
-            opt(r.ms_ssim),
-            r.encode_seconds,
-            r.decode_seconds
+            row.codec,
+            row.image.replace(',', "_"),
+            row.width,
+            row.height,
+            row.setting,
+            row.bytes.map_or(String::new(), |b| b.to_string()),
+            opt(row.bpp),
+            row.psnr,
+            opt(row.ssim),
+            opt(row.ms_ssim),
+            row.encode_seconds,
+            row.decode_seconds
         ));
     }
-    let path = dir.join("results.csv");
-    write_atomic(&path, |tmp| {
-        std::fs::write(tmp, &csv).map_err(|e| Error::io(tmp, e))
+    write_file(dir, "results.csv", &csv)?;
+    let bd: Vec<(String, Option<f64>, Option<f64>)> =
+        r.bd.iter()
+            .map(|b| {
+                (
+                    b.baseline.clone(),
+                    b.psnr.as_ref().ok().copied(),
+                    b.ms_ssim.as_ref().ok().copied(),
+                )
+            })
+            .collect();
+    let html = report::html(&report::Report {
+        rows: r.rows,
+        curves: r.curves,
+        bd: &bd,
+        matched: r.matched,
+        model: r.model,
+        device: r.device,
+        machine: &machine,
+        command: &command,
+        baselines: r.baselines,
     })?;
-    Ok(())
+    write_file(dir, "report.html", &html)
 }
 
 fn print_eval_table(rows: &[EvalRow], qualities: &[u8], model: &str) {
