@@ -199,8 +199,15 @@ fn eval_reports_vae_and_every_quality() {
     let dir = workdir();
     let d = dir.path();
     photo(&d.join("e.png"), 40, 24);
-    let out = run(bin().args(["eval", "e.png", "-q", "30,90", "--json"]), d);
+    let out = run(
+        bin().args(["eval", "e.png", "-q", "30,90", "--no-baselines", "--json"]),
+        d,
+    );
     assert!(out.status.success());
+    // The report goes to ./vaerans-eval unless told otherwise.
+    for f in ["results.json", "results.csv", "report.html"] {
+        assert!(d.join("vaerans-eval").join(f).is_file(), "{f}");
+    }
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -78,16 +78,20 @@ enum Command {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
         /// Qualities to measure, comma-separated.
-        #[arg(short, long, value_delimiter = ',', default_values_t = [25u8, 50, 75, 90])]
+        #[arg(short, long, value_delimiter = ',',
+              default_values_t = [5u8, 10, 20, 40, 60, 80, 95])]
         quality: Vec<u8>,
         /// Classical codecs to compare against, comma-separated, each swept over its own
-        /// quality range.
-        #[arg(long, value_delimiter = ',')]
+        /// quality range [default: jpeg,webp, and avif in builds with the `avif` feature].
+        #[arg(long, value_delimiter = ',', conflicts_with = "no_baselines")]
         baselines: Vec<baselines::Baseline>,
-        /// Write results.json and results.csv (every image and setting, the mean curves, the
-        /// BD-rates and the machine) into this directory.
+        /// Measure vaerans alone.
         #[arg(long)]
-        out: Option<PathBuf>,
+        no_baselines: bool,
+        /// Where results.json, results.csv (every image and setting, the mean curves, the
+        /// BD-rates, the machine) and report.html go; created if missing.
+        #[arg(long, default_value = "vaerans-eval")]
+        out: PathBuf,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -211,9 +215,17 @@ fn run(command: Command) -> Result<usize> {
             inputs,
             quality,
             baselines,
+            no_baselines,
             out,
             model,
-        } => eval(&inputs, &quality, &baselines, out.as_deref(), &model),
+        } => {
+            let baselines = match (no_baselines, baselines.is_empty()) {
+                (true, _) => Vec::new(),
+                (false, true) => baselines::Baseline::defaults(),
+                (false, false) => baselines,
+            };
+            eval(&inputs, &quality, &baselines, Some(&out), &model)
+        }
         Command::Info { stream, json } => info(&stream, json).map(|()| 0),
         Command::Models { json, ep } => models(json, ep),
         Command::Bench {

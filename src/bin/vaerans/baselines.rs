@@ -36,6 +36,14 @@ pub struct RoundTrip {
 }
 
 impl Baseline {
+    /// The baselines `eval` runs when none are named: every one this build has.
+    pub fn defaults() -> Vec<Baseline> {
+        [Baseline::Jpeg, Baseline::Webp, Baseline::Avif]
+            .into_iter()
+            .filter(|b| b.check_available().is_ok())
+            .collect()
+    }
+
     /// Lower-case name, as in reports.
     pub fn name(self) -> &'static str {
         match self {
