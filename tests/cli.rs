@@ -42,6 +42,15 @@ fn photo(path: &Path, w: u32, h: u32) {
     .unwrap();
 }
 
+/// The devices this build can run the latent stages on.
+fn devices() -> Vec<&'static str> {
+    if cfg!(feature = "gpu") {
+        vec!["cpu", "gpu"]
+    } else {
+        vec!["cpu"]
+    }
+}
+
 fn run(cmd: &mut Command, dir: &Path) -> Output {
     let out = cmd
         .current_dir(dir)
@@ -274,11 +283,7 @@ fn device_gpu_streams_decode_on_the_cpu_and_back() {
 fn bench_prints_images_per_second_and_every_stage() {
     let dir = workdir();
     let d = dir.path();
-    let mut devices = vec!["cpu"];
-    if cfg!(feature = "gpu") {
-        devices.push("gpu");
-    }
-    for device in devices {
+    for device in devices() {
         let out = run(
             bin().args([
                 "bench", "--device", device, "--iters", "1", "--batch", "1,3", "--latent",
@@ -323,11 +328,7 @@ fn bench_runs_the_whole_codec_on_images_by_default() {
     let d = dir.path();
     photo(&d.join("a.png"), 40, 24);
     photo(&d.join("b.png"), 24, 40);
-    let mut devices = vec!["cpu"];
-    if cfg!(feature = "gpu") {
-        devices.push("gpu");
-    }
-    for device in devices {
+    for device in devices() {
         // Synthetic images of a given size.
         let out = run(
             bin().args([

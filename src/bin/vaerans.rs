@@ -292,8 +292,19 @@ fn run(command: Command) -> Result<usize> {
     }
 }
 
-/// Prints per-system times on stderr, rows of the same system and device merged.
-fn print_trace(rows: Vec<vaerans::TraceRow>) {
+/// The distinct names of `names`, in the order they first appear.
+fn first_seen<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for n in names {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// Trace rows of the same system and device summed into one, in first-seen order.
+fn merge_trace(rows: Vec<vaerans::TraceRow>) -> Vec<vaerans::TraceRow> {
     let mut merged: Vec<vaerans::TraceRow> = Vec::new();
     for r in rows {
         match merged
@@ -308,6 +319,12 @@ fn print_trace(rows: Vec<vaerans::TraceRow>) {
             None => merged.push(r),
         }
     }
+    merged
+}
+
+/// Prints per-system times on stderr, rows of the same system and device merged.
+fn print_trace(rows: Vec<vaerans::TraceRow>) {
+    let merged = merge_trace(rows);
     eprintln!(
         "{:<12} {:>6} {:>6} {:>9} {:>11} {:>11}",
         "system", "device", "runs", "entities", "total ms", "ms/entity"
@@ -334,38 +351,34 @@ fn or_default(values: Vec<usize>, default: &[usize]) -> Vec<usize> {
     }
 }
 
-/// Parses `WxH` (also `W×H`).
-fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
+/// Parses `N` positive integers joined by `x` (also `×`, `X`); `example` goes in the error.
+fn parse_dims<const N: usize>(s: &str, example: &str) -> std::result::Result<[usize; N], String> {
     let parts: Vec<&str> = s.split(['x', '×', 'X']).collect();
-    let p = |v: &str| {
-        v.trim()
-            .parse::<u32>()
+    if parts.len() != N {
+        return Err(format!("`{s}` is not {example}"));
+    }
+    let mut out = [0; N];
+    for (o, v) in out.iter_mut().zip(parts) {
+        *o = v
+            .trim()
+            .parse::<usize>()
             .ok()
             .filter(|&n| n > 0)
-            .ok_or_else(|| format!("`{v}` is not a positive integer"))
-    };
-    match parts.as_slice() {
-        [w, h] => Ok((p(w)?, p(h)?)),
-        _ => Err(format!("`{s}` is not WxH, e.g. 768x512")),
+            .ok_or_else(|| format!("`{v}` is not a positive integer"))?;
     }
+    Ok(out)
+}
+
+/// Parses `WxH` (also `W×H`).
+fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
+    let [w, h] = parse_dims::<2>(s, "WxH, e.g. 768x512")?;
+    let side = |v: usize| u32::try_from(v).map_err(|_| format!("`{v}` is not a positive integer"));
+    Ok((side(w)?, side(h)?))
 }
 
 /// Parses `CxHxW` (also `C×H×W`).
 fn parse_shape(s: &str) -> std::result::Result<[usize; 3], String> {
-    let parts: Vec<&str> = s.split(['x', '×', 'X']).collect();
-    match parts.as_slice() {
-        [c, h, w] => {
-            let p = |v: &str| {
-                v.trim()
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| format!("`{v}` is not a positive integer"))
-            };
-            Ok([p(c)?, p(h)?, p(w)?])
-        }
-        _ => Err(format!("`{s}` is not CxHxW, e.g. 4x64x64")),
-    }
+    parse_dims::<3>(s, "CxHxW, e.g. 4x64x64")
 }
 
 const IMAGE_EXTS: &[&str] = &["png", "jpg", "jpeg"];
@@ -1005,12 +1018,12 @@ fn interpolate(points: &[(f64, f64)], bpp: f64) -> Option<f64> {
 
 /// Every vaerans setting with each baseline's PSNR and MS-SSIM at the same mean rate.
 fn matched_rates(curves: &[Curve]) -> Vec<Matched> {
-    let mut baselines: Vec<&str> = Vec::new();
-    for c in curves {
-        if c.codec != "vaerans" && !baselines.contains(&c.codec.as_str()) {
-            baselines.push(&c.codec);
-        }
-    }
+    let baselines = first_seen(
+        curves
+            .iter()
+            .map(|c| c.codec.as_str())
+            .filter(|&c| c != "vaerans"),
+    );
     if baselines.is_empty() {
         return Vec::new();
     }
@@ -1236,12 +1249,7 @@ fn print_eval_table(rows: &[EvalRow], qualities: &[u8], model: &str) {
         print!("{:>18}", format!("q{q} bpp / PSNR"));
     }
     println!();
-    let mut images: Vec<&str> = Vec::new();
-    for r in rows {
-        if !images.contains(&r.image.as_str()) {
-            images.push(&r.image);
-        }
-    }
+    let images = first_seen(rows.iter().map(|r| r.image.as_str()));
     let cell = |image: &str, setting: &str| {
         rows.iter()
             .find(|r| r.image == image && r.setting == setting)

@@ -20,16 +20,22 @@ use vaerans::codec::Codec;
 use vaerans::prelude::*;
 use vaerans::{Device, Error, Result};
 
-/// A latent-like tensor: smooth structure plus noise in about unit range, deterministic in
-/// `seed`. (A tiny xorshift generator: benchmark data needs no statistical quality.)
-fn synthetic_latent(c: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
+/// Uniform noise in [-0.5, 0.5), deterministic in `seed`. (A tiny xorshift generator:
+/// benchmark data needs no statistical quality.)
+fn noise(seed: u64) -> impl FnMut() -> f32 {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut noise = move || {
+    move || {
         s ^= s << 13;
         s ^= s >> 7;
         s ^= s << 17;
         (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
+    }
+}
+
+/// A latent-like tensor: smooth structure plus noise in about unit range, deterministic in
+/// `seed`.
+fn synthetic_latent(c: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
+    let mut noise = noise(seed);
     let mut v = Vec::with_capacity(c * h * w);
     for ch in 0..c {
         for y in 0..h {
@@ -338,13 +344,7 @@ pub fn run_latents(
 /// A photo-like test image, deterministic in `seed`: soft gradients, a few hard-edged shapes,
 /// fine texture and sensor-like noise, so every subband carries something.
 pub fn synthetic_image(width: u32, height: u32, seed: u64) -> RgbImage {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut noise = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
+    let mut noise = noise(seed);
     let phase = seed as f32 * 0.7;
     RgbImage::from_fn(width, height, |x, y| {
         let (u, v) = (x as f32 / width as f32, y as f32 / height as f32);
@@ -360,19 +360,12 @@ pub fn synthetic_image(width: u32, height: u32, seed: u64) -> RgbImage {
     })
 }
 
-/// Merges trace rows per system, in first-seen order, into milliseconds per batch.
+/// Trace rows merged per system (in first-seen order), as milliseconds per batch.
 fn stage_times(trace: Vec<vaerans::TraceRow>, iters: usize) -> Vec<(String, f64)> {
-    let mut out: Vec<(String, f64)> = Vec::new();
-    for r in trace {
-        match out.iter_mut().find(|(s, _)| *s == r.system) {
-            Some((_, ms)) => *ms += r.ms,
-            None => out.push((r.system.to_string(), r.ms)),
-        }
-    }
-    for (_, ms) in &mut out {
-        *ms /= iters as f64;
-    }
-    out
+    super::merge_trace(trace)
+        .into_iter()
+        .map(|r| (r.system.to_string(), r.ms / iters as f64))
+        .collect()
 }
 
 /// Fails with the first failed image of a batch, if any.

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use plotters::prelude::*;
 use vaerans::{Error, Result};
 
-use super::{Curve, EvalRow, Machine, Matched};
+use super::{first_seen, Curve, EvalRow, Machine, Matched};
 
 /// Everything the page shows.
 pub struct Report<'a> {
@@ -62,13 +62,7 @@ fn chart_error(e: impl std::fmt::Display) -> Error {
 
 /// Codec names in first-seen order.
 fn codecs(curves: &[Curve]) -> Vec<&str> {
-    let mut names: Vec<&str> = Vec::new();
-    for c in curves {
-        if !names.contains(&c.codec.as_str()) {
-            names.push(&c.codec);
-        }
-    }
-    names
+    first_seen(curves.iter().map(|c| c.codec.as_str()))
 }
 
 /// One rate–distortion chart as an SVG string: bits per pixel (log axis) against `metric`, one
@@ -232,12 +226,7 @@ pub fn html(r: &Report<'_>) -> Result<String> {
         |c| c.ms_ssim,
         vae_mean(r.rows, |x| x.ms_ssim),
     )?;
-    let mut images: Vec<&str> = Vec::new();
-    for row in r.rows {
-        if !images.contains(&row.image.as_str()) {
-            images.push(&row.image);
-        }
-    }
+    let images = first_seen(r.rows.iter().map(|row| row.image.as_str()));
 
     let mut out = String::with_capacity(64 * 1024);
     let _ = write!(
