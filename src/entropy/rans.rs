@@ -75,20 +75,23 @@ pub enum BandModel {
     },
 }
 
-/// Mantissa bits of the [`log2_approx`] table.
+/// Mantissa bits of the [`log2_q16`] table.
 const LOG2_MANT_BITS: u32 = 10;
 
-/// `log2(1 + i / 2^LOG2_MANT_BITS)` for every `i`.
-static LOG2_MANT: LazyLock<[f32; 1 << LOG2_MANT_BITS]> = LazyLock::new(|| {
-    std::array::from_fn(|i| (1.0 + i as f64 / f64::from(1u32 << LOG2_MANT_BITS)).log2() as f32)
+/// `log2(1 + i / 2^LOG2_MANT_BITS)` for every `i`, in units of 2^-16.
+static LOG2_MANT_Q16: LazyLock<[u32; 1 << LOG2_MANT_BITS]> = LazyLock::new(|| {
+    std::array::from_fn(|i| {
+        let l = (1.0 + i as f64 / f64::from(1u32 << LOG2_MANT_BITS)).log2();
+        (l * 65536.0).round() as u32
+    })
 });
 
-/// `log2(f)` for `f >= 1` to within 0.0015: the exponent from the leading one plus a table
-/// lookup on the next bits. Used only to *price* candidate models (an encoder choice, written
-/// down exactly), so it need not be exact; the libm `log2` it replaces was most of the
-/// encoder's time on latent-sized bands.
+/// `log2(f)` for `f >= 1` in units of 2^-16, to within 0.0015: the exponent from the leading one
+/// plus a table lookup on the next bits. Used only to *price* candidate models (an encoder
+/// choice, written down exactly), so it need not be exact; in fixed point the pricing sums are
+/// exact integer sums, the same in any order and on any machine.
 #[inline]
-fn log2_approx(f: u32) -> f32 {
+fn log2_q16(f: u32) -> u32 {
     debug_assert!(f > 0);
     let e = 31 - f.leading_zeros();
     let mant = if e >= LOG2_MANT_BITS {
@@ -96,24 +99,23 @@ fn log2_approx(f: u32) -> f32 {
     } else {
         (f << (LOG2_MANT_BITS - e)) & ((1 << LOG2_MANT_BITS) - 1)
     };
-    e as f32 + LOG2_MANT[mant as usize]
+    (e << 16) + LOG2_MANT_Q16[mant as usize]
 }
 
-/// Estimated payload bits of coding `hist` with `freqs` at `precision`; only `range` holds
-/// nonzero counts.
+/// Estimated payload bits of coding `hist` with `freqs` at `precision`: `Σ c·(precision −
+/// log2 f)`. Only `range` holds nonzero counts; every nonzero count has a nonzero frequency.
 fn payload_bits(
     hist: &[u32; 256],
     freqs: &[u32; 256],
     precision: u32,
     range: std::ops::RangeInclusive<usize>,
 ) -> f64 {
-    let mut bits = 0f64;
+    let mut bits = 0u64;
     for (&c, &f) in hist[range.clone()].iter().zip(&freqs[range]) {
-        if c > 0 {
-            bits += f64::from(c) * f64::from(precision as f32 - log2_approx(f));
-        }
+        // A zero count prices nothing; `max(1)` only keeps its log defined.
+        bits += u64::from(c) * u64::from((precision << 16).saturating_sub(log2_q16(f.max(1))));
     }
-    bits
+    bits as f64 / 65536.0
 }
 
 /// The decay index whose two-sided geometric distribution has mean absolute deviation `m`
@@ -130,8 +132,29 @@ fn decay_for_mad(m: f64) -> usize {
         .clamp(0.0, (DECAYS_Q16.len() - 1) as f64) as usize
 }
 
-/// Frequencies of the geometric model: integer weights `2^30 · r^|s − mode|` (each at least 1)
-/// over `[lo, hi]`, normalised to `2^precision`. Integer-only, shared by encoder and decoder.
+/// Integer weights `2^30 · r^|s − mode|` (each at least 1) over `[lo, hi]` for the geometric
+/// model with decay `DECAYS_Q16[decay]`, and their sum.
+fn geometric_weights(lo: usize, hi: usize, mode: usize, decay: usize) -> ([u32; 256], u64) {
+    let r = u64::from(DECAYS_Q16[decay]);
+    let mut weights = [0u32; 256];
+    let mut total = 0u64;
+    let mut w = 1u64 << 30;
+    for d in 0..=(hi - lo) {
+        if mode >= d && mode - d >= lo {
+            weights[mode - d] = w as u32;
+            total += w;
+        }
+        if d > 0 && mode + d <= hi {
+            weights[mode + d] = w as u32;
+            total += w;
+        }
+        w = ((w * r) >> 16).max(1);
+    }
+    (weights, total)
+}
+
+/// Frequencies of the geometric model: [`geometric_weights`] normalised to `2^precision`.
+/// Integer-only, shared by encoder and decoder.
 fn geometric_freqs(
     precision: u32,
     lo: usize,
@@ -139,20 +162,67 @@ fn geometric_freqs(
     mode: usize,
     decay: usize,
 ) -> Box<[u32; 256]> {
-    let r = u64::from(DECAYS_Q16[decay]);
-    let mut weights = [0u32; 256];
-    let mut w = 1u64 << 30;
-    for d in 0..=(hi - lo) {
-        if mode >= d && mode - d >= lo {
-            weights[mode - d] = w as u32;
+    let (weights, total) = geometric_weights(lo, hi, mode, decay);
+    let mut freqs = Box::new([0u32; 256]);
+    normalize_into(&weights, lo, hi, total, precision, &mut freqs);
+    freqs
+}
+
+/// The smallest and largest index with a nonzero entry, `None` if all are zero. Scans 16
+/// entries at a time (the model choice calls it per band, and most bands are short).
+fn nonzero_range(v: &[u32; 256]) -> Option<(usize, usize)> {
+    let any = |c: &[u32]| c.iter().fold(0, |a, &b| a | b) != 0;
+    let first = v.chunks_exact(16).position(any)?;
+    let last = v.chunks_exact(16).rposition(any).unwrap_or(first);
+    let lo = 16 * first + v[16 * first..].iter().position(|&c| c > 0).unwrap_or(0);
+    let hi = 16 * last
+        + v[16 * last..16 * last + 16]
+            .iter()
+            .rposition(|&c| c > 0)
+            .unwrap_or(0);
+    Some((lo, hi))
+}
+
+/// The encoder's running choice: the cheapest candidate model seen so far. Candidates are built
+/// in one scratch table and copied here only when they win, so the search allocates nothing.
+struct Cheapest {
+    lo: usize,
+    hi: usize,
+    cost: f64,
+    precision: u32,
+    shape: ModelShape,
+    freqs: [u32; 256],
+}
+
+impl Cheapest {
+    /// Prices `freqs` (nonzero only on `[lo, hi]`) for `hist`: estimated payload bits plus table
+    /// bits. Keeps it if it is the cheapest so far; returns its cost.
+    fn consider(
+        &mut self,
+        hist: &[u32; 256],
+        precision: u32,
+        freqs: &[u32; 256],
+        shape: ModelShape,
+    ) -> f64 {
+        let (lo, hi) = (self.lo, self.hi);
+        let payload = payload_bits(hist, freqs, precision, lo..=hi);
+        let cost = payload + table_bits_of(freqs, lo, hi, shape) as f64;
+        if self.precision == 0 || cost < self.cost {
+            self.cost = cost;
+            self.precision = precision;
+            self.shape = shape;
+            self.freqs[lo..=hi].copy_from_slice(&freqs[lo..=hi]);
         }
-        if d > 0 && mode + d <= hi {
-            weights[mode + d] = w as u32;
-        }
-        w = ((w * r) >> 16).max(1);
+        cost
     }
-    let total: u64 = weights.iter().map(|&x| u64::from(x)).sum();
-    normalize(&weights, total, precision)
+
+    fn into_model(self) -> BandModel {
+        BandModel::Coded {
+            precision: self.precision,
+            freqs: Box::new(self.freqs),
+            shape: self.shape,
+        }
+    }
 }
 
 impl BandModel {
@@ -169,58 +239,64 @@ impl BandModel {
         Self::choose(hist, false)
     }
 
+    /// Every step works on the band's symbol range `[lo, hi]` only and allocates nothing but
+    /// the chosen table: a latent has ~50 bands, most of a few dozen to a few hundred symbols,
+    /// so per-band work over all 256 values, not the coding itself, dominated the encoder.
     fn choose(hist: &[u32; 256], allow_geometric: bool) -> Option<BandModel> {
-        let n: u64 = hist.iter().map(|&c| u64::from(c)).sum();
-        let distinct = hist.iter().filter(|&&c| c > 0).count();
-        if n == 0 {
-            return None;
+        let (lo, hi) = nonzero_range(hist)?;
+        // Total count, distinct values, and the mode (the most frequent; ties: the smallest).
+        let (mut n, mut distinct, mut mode) = (0u64, 0u32, lo);
+        for (s, &c) in hist.iter().enumerate().take(hi + 1).skip(lo) {
+            n += u64::from(c);
+            distinct += u32::from(c > 0);
+            if c > hist[mode] {
+                mode = s;
+            }
         }
-        let lo = hist.iter().position(|&c| c > 0).unwrap_or(0);
-        let hi = hist.iter().rposition(|&c| c > 0).unwrap_or(0);
         if distinct == 1 {
             return Some(BandModel::Constant(lo as u8));
         }
-        let p_lo = ceil_log2(distinct as u64).max(1);
+        let p_lo = ceil_log2(u64::from(distinct)).max(1);
         let p_hi = (ceil_log2(n) + 1).clamp(p_lo, MAX_PRECISION);
-        let mut best: Option<(f64, BandModel)> = None;
-        // Keeps the cheapest model seen; returns the total cost of `model`.
-        let mut consider = |precision: u32, freqs: Box<[u32; 256]>, shape: ModelShape| {
-            let payload = payload_bits(hist, &freqs, precision, lo..=hi);
-            let table = table_bits_of(&freqs, lo, hi, shape);
-            let cost = payload + table as f64;
-            if best.as_ref().is_none_or(|(b, _)| cost < *b) {
-                best = Some((
-                    cost,
-                    BandModel::Coded {
-                        precision,
-                        freqs,
-                        shape,
-                    },
-                ));
-            }
-            cost
+        let mut best = Cheapest {
+            lo,
+            hi,
+            cost: f64::INFINITY,
+            precision: 0,
+            shape: ModelShape::Explicit,
+            freqs: [0; 256],
         };
-        // Explicit tables: from the highest useful precision down, while the total shrinks
-        // (payload bits grow and table bits shrink as the precision drops).
-        let mut last = f64::INFINITY;
-        for precision in (p_lo..=p_hi).rev() {
-            let cost = consider(
-                precision,
-                normalize_explicit(hist, n, precision),
-                ModelShape::Explicit,
-            );
+        let mut scratch = [0u32; 256];
+        // Explicit tables: payload bits grow and table bits shrink as the precision drops, and
+        // the total is lowest a few bits below the highest useful precision. Start there and
+        // walk downhill (down first, then up).
+        let mut explicit = |precision: u32| {
+            normalize_explicit(hist, lo, hi, n, precision, &mut scratch);
+            best.consider(hist, precision, &scratch, ModelShape::Explicit)
+        };
+        let start = p_hi.saturating_sub(3).max(p_lo);
+        let at_start = explicit(start);
+        let mut last = at_start;
+        for precision in (p_lo..start).rev() {
+            let cost = explicit(precision);
             if cost >= last {
                 break;
             }
             last = cost;
         }
+        if last == at_start {
+            for precision in start + 1..=p_hi {
+                let cost = explicit(precision);
+                if cost >= last {
+                    break;
+                }
+                last = cost;
+            }
+        }
         // Geometric: every symbol of [lo, hi] gets a slot, so the precision must cover the span.
         let span = (hi - lo + 1) as u64;
         let g_lo = ceil_log2(span).max(1);
         if allow_geometric && g_lo <= MAX_PRECISION {
-            let mode = (0..256)
-                .max_by_key(|&s| (hist[s], std::cmp::Reverse(s)))
-                .unwrap_or(lo);
             let g_hi = p_hi.max(g_lo);
             // Price decays with the continuous model `p(s) ∝ r^|s − mode|` on [lo, hi]:
             // bits = Σc·|s − mode|·(−log2 r) + n·log2 Z, with Z a pair of geometric sums, so
@@ -254,18 +330,18 @@ impl BandModel {
                     (best_decay, best_cost) = (next as usize, c);
                 }
             }
+            // The weights do not depend on the precision: built once, normalised per candidate.
+            let (weights, total) = geometric_weights(lo, hi, mode, best_decay);
+            let shape = ModelShape::Geometric {
+                mode: mode as u8,
+                decay: best_decay as u8,
+            };
             for precision in g_lo.max(g_hi.saturating_sub(2))..=g_hi {
-                consider(
-                    precision,
-                    geometric_freqs(precision, lo, hi, mode, best_decay),
-                    ModelShape::Geometric {
-                        mode: mode as u8,
-                        decay: best_decay as u8,
-                    },
-                );
+                normalize_into(&weights, lo, hi, total, precision, &mut scratch);
+                best.consider(hist, precision, &scratch, shape);
             }
         }
-        best.map(|(_, m)| m)
+        Some(best.into_model())
     }
 
     /// Size of this model's table entry in bits.
@@ -292,8 +368,7 @@ impl BandModel {
                 freqs,
                 shape,
             } => {
-                let lo = freqs.iter().position(|&f| f > 0).unwrap_or(0);
-                let hi = freqs.iter().rposition(|&f| f > 0).unwrap_or(0);
+                let (lo, hi) = nonzero_range(freqs).unwrap_or((0, 0));
                 w.put(1, 1);
                 w.put(*precision, 4);
                 w.put(lo as u32, 8);
@@ -436,35 +511,40 @@ fn table_bits_of(freqs: &[u32; 256], lo: usize, hi: usize, shape: ModelShape) ->
     }
 }
 
-/// [`normalize`] for explicit tables, which are written out and so may be normalised any
+/// [`normalize_into`] for explicit tables, which are written out and so may be normalised any
 /// valid way: an excess from rounding rare symbols up to 1 comes off the largest frequency in
-/// one step (the general path sorts). Falls back to [`normalize`] when that frequency is too
-/// small to pay for it.
-fn normalize_explicit(hist: &[u32; 256], n: u64, precision: u32) -> Box<[u32; 256]> {
+/// one step (the general path sorts). Falls back to [`normalize_into`] when that frequency is
+/// too small to pay for it. Writes `freqs[lo..=hi]`; `hist` is zero outside that range.
+fn normalize_explicit(
+    hist: &[u32; 256],
+    lo: usize,
+    hi: usize,
+    n: u64,
+    precision: u32,
+    freqs: &mut [u32; 256],
+) {
     let total = 1u64 << precision;
-    let mut freqs = Box::new([0u32; 256]);
     let mut sum = 0u64;
-    let mut top = 0usize;
-    for (s, (f, &c)) in freqs.iter_mut().zip(hist.iter()).enumerate() {
-        if c > 0 {
-            *f = share(c, total, n).max(1);
-            sum += u64::from(*f);
-            // The most frequent symbol (ties: the later one, as in `normalize`).
-            if c >= hist[top] {
-                top = s;
-            }
+    let mut top = lo;
+    for s in lo..=hi {
+        let c = hist[s];
+        freqs[s] = if c > 0 { share(c, total, n).max(1) } else { 0 };
+        sum += u64::from(freqs[s]);
+        // The most frequent symbol (ties: the later one, as in `normalize_into`).
+        if c >= hist[top] {
+            top = s;
         }
     }
     if sum <= total {
         freqs[top] += (total - sum) as u32;
-        return freqs;
+        return;
     }
     let excess = (sum - total) as u32;
     if freqs[top] > excess {
         freqs[top] -= excess;
-        return freqs;
+        return;
     }
-    normalize(hist, n, precision)
+    normalize_into(hist, lo, hi, n, precision, freqs);
 }
 
 /// `⌊(c·total + n/2) / n⌋`, the rounded share of `c` in `n` at `total = 2^precision`. For
@@ -492,35 +572,57 @@ fn ceil_log2(n: u64) -> u32 {
     }
 }
 
-/// Scales weights to frequencies summing to `2^precision`, every nonzero weight at least 1.
-/// Integer-only and deterministic. Requires `2^precision >=` the number of nonzero weights.
-fn normalize(weights: &[u32; 256], n: u64, precision: u32) -> Box<[u32; 256]> {
+/// Scales `weights` (zero outside `[lo, hi]`, summing to `n`) to frequencies summing to
+/// `2^precision`, every nonzero weight at least 1, written to `freqs[lo..=hi]`. Integer-only and
+/// deterministic: the decoder rebuilds geometric models with it, so its output is part of the
+/// format. Requires `2^precision >=` the number of nonzero weights.
+///
+/// Rounded shares first; a shortfall goes to the largest weight (ties: the later symbol); an
+/// excess is taken one unit at a time, round-robin, from the frequencies above 1 in order of
+/// decreasing frequency (ties: the later symbol first).
+fn normalize_into(
+    weights: &[u32; 256],
+    lo: usize,
+    hi: usize,
+    n: u64,
+    precision: u32,
+    freqs: &mut [u32; 256],
+) {
     let total = 1u64 << precision;
-    let mut freqs = Box::new([0u32; 256]);
-    let lo = weights.iter().position(|&c| c > 0).unwrap_or(0);
-    let hi = weights.iter().rposition(|&c| c > 0).unwrap_or(0);
     let mut sum = 0u64;
-    for (f, &c) in freqs[lo..=hi].iter_mut().zip(&weights[lo..=hi]) {
-        if c > 0 {
-            *f = share(c, total, n).max(1);
-            sum += u64::from(*f);
+    let mut top = lo;
+    for s in lo..=hi {
+        let c = weights[s];
+        freqs[s] = if c > 0 { share(c, total, n).max(1) } else { 0 };
+        sum += u64::from(freqs[s]);
+        if c >= weights[top] {
+            top = s;
         }
     }
     if sum < total {
-        let top = (lo..=hi).max_by_key(|&s| (weights[s], s)).unwrap_or(0);
         freqs[top] += (total - sum) as u32;
     } else if sum > total {
         let mut excess = sum - total;
-        let mut order: Vec<usize> = (lo..=hi).filter(|&s| freqs[s] > 1).collect();
-        order.sort_by_key(|&s| std::cmp::Reverse((freqs[s], s)));
+        // Symbols with room to give, as bytes on the stack (no allocation per candidate).
+        let mut order = [0u8; 256];
+        let mut len = 0;
+        for (s, &f) in freqs.iter().enumerate().take(hi + 1).skip(lo) {
+            if f > 1 {
+                order[len] = s as u8;
+                len += 1;
+            }
+        }
+        // Keys are distinct (the symbol breaks ties), so an unstable sort is deterministic.
+        order[..len].sort_unstable_by_key(|&s| std::cmp::Reverse((freqs[usize::from(s)], s)));
         while excess > 0 {
             let mut progressed = false;
-            for &s in &order {
+            for &s in &order[..len] {
                 if excess == 0 {
                     break;
                 }
-                if freqs[s] > 1 {
-                    freqs[s] -= 1;
+                let f = &mut freqs[usize::from(s)];
+                if *f > 1 {
+                    *f -= 1;
                     excess -= 1;
                     progressed = true;
                 }
@@ -531,11 +633,19 @@ fn normalize(weights: &[u32; 256], n: u64, precision: u32) -> Box<[u32; 256]> {
             }
         }
     }
-    freqs
 }
 
 /// Histogram of a slice of symbols.
 pub fn histogram(symbols: &[u8]) -> [u32; 256] {
+    let mut out = [0u32; 256];
+    // Short bands (most of a latent's) are counted directly: merging sub-histograms costs
+    // more than the counting.
+    if symbols.len() < 1024 {
+        for &s in symbols {
+            out[usize::from(s)] += 1;
+        }
+        return out;
+    }
     // Four sub-histograms break the store-to-load dependency on runs of equal symbols.
     let mut h = [[0u32; 256]; 4];
     let mut chunks = symbols.chunks_exact(4);
@@ -548,7 +658,6 @@ pub fn histogram(symbols: &[u8]) -> [u32; 256] {
     for &s in chunks.remainder() {
         h[0][s as usize] += 1;
     }
-    let mut out = [0u32; 256];
     for (i, o) in out.iter_mut().enumerate() {
         *o = h[0][i] + h[1][i] + h[2][i] + h[3][i];
     }
@@ -565,44 +674,49 @@ pub struct Encoded {
 }
 
 /// Encoder-side symbol lookup: frequency, cumulative start and renormalisation bound.
-/// (A reciprocal multiply in place of the division, exact by Granlund & Montgomery's 33-bit
-/// reciprocal, measured 13% slower on x86-64 with a fast hardware divider, twice; the plain
-/// division stays.)
+/// (Replacing the division by a multiply with a 64-bit reciprocal, exact for 32-bit states,
+/// measured no faster on x86-64 with a fast hardware divider, in two different forms; the
+/// plain division stays.)
 #[derive(Clone, Copy, Default)]
 struct EncSym {
     /// The symbol's frequency; 0 for symbols the model does not code.
     freq: u32,
     /// Cumulative frequency of the symbols before this one.
     start: u32,
-    /// Renormalise (emit 16 bits) when the state reaches this: `f << (32 − precision)`; 0 for
-    /// symbols without a frequency.
+    /// Renormalise (emit 16 bits) when the state reaches this: `freq << (32 − precision)`; 0
+    /// for symbols without a frequency.
     x_max: u32,
 }
 
-/// Writes `w` (little-endian) just before `pos` and moves `pos` back over it.
+/// Writes `w` just before `pos` and moves `pos` back over it.
 #[inline(always)]
-fn put_word(buf: &mut [u8], pos: &mut usize, w: u16) {
-    buf[*pos - 2..*pos].copy_from_slice(&w.to_le_bytes());
-    *pos -= 2;
+fn put_word(words: &mut [u16], pos: &mut usize, w: u16) {
+    words[*pos - 1] = w;
+    *pos -= 1;
 }
 
 /// One encoder step on a lane's state: renormalise (emit the low 16 bits) if the state is at
 /// the symbol's bound, then `x' = ((x / f) << p) + (x % f) + start`, below 2^32 because the
-/// renormalised state is below the bound. `buf[..pos]` must have room for one more word.
+/// renormalised state is below the bound.
+///
+/// The word is stored unconditionally at `words[pos − 1]` and `pos` moves back over it only
+/// when the step renormalises, so the step has no data-dependent branch. `words[..pos]` must
+/// have room for one more word.
 #[inline(always)]
-fn enc_step(x: &mut u32, e: &EncSym, precision: u32, buf: &mut [u8], pos: &mut usize) {
+fn enc_step(x: &mut u32, e: &EncSym, precision: u32, words: &mut [u16], pos: &mut usize) {
     let xs = *x;
     let emit = xs >= e.x_max;
-    buf[*pos - 2..*pos].copy_from_slice(&(xs as u16).to_le_bytes());
-    *pos -= 2 * usize::from(emit);
+    words[*pos - 1] = xs as u16;
+    *pos -= usize::from(emit);
     let xs = if emit { xs >> 16 } else { xs };
     *x = ((xs / e.freq) << precision) + (xs % e.freq) + e.start;
 }
 
-fn enc_table(precision: u32, freqs: &[u32; 256]) -> [EncSym; 256] {
-    let mut t = [EncSym::default(); 256];
+/// Fills `t[lo..=hi]` for a model whose frequencies are zero outside `[lo, hi]`; entries outside
+/// stay as they are (the encoder clears each band's range after coding it, so they are empty).
+fn fill_enc_table(t: &mut [EncSym; 256], precision: u32, freqs: &[u32; 256], lo: usize, hi: usize) {
     let mut start = 0;
-    for (e, &f) in t.iter_mut().zip(freqs.iter()) {
+    for (e, &f) in t[lo..=hi].iter_mut().zip(&freqs[lo..=hi]) {
         // f < 2^precision (coded bands have >= 2 symbols), so x_max < 2^32.
         *e = EncSym {
             freq: f,
@@ -611,7 +725,6 @@ fn enc_table(precision: u32, freqs: &[u32; 256]) -> [EncSym; 256] {
         };
         start += f;
     }
-    t
 }
 
 /// Encodes `bands` (each a slice of symbols) with one model per band computed from its histogram.
@@ -620,13 +733,14 @@ pub fn encode_bands(bands: &[&[u8]]) -> Result<Encoded> {
         .iter()
         .map(|b| BandModel::from_histogram(&histogram(b)))
         .collect();
-    encode_with_models(bands, &models)
+    // The models come from the bands' own histograms: nothing to check.
+    Ok(code_bands(bands, &models))
 }
 
 /// Encodes `bands` with the given models (`None` only for empty bands). The histograms the
 /// models come from may be computed elsewhere (the quantiser counts them as it goes), so the
-/// models are checked against the symbols as they are coded: a symbol without a frequency, or
-/// a constant band that is not constant, is an error, never a stream that decodes wrongly. A
+/// models are checked against the symbols before coding: a symbol without a frequency, or a
+/// constant band that is not constant, is an error, never a stream that decodes wrongly. A
 /// histogram that is merely inaccurate costs rate, not correctness.
 pub fn encode_with_models(bands: &[&[u8]], models: &[Option<BandModel>]) -> Result<Encoded> {
     if bands.len() != models.len() {
@@ -637,17 +751,27 @@ pub fn encode_with_models(bands: &[&[u8]], models: &[Option<BandModel>]) -> Resu
         )));
     }
     for (i, (band, model)) in bands.iter().zip(models).enumerate() {
-        let ok = match model {
-            None => band.is_empty(),
-            Some(BandModel::Constant(v)) => band.iter().all(|s| s == v),
-            Some(BandModel::Coded { .. }) => true,
+        let missing = match model {
+            None => band.first(),
+            Some(BandModel::Constant(v)) => band.iter().find(|&s| s != v),
+            Some(BandModel::Coded { freqs, .. }) => {
+                band.iter().find(|&&s| freqs[usize::from(s)] == 0)
+            }
         };
-        if !ok {
+        if let Some(s) = missing {
             return Err(Error::InvalidInput(format!(
-                "band {i}: its model does not describe its symbols (histogram mismatch)"
+                "band {i}: its model gives symbol {s} no probability (histogram mismatch)"
             )));
         }
     }
+    Ok(code_bands(bands, models))
+}
+
+/// Codes `bands` with `models`, which must describe them: `None` only for empty bands, a
+/// constant model only for a constant band, every coded symbol with a nonzero frequency.
+/// (Breaking that gives a stream that does not decode, never a panic.)
+fn code_bands(bands: &[&[u8]], models: &[Option<BandModel>]) -> Encoded {
+    debug_assert_eq!(bands.len(), models.len());
     let mut w = BitWriter::new();
     for m in models.iter().flatten() {
         m.write(&mut w);
@@ -661,19 +785,20 @@ pub fn encode_with_models(bands: &[&[u8]], models: &[Option<BandModel>]) -> Resu
         .map(|(b, _)| b.len())
         .sum();
     if total == 0 {
-        return Ok(Encoded {
+        return Encoded {
             tables,
             payload: Vec::new(),
-        });
+        };
     }
     // The payload is written back to front (rANS emits in the reverse of decoding order), 16
     // bits at a time, into a buffer that holds the worst case: one word per symbol plus the
     // final states. Every step stores its low word and moves the cursor only when it
     // renormalises, so the loop has no data-dependent branch.
-    let mut buf = vec![0u8; 2 * (total + 2 * LANES) + 2];
-    let mut pos = buf.len();
+    let mut words = vec![0u16; total + 2 * LANES + 1];
+    let mut pos = words.len();
     let mut x = [RANS_L; LANES];
     let mut i = total;
+    let mut table = [EncSym::default(); 256];
     for (band, model) in bands.iter().zip(models).rev() {
         let Some(BandModel::Coded {
             precision, freqs, ..
@@ -681,31 +806,31 @@ pub fn encode_with_models(bands: &[&[u8]], models: &[Option<BandModel>]) -> Resu
         else {
             continue;
         };
-        let (p, t) = (*precision, enc_table(*precision, freqs));
-        let sym = |s: u8| -> Result<&EncSym> {
-            let e = &t[s as usize];
-            if e.x_max == 0 {
-                return Err(Error::InvalidInput(format!(
-                    "symbol {s} has no frequency in its band's model (histogram mismatch)"
-                )));
-            }
-            Ok(e)
-        };
+        let p = *precision;
+        let (lo, hi) = nonzero_range(freqs).unwrap_or((0, 255));
+        fill_enc_table(&mut table, p, freqs, lo, hi);
+        let t = &table;
         // Symbol i goes to lane i % LANES. Single steps until i is a multiple of LANES, then
         // LANES at a time with the states in registers, then single steps for the rest.
         let mut k = band.len();
         while k > 0 && i % LANES != 0 {
             k -= 1;
             i -= 1;
-            enc_step(&mut x[i % LANES], sym(band[k])?, p, &mut buf, &mut pos);
+            enc_step(
+                &mut x[i % LANES],
+                &t[usize::from(band[k])],
+                p,
+                &mut words,
+                &mut pos,
+            );
         }
         let [mut a, mut b, mut c, mut d] = x;
         while k >= LANES {
-            let s = &band[k - LANES..k];
-            enc_step(&mut d, sym(s[3])?, p, &mut buf, &mut pos);
-            enc_step(&mut c, sym(s[2])?, p, &mut buf, &mut pos);
-            enc_step(&mut b, sym(s[1])?, p, &mut buf, &mut pos);
-            enc_step(&mut a, sym(s[0])?, p, &mut buf, &mut pos);
+            let s: &[u8; LANES] = band[k - LANES..k].try_into().expect("LANES symbols");
+            enc_step(&mut d, &t[usize::from(s[3])], p, &mut words, &mut pos);
+            enc_step(&mut c, &t[usize::from(s[2])], p, &mut words, &mut pos);
+            enc_step(&mut b, &t[usize::from(s[1])], p, &mut words, &mut pos);
+            enc_step(&mut a, &t[usize::from(s[0])], p, &mut words, &mut pos);
             k -= LANES;
             i -= LANES;
         }
@@ -713,16 +838,22 @@ pub fn encode_with_models(bands: &[&[u8]], models: &[Option<BandModel>]) -> Resu
         while k > 0 {
             k -= 1;
             i -= 1;
-            enc_step(&mut x[i % LANES], sym(band[k])?, p, &mut buf, &mut pos);
+            enc_step(
+                &mut x[i % LANES],
+                &t[usize::from(band[k])],
+                p,
+                &mut words,
+                &mut pos,
+            );
         }
+        table[lo..=hi].fill(EncSym::default());
     }
     for &s in x.iter().rev() {
-        put_word(&mut buf, &mut pos, s as u16);
-        put_word(&mut buf, &mut pos, (s >> 16) as u16);
+        put_word(&mut words, &mut pos, s as u16);
+        put_word(&mut words, &mut pos, (s >> 16) as u16);
     }
-    buf.drain(..pos);
-    let payload = buf;
-    Ok(Encoded { tables, payload })
+    let payload = words[pos..].iter().flat_map(|w| w.to_le_bytes()).collect();
+    Encoded { tables, payload }
 }
 
 /// Decoder-side slot entry: `x' = freq * (x >> precision) + bias`, `bias = slot - start`.
@@ -996,6 +1127,68 @@ mod tests {
         assert_eq!(enc.tables.len(), 3); // 2 × 9 bits
     }
 
+    /// The normalisation written the plain way (every value, a sorted `Vec`), which the
+    /// range-limited, allocation-free [`normalize_into`] must match exactly: the decoder
+    /// rebuilds geometric models with it.
+    fn normalize_reference(weights: &[u32; 256], n: u64, precision: u32) -> [u32; 256] {
+        let total = 1u64 << precision;
+        let mut freqs = [0u32; 256];
+        for (f, &c) in freqs.iter_mut().zip(weights) {
+            if c > 0 {
+                *f = (((u64::from(c) * total + n / 2) / n) as u32).max(1);
+            }
+        }
+        let sum: u64 = freqs.iter().map(|&f| u64::from(f)).sum();
+        if sum < total {
+            let top = (0..256).max_by_key(|&s| (weights[s], s)).unwrap();
+            freqs[top] += (total - sum) as u32;
+        } else {
+            let mut excess = sum - total;
+            let mut order: Vec<usize> = (0..256).filter(|&s| freqs[s] > 1).collect();
+            order.sort_by_key(|&s| std::cmp::Reverse((freqs[s], s)));
+            while excess > 0 {
+                for &s in &order {
+                    if excess > 0 && freqs[s] > 1 {
+                        freqs[s] -= 1;
+                        excess -= 1;
+                    }
+                }
+            }
+        }
+        freqs
+    }
+
+    #[test]
+    fn normalization_matches_the_plain_reference() {
+        let mut seed = 0x51ed_2701_u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for _ in 0..20_000 {
+            let lo = (next() % 256) as usize;
+            let hi = (lo + (next() % 80) as usize).min(255);
+            let mode = lo + next() as usize % (hi - lo + 1);
+            let g_lo = ceil_log2((hi - lo + 1) as u64).max(1);
+            let precision = g_lo + next() % (MAX_PRECISION - g_lo + 1);
+            // Geometric weights as the decoder builds them, and arbitrary ones.
+            let (weights, n) = if next() % 2 == 0 {
+                geometric_weights(lo, hi, mode, (next() % 64) as usize)
+            } else {
+                let mut w = [0u32; 256];
+                for c in &mut w[lo..=hi] {
+                    *c = 1 + next() % [2, 50, 100_000][(next() % 3) as usize];
+                }
+                (w, w.iter().map(|&c| u64::from(c)).sum())
+            };
+            let mut fast = [0u32; 256];
+            normalize_into(&weights, lo, hi, n, precision, &mut fast);
+            assert_eq!(fast, normalize_reference(&weights, n, precision));
+        }
+    }
+
     #[test]
     fn normalization_sums_to_total_and_keeps_every_symbol() {
         let mut hist = [0u32; 256];
@@ -1004,7 +1197,15 @@ mod tests {
             *h = 1;
         }
         for p in 8..=MAX_PRECISION {
-            let f = normalize(&hist, hist.iter().map(|&c| u64::from(c)).sum(), p);
+            let mut f = [0u32; 256];
+            normalize_into(
+                &hist,
+                0,
+                255,
+                hist.iter().map(|&c| u64::from(c)).sum(),
+                p,
+                &mut f,
+            );
             assert_eq!(f.iter().sum::<u32>(), 1 << p);
             assert!(f.iter().all(|&x| x >= 1));
         }
