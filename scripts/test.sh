@@ -15,6 +15,9 @@ fi
 ./scripts/ensure-onnxruntime.sh
 # A Vulkan adapter (Mesa's lavapipe where there is no GPU): the GPU tests are never skipped.
 ./scripts/ensure-vulkan.sh
+# Headless: keep Mesa's device-select layer from printing "XDG_RUNTIME_DIR is invalid" into
+# the output while it looks for a display (see README, GPU).
+[ -n "${XDG_RUNTIME_DIR:-}" ] || export NODEVICE_SELECT="${NODEVICE_SELECT:-1}"
 # cmake and nasm: the AVIF baseline (feature `avif`) builds libaom and rav1e.
 ./scripts/ensure-build-tools.sh
 
