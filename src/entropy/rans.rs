@@ -15,6 +15,7 @@
 //! the `LANES` final states, then the renormalisation words in decoding order). A band whose
 //! symbols are all equal costs one table entry and no payload.
 
+use std::num::{NonZeroU16, NonZeroU32};
 use std::sync::LazyLock;
 
 use crate::entropy::bits::{BitCount, BitReader, BitSink, BitWriter};
@@ -87,19 +88,19 @@ static LOG2_MANT_Q16: LazyLock<[u32; 1 << LOG2_MANT_BITS]> = LazyLock::new(|| {
 });
 
 /// `log2(f)` for `f >= 1` in units of 2^-16, to within 0.0015: the exponent from the leading one
-/// plus a table lookup on the next bits. Used only to *price* candidate models (an encoder
-/// choice, written down exactly), so it need not be exact; in fixed point the pricing sums are
-/// exact integer sums, the same in any order and on any machine.
+/// plus a lookup in `table` ([`LOG2_MANT_Q16`], passed in so loops load it once) on the next
+/// bits. Branch-free. Used only to *price* candidate models (an encoder choice, written down
+/// exactly), so it need not be exact; in fixed point the pricing sums are exact integer sums,
+/// the same in any order and on any machine.
 #[inline]
-fn log2_q16(f: u32) -> u32 {
-    debug_assert!(f > 0);
-    let e = 31 - f.leading_zeros();
-    let mant = if e >= LOG2_MANT_BITS {
-        (f >> (e - LOG2_MANT_BITS)) & ((1 << LOG2_MANT_BITS) - 1)
-    } else {
-        (f << (LOG2_MANT_BITS - e)) & ((1 << LOG2_MANT_BITS) - 1)
-    };
-    (e << 16) + LOG2_MANT_Q16[mant as usize]
+fn log2_q16(f: u32, table: &[u32; 1 << LOG2_MANT_BITS]) -> u32 {
+    debug_assert!(f > 0 && f < 1 << 24);
+    // f32 holds every f < 2^24 exactly and has done the normalising: the exponent field is
+    // log2's integer part, the top mantissa bits index the table. (One conversion, where
+    // `leading_zeros` without `lzcnt` is a slow `bsr` on x86-64.)
+    let bits = (f as f32).to_bits();
+    let mant = (bits >> (23 - LOG2_MANT_BITS)) & ((1 << LOG2_MANT_BITS) - 1);
+    (((bits >> 23) - 127) << 16) + table[mant as usize]
 }
 
 /// Estimated payload bits of coding `hist` with `freqs` at `precision`: `Σ c·(precision −
@@ -110,10 +111,12 @@ fn payload_bits(
     precision: u32,
     range: std::ops::RangeInclusive<usize>,
 ) -> f64 {
+    let table = &*LOG2_MANT_Q16;
     let mut bits = 0u64;
     for (&c, &f) in hist[range.clone()].iter().zip(&freqs[range]) {
         // A zero count prices nothing; `max(1)` only keeps its log defined.
-        bits += u64::from(c) * u64::from((precision << 16).saturating_sub(log2_q16(f.max(1))));
+        let l = log2_q16(f.max(1), table);
+        bits += u64::from(c) * u64::from((precision << 16).saturating_sub(l));
     }
     bits as f64 / 65536.0
 }
@@ -493,20 +496,22 @@ fn table_bits_of(freqs: &[u32; 256], lo: usize, hi: usize, shape: ModelShape) ->
     match shape {
         ModelShape::Geometric { .. } => header + 8 + 6,
         ModelShape::Explicit => {
-            let mut bits = header;
-            let mut prev: Option<u32> = None;
-            for &f in &freqs[lo..hi] {
-                let len = 32 - f.leading_zeros();
-                bits += match prev {
-                    None => FREQ_LEN_BITS as usize,
-                    Some(p) if p == len => 1,
-                    Some(p) if p + 1 == len || p == len + 1 => 3,
-                    Some(_) => 2 + FREQ_LEN_BITS as usize,
-                };
-                prev = Some(len);
-                bits += len.saturating_sub(1) as usize;
+            // Length-code bits by |len − previous len|: `0`, `10`+sign, `11`+4 bits. A lookup,
+            // not a match: the lengths vary unpredictably and the branches cost more than
+            // the rest of the pricing.
+            const DELTA_BITS: [u32; 3] = [1, 3, 2 + FREQ_LEN_BITS];
+            if lo == hi {
+                return header;
             }
-            bits
+            let len_of = |f: u32| 32 - f.leading_zeros();
+            let mut prev = len_of(freqs[lo]);
+            let mut bits = (header as u32) + FREQ_LEN_BITS + prev.saturating_sub(1);
+            for &f in &freqs[lo + 1..hi] {
+                let len = len_of(f);
+                bits += DELTA_BITS[len.abs_diff(prev).min(2) as usize] + len.saturating_sub(1);
+                prev = len;
+            }
+            bits as usize
         }
     }
 }
@@ -528,7 +533,9 @@ fn normalize_explicit(
     let mut top = lo;
     for s in lo..=hi {
         let c = hist[s];
-        freqs[s] = if c > 0 { share(c, total, n).max(1) } else { 0 };
+        // share(0) is 0; a nonzero count gets at least 1. (No branch: zero counts are
+        // scattered through the tails.)
+        freqs[s] = share(c, total, n).max(u32::from(c > 0));
         sum += u64::from(freqs[s]);
         // The most frequent symbol (ties: the later one, as in `normalize_into`).
         if c >= hist[top] {
@@ -558,7 +565,8 @@ fn share(c: u32, total: u64, n: u64) -> u32 {
     debug_assert!(total <= 1 << MAX_PRECISION && u64::from(c) <= n);
     let num = u64::from(c) * total + n / 2;
     if n < 1 << 36 {
-        (num as f64 / n as f64) as u32
+        // Through i64 (both fit): the signed conversions are one instruction each on x86-64.
+        ((num as i64) as f64 / (n as i64) as f64) as i32 as u32
     } else {
         (num / n) as u32
     }
@@ -593,7 +601,9 @@ fn normalize_into(
     let mut top = lo;
     for s in lo..=hi {
         let c = weights[s];
-        freqs[s] = if c > 0 { share(c, total, n).max(1) } else { 0 };
+        // share(0) is 0; a nonzero count gets at least 1. (No branch: zero counts are
+        // scattered through the tails.)
+        freqs[s] = share(c, total, n).max(u32::from(c > 0));
         sum += u64::from(freqs[s]);
         if c >= weights[top] {
             top = s;
@@ -673,19 +683,28 @@ pub struct Encoded {
     pub payload: Vec<u8>,
 }
 
-/// Encoder-side symbol lookup: frequency, cumulative start and renormalisation bound.
-/// (Replacing the division by a multiply with a 64-bit reciprocal, exact for 32-bit states,
-/// measured no faster on x86-64 with a fast hardware divider, in two different forms; the
-/// plain division stays.)
-#[derive(Clone, Copy, Default)]
+/// Encoder-side symbol lookup: renormalisation bound, frequency and cumulative start, in 8
+/// bytes so that a symbol indexes it with one scaled address. The frequency is nonzero by type,
+/// so the division needs no zero check. (Replacing the division by a multiply with a 64-bit
+/// reciprocal, exact for 32-bit states, measured no faster on x86-64 with a fast hardware
+/// divider, in three different forms; the plain division stays.)
+#[derive(Clone, Copy)]
 struct EncSym {
-    /// The symbol's frequency; 0 for symbols the model does not code.
-    freq: u32,
-    /// Cumulative frequency of the symbols before this one.
-    start: u32,
-    /// Renormalise (emit 16 bits) when the state reaches this: `freq << (32 − precision)`; 0
-    /// for symbols without a frequency.
+    /// Renormalise (emit 16 bits) when the state reaches this: `freq << (32 − precision)`.
     x_max: u32,
+    /// The symbol's frequency (`< 2^MAX_PRECISION`).
+    freq: NonZeroU16,
+    /// Cumulative frequency of the symbols before this one.
+    start: u16,
+}
+
+impl EncSym {
+    /// Placeholder for symbols the model does not code; never used for a valid band.
+    const NONE: EncSym = EncSym {
+        x_max: 0,
+        freq: NonZeroU16::MIN,
+        start: 0,
+    };
 }
 
 /// Writes `w` just before `pos` and moves `pos` back over it.
@@ -709,19 +728,25 @@ fn enc_step(x: &mut u32, e: &EncSym, precision: u32, words: &mut [u16], pos: &mu
     words[*pos - 1] = xs as u16;
     *pos -= usize::from(emit);
     let xs = if emit { xs >> 16 } else { xs };
-    *x = ((xs / e.freq) << precision) + (xs % e.freq) + e.start;
+    let f = NonZeroU32::from(e.freq);
+    *x = ((xs / f) << precision) + (xs % f) + u32::from(e.start);
 }
 
-/// Fills `t[lo..=hi]` for a model whose frequencies are zero outside `[lo, hi]`; entries outside
-/// stay as they are (the encoder clears each band's range after coding it, so they are empty).
+/// Fills `t[lo..=hi]` for a model whose frequencies are zero outside `[lo, hi]`. Entries
+/// outside are left from earlier bands: the models are checked against the symbols before
+/// coding, so no symbol of this band reaches them.
 fn fill_enc_table(t: &mut [EncSym; 256], precision: u32, freqs: &[u32; 256], lo: usize, hi: usize) {
-    let mut start = 0;
+    let mut start = 0u32;
     for (e, &f) in t[lo..=hi].iter_mut().zip(&freqs[lo..=hi]) {
-        // f < 2^precision (coded bands have >= 2 symbols), so x_max < 2^32.
-        *e = EncSym {
-            freq: f,
-            start,
-            x_max: f << (32 - precision),
+        // f < 2^precision <= 2^15 (coded bands have >= 2 symbols), so x_max < 2^32 and
+        // frequency and start fit u16.
+        *e = match NonZeroU16::new(f as u16) {
+            Some(freq) => EncSym {
+                x_max: f << (32 - precision),
+                freq,
+                start: start as u16,
+            },
+            None => EncSym::NONE,
         };
         start += f;
     }
@@ -798,7 +823,7 @@ fn code_bands(bands: &[&[u8]], models: &[Option<BandModel>]) -> Encoded {
     let mut pos = words.len();
     let mut x = [RANS_L; LANES];
     let mut i = total;
-    let mut table = [EncSym::default(); 256];
+    let mut table = [EncSym::NONE; 256];
     for (band, model) in bands.iter().zip(models).rev() {
         let Some(BandModel::Coded {
             precision, freqs, ..
@@ -846,13 +871,15 @@ fn code_bands(bands: &[&[u8]], models: &[Option<BandModel>]) -> Encoded {
                 &mut pos,
             );
         }
-        table[lo..=hi].fill(EncSym::default());
     }
     for &s in x.iter().rev() {
         put_word(&mut words, &mut pos, s as u16);
         put_word(&mut words, &mut pos, (s >> 16) as u16);
     }
-    let payload = words[pos..].iter().flat_map(|w| w.to_le_bytes()).collect();
+    let mut payload = Vec::with_capacity(2 * (words.len() - pos));
+    for w in &words[pos..] {
+        payload.extend_from_slice(&w.to_le_bytes());
+    }
     Encoded { tables, payload }
 }
 
