@@ -529,19 +529,7 @@ fn normalize_explicit(
     freqs: &mut [u32; 256],
 ) {
     let total = 1u64 << precision;
-    let mut sum = 0u64;
-    let mut top = lo;
-    for s in lo..=hi {
-        let c = hist[s];
-        // share(0) is 0; a nonzero count gets at least 1. (No branch: zero counts are
-        // scattered through the tails.)
-        freqs[s] = share(c, total, n).max(u32::from(c > 0));
-        sum += u64::from(freqs[s]);
-        // The most frequent symbol (ties: the later one, as in `normalize_into`).
-        if c >= hist[top] {
-            top = s;
-        }
-    }
+    let (sum, top) = rounded_shares(hist, lo, hi, n, total, freqs);
     if sum <= total {
         freqs[top] += (total - sum) as u32;
         return;
@@ -552,6 +540,32 @@ fn normalize_explicit(
         return;
     }
     normalize_into(hist, lo, hi, n, precision, freqs);
+}
+
+/// The first step of both normalisations: `freqs[s]` = the rounded share of `weights[s]` at
+/// `total`, at least 1 for a nonzero weight, over `[lo, hi]`. Returns their sum and the symbol
+/// with the largest weight (ties: the later one).
+fn rounded_shares(
+    weights: &[u32; 256],
+    lo: usize,
+    hi: usize,
+    n: u64,
+    total: u64,
+    freqs: &mut [u32; 256],
+) -> (u64, usize) {
+    let mut sum = 0u64;
+    let mut top = lo;
+    for s in lo..=hi {
+        let c = weights[s];
+        // share(0) is 0; a nonzero weight gets at least 1. (No branch: zero counts are
+        // scattered through the tails.)
+        freqs[s] = share(c, total, n).max(u32::from(c > 0));
+        sum += u64::from(freqs[s]);
+        if c >= weights[top] {
+            top = s;
+        }
+    }
+    (sum, top)
 }
 
 /// `⌊(c·total + n/2) / n⌋`, the rounded share of `c` in `n` at `total = 2^precision`. For
@@ -597,18 +611,7 @@ fn normalize_into(
     freqs: &mut [u32; 256],
 ) {
     let total = 1u64 << precision;
-    let mut sum = 0u64;
-    let mut top = lo;
-    for s in lo..=hi {
-        let c = weights[s];
-        // share(0) is 0; a nonzero count gets at least 1. (No branch: zero counts are
-        // scattered through the tails.)
-        freqs[s] = share(c, total, n).max(u32::from(c > 0));
-        sum += u64::from(freqs[s]);
-        if c >= weights[top] {
-            top = s;
-        }
-    }
+    let (sum, top) = rounded_shares(weights, lo, hi, n, total, freqs);
     if sum < total {
         freqs[top] += (total - sum) as u32;
     } else if sum > total {
@@ -1058,15 +1061,19 @@ fn decode_run(
 mod tests {
     use super::*;
 
-    #[test]
-    fn counted_table_bits_match_the_written_table() {
-        let mut seed = 0x9e37_79b9_u32;
-        let mut next = || {
+    /// A small deterministic generator (xorshift32) for the table-driven tests.
+    fn xorshift(mut seed: u32) -> impl FnMut() -> u32 {
+        move || {
             seed ^= seed << 13;
             seed ^= seed >> 17;
             seed ^= seed << 5;
             seed
-        };
+        }
+    }
+
+    #[test]
+    fn counted_table_bits_match_the_written_table() {
+        let mut next = xorshift(0x9e37_79b9);
         for _ in 0..300 {
             let mut hist = [0u32; 256];
             let lo = (next() % 200) as usize;
@@ -1187,13 +1194,7 @@ mod tests {
 
     #[test]
     fn normalization_matches_the_plain_reference() {
-        let mut seed = 0x51ed_2701_u32;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed
-        };
+        let mut next = xorshift(0x51ed_2701);
         for _ in 0..20_000 {
             let lo = (next() % 256) as usize;
             let hi = (lo + (next() % 80) as usize).min(255);
