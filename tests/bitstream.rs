@@ -10,9 +10,12 @@ use vaerans::prelude::*;
 
 const GOLDEN: &[u8] = include_bytes!("data/golden_v1.vaer");
 
-/// The same latent as made by an earlier encoder (different model choices, same format): a
+/// The same latent as made by earlier encoders (different model choices, same format): a
 /// reader must keep decoding every stream ever blessed for its major version.
-const EARLIER: &[&[u8]] = &[include_bytes!("data/golden_v1_earlier_encoder.vaer")];
+const EARLIER: &[&[u8]] = &[
+    include_bytes!("data/golden_v1_earlier_encoder.vaer"),
+    include_bytes!("data/golden_v1_earlier_encoder_2.vaer"),
+];
 
 /// The latent the golden stream was made from: deterministic integer arithmetic only.
 fn golden_latent() -> Vec<f32> {
