@@ -1,6 +1,10 @@
 //! rANS throughput (MB/s of symbols) beside `constriction`'s `DefaultAnsCoder` on the same
 //! symbols, with the same per-band models built from histograms on both sides.
 //!
+//! Two comparisons: `encode`/`decode` include building each band's model from its histogram
+//! on both sides (our encoder also searches model shapes and precisions against their table
+//! cost); `code` encodes with models built beforehand, which isolates the coders.
+//!
 //! Data sets:
 //! - `latents`: the quantised symbols of 16 latents shaped like a 768×512 image's (4×64×96),
 //!   each its own stream of 52 bands, as the codec codes them;
@@ -14,7 +18,9 @@ use constriction::stream::Decode;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::hint::black_box;
-use vaerans::entropy::rans::{decode_bands, encode_bands, histogram};
+use vaerans::entropy::rans::{
+    decode_bands, encode_bands, encode_with_models, histogram, BandModel,
+};
 use vaerans::prelude::*;
 use vaerans::wavelet::bands;
 
@@ -112,15 +118,20 @@ fn constriction_models(bands: &[Vec<u8>]) -> Vec<CBand> {
 
 fn constriction_encode(bands: &[Vec<u8>]) -> (Vec<CBand>, Vec<u32>) {
     let models = constriction_models(bands);
+    let words = constriction_code(bands, &models);
+    (models, words)
+}
+
+fn constriction_code(bands: &[Vec<u8>], models: &[CBand]) -> Vec<u32> {
     let mut coder = DefaultAnsCoder::new();
-    for (b, m) in bands.iter().zip(&models).rev() {
+    for (b, m) in bands.iter().zip(models).rev() {
         if let Some(model) = &m.model {
             coder
                 .encode_iid_symbols_reverse(b.iter().map(|&s| s as usize - m.lo), model)
                 .unwrap();
         }
     }
-    (models, coder.into_compressed().unwrap())
+    coder.into_compressed().unwrap()
 }
 
 fn constriction_decode(models: &[CBand], words: Vec<u32>, out: &mut [u8]) {
@@ -178,6 +189,28 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 for s in &streams {
                     black_box(constriction_encode(s));
+                }
+            })
+        });
+        let our_models: Vec<Vec<Option<BandModel>>> = refs
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|b| BandModel::from_histogram(&histogram(b)))
+                    .collect()
+            })
+            .collect();
+        g.bench_function(BenchmarkId::new("code", "vaerans"), |b| {
+            b.iter(|| {
+                for (r, m) in refs.iter().zip(&our_models) {
+                    black_box(encode_with_models(r, m).unwrap());
+                }
+            })
+        });
+        g.bench_function(BenchmarkId::new("code", "constriction"), |b| {
+            b.iter(|| {
+                for (s, (m, _)) in streams.iter().zip(&theirs) {
+                    black_box(constriction_code(s, m));
                 }
             })
         });
