@@ -193,3 +193,38 @@ fn corrupt_payloads_are_errors_not_panics() {
         assert!(decode_bands(&enc.tables[..cut], &enc.payload, &lens, &mut out).is_err());
     }
 }
+
+/// Models that do not describe their bands are errors naming the band and symbol, whatever the
+/// kind of model and wherever the band sits (bands are coded last to first, so a symbol that an
+/// earlier-coded band's model covers must not slip through a later one's).
+#[test]
+fn models_that_miss_symbols_are_errors() {
+    let wide: Vec<u8> = (0..400).map(|i| (i % 9) as u8 + 10).collect();
+    let narrow: Vec<u8> = (0..300).map(|i| (i % 3) as u8 + 10).collect();
+    let model = |b: &[u8]| BandModel::from_histogram(&histogram(b));
+    let err = |bands: &[&[u8]], models: &[Option<BandModel>]| {
+        encode_with_models(bands, models)
+            .expect_err("models that miss symbols must not encode")
+            .to_string()
+    };
+    // Band 0 holds 13..=18, which its model (from `narrow`) lacks; band 1's model has them.
+    let e = err(&[&wide, &wide], &[model(&narrow), model(&wide)]);
+    assert!(e.contains("band 0") && e.contains("symbol 13"), "{e}");
+    // A symbol outside the model's range, in the last band.
+    let mut high = narrow.clone();
+    high[123] = 200;
+    let e = err(&[&narrow, &high], &[model(&narrow), model(&narrow)]);
+    assert!(e.contains("band 1") && e.contains("symbol 200"), "{e}");
+    // A constant model for a band that is not constant, and no model for a band with symbols.
+    let e = err(
+        &[&wide, &narrow],
+        &[model(&wide), Some(BandModel::Constant(10))],
+    );
+    assert!(e.contains("band 1") && e.contains("symbol 11"), "{e}");
+    let e = err(&[&narrow], &[None]);
+    assert!(e.contains("band 0"), "{e}");
+    // As many models as bands.
+    assert!(encode_with_models(&[&narrow], &[]).is_err());
+    // And the same models on the bands they describe encode.
+    assert!(encode_with_models(&[&wide, &narrow], &[model(&wide), model(&narrow)]).is_ok());
+}
