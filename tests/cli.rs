@@ -204,6 +204,51 @@ fn models_lists_default_and_configured() {
 }
 
 #[test]
+fn vaerans_config_wins_over_the_working_directory_and_must_exist() {
+    // The working directory's vaerans.toml names `tiny`; the one VAERANS_CONFIG names calls
+    // the same files `elsewhere`.
+    let dir = workdir();
+    let other = tempfile::tempdir().unwrap();
+    let m = models_dir();
+    let named = other.path().join("other.toml");
+    std::fs::write(
+        &named,
+        format!(
+            "[models.elsewhere]\nencoder = \"{}\"\ndecoder = \"{}\"\n",
+            m.join("tiny_encoder.onnx").display(),
+            m.join("tiny_decoder.onnx").display()
+        ),
+    )
+    .unwrap();
+    let models = |config: &Path| {
+        bin()
+            .args(["models", "--json"])
+            .current_dir(dir.path())
+            .env("VAERANS_CONFIG", config)
+            .output()
+            .unwrap()
+    };
+    let out = models(&named);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\"elsewhere\""), "{stdout}");
+    assert!(!stdout.contains("\"tiny\""), "{stdout}");
+
+    let missing = other.path().join("missing.toml");
+    let out = models(&missing);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("VAERANS_CONFIG") && stderr.contains("missing.toml"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn eval_reports_vae_and_every_quality() {
     let dir = workdir();
     let d = dir.path();

@@ -1,7 +1,8 @@
 //! Model configuration: which ONNX files make a VAE, and how to talk to them.
 //!
-//! A TOML file names models (first found wins: `vaerans.toml` in the working directory,
-//! `$VAERANS_CONFIG`, `~/.config/vaerans/config.toml`):
+//! A TOML file names models: `$VAERANS_CONFIG` when it is set (a missing file is then an
+//! error), else the first found of `vaerans.toml` in the working directory and
+//! `~/.config/vaerans/config.toml`:
 //!
 //! ```toml
 //! default = "sdxl-vae"          # optional: the model used when none is named
@@ -238,21 +239,35 @@ pub struct Config {
 }
 
 impl Config {
-    /// The files searched, in order.
+    /// The files searched, in order: only `$VAERANS_CONFIG` when it is set and not empty
+    /// (an explicit choice is never shadowed by a file that happens to be in the working
+    /// directory), else `vaerans.toml` in the working directory, then
+    /// `~/.config/vaerans/config.toml`.
     pub fn search_paths() -> Vec<PathBuf> {
-        let mut out = vec![PathBuf::from("vaerans.toml")];
-        if let Some(p) = std::env::var_os("VAERANS_CONFIG") {
-            out.push(PathBuf::from(p));
+        if let Some(p) = std::env::var_os("VAERANS_CONFIG").filter(|p| !p.is_empty()) {
+            return vec![PathBuf::from(p)];
         }
+        let mut out = vec![PathBuf::from("vaerans.toml")];
         if let Some(home) = std::env::var_os("HOME") {
             out.push(PathBuf::from(home).join(".config/vaerans/config.toml"));
         }
         out
     }
 
-    /// Loads the first config file found (see [`Config::search_paths`]); no file is an empty
-    /// config, not an error.
+    /// Loads the first config file found (see [`Config::search_paths`]). No file is an empty
+    /// config, not an error, unless `$VAERANS_CONFIG` names one that is not there.
     pub fn load() -> Result<Self> {
+        if let Some(p) = std::env::var_os("VAERANS_CONFIG").filter(|p| !p.is_empty()) {
+            let p = PathBuf::from(p);
+            if !p.is_file() {
+                return Err(Error::Model(format!(
+                    "VAERANS_CONFIG names {}, which is not a file: point it at a config file \
+                     or unset it",
+                    p.display()
+                )));
+            }
+            return Self::from_file(&p);
+        }
         match Self::search_paths().into_iter().find(|p| p.is_file()) {
             Some(p) => Self::from_file(&p),
             None => Ok(Self::default()),
