@@ -399,7 +399,7 @@ pub fn bd_rate(anchor: &[(f64, f64)], test: &[(f64, f64)]) -> Result<f64> {
         {
             return Err(Error::InvalidInput(format!(
                 "BD-rate needs at least four points with positive, finite rates and finite \
-                 PSNRs on the {what} curve"
+                 quality values (PSNR or MS-SSIM in dB) on the {what} curve"
             )));
         }
         let lo = c.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
@@ -411,7 +411,7 @@ pub fn bd_rate(anchor: &[(f64, f64)], test: &[(f64, f64)]) -> Result<f64> {
     let (lo, hi) = (alo.max(tlo), ahi.min(thi));
     if hi <= lo {
         return Err(Error::InvalidInput(format!(
-            "BD-rate: the curves' PSNR ranges [{alo:.2}, {ahi:.2}] and [{tlo:.2}, {thi:.2}] do \
+            "BD-rate: the curves' quality ranges [{alo:.2}, {ahi:.2}] and [{tlo:.2}, {thi:.2}] do \
              not overlap"
         )));
     }
@@ -420,7 +420,9 @@ pub fn bd_rate(anchor: &[(f64, f64)], test: &[(f64, f64)]) -> Result<f64> {
         let m = c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64;
         let pts: Vec<(f64, f64)> = c.iter().map(|&(r, p)| (p - m, r.ln())).collect();
         let k = fit_cubic(&pts).ok_or_else(|| {
-            Error::InvalidInput("BD-rate: a curve's PSNRs are too few distinct values".into())
+            Error::InvalidInput(
+                "BD-rate: a curve's quality values are too few distinct values".into(),
+            )
         })?;
         let antiderivative = |t: f64| {
             k[0] * t + k[1] * t * t / 2.0 + k[2] * t.powi(3) / 3.0 + k[3] * t.powi(4) / 4.0
