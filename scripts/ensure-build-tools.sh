@@ -10,12 +10,4 @@ if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 echo "installing ${missing[*]} (needed by the avif feature)" >&2
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-if ! $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null; then
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+"$(dirname "$0")/apt-install.sh" "${missing[@]}"

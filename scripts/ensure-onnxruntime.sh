@@ -25,10 +25,7 @@ if [ -z "$PY" ]; then
 fi
 if ! "$PY" -m pip --version >/dev/null 2>&1; then
     echo "installing pip" >&2
-    "$PY" -m ensurepip --user >/dev/null 2>&1 || {
-        SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-        $SUDO apt-get install -y python3-pip >&2
-    }
+    "$PY" -m ensurepip --user >/dev/null 2>&1 || ./scripts/apt-install.sh python3-pip
 fi
 echo "installing $PKG==$VERSION into target/onnxruntime" >&2
 # --target writes only into the project folder, so Debian's externally-managed guard does

@@ -16,12 +16,4 @@ if have_icd && have_loader; then
     exit 0
 fi
 echo "no Vulkan driver found: installing Mesa's (mesa-vulkan-drivers, libvulkan1)" >&2
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-if ! $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null; then
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
-fi
+"$(dirname "$0")/apt-install.sh" mesa-vulkan-drivers libvulkan1
