@@ -70,14 +70,7 @@ fn spawn_latents(w: &mut World, latents: &[Vec<f32>], shape: [usize; 3]) -> Vec<
 }
 
 fn spawn_streams(w: &mut World, streams: &[AnsBitstream]) -> Vec<Entity> {
-    streams
-        .iter()
-        .map(|s| {
-            let e = w.spawn();
-            w.insert(e, s.clone()).unwrap();
-            e
-        })
-        .collect()
+    streams.iter().map(|s| w.spawn_with(s.clone())).collect()
 }
 
 fn run(w: &mut World, es: &[Entity], systems: Vec<Box<dyn System>>) {

@@ -60,9 +60,7 @@ fn main() -> Result<()> {
         .collect::<Result<_>>()?;
     let mut decoders = Vec::new();
     for s in &streams {
-        let d = world.spawn();
-        world.insert(d, s.clone())?;
-        decoders.push(d);
+        decoders.push(world.spawn_with(s.clone()));
     }
     let report = world
         .pipe_batch(&decoders)

@@ -632,9 +632,7 @@ impl Codec {
         let mut entities = Vec::new();
         for (s, p) in streams.iter().zip(&sizes) {
             if p.is_ok() {
-                let e = world.spawn();
-                world.insert(e, AnsBitstream(s.as_ref().to_vec()))?;
-                entities.push(e);
+                entities.push(world.spawn_with(AnsBitstream(s.as_ref().to_vec())));
             }
         }
         let recon = if entities.is_empty() {

@@ -29,8 +29,7 @@
 //!     .out::<AnsBitstream>()?;
 //!
 //! // Decode on a fresh entity that only has the stream.
-//! let d = world.spawn();
-//! world.insert(d, stream)?;
+//! let d = world.spawn_with(stream);
 //! let latent = world
 //!     .pipe(d)
 //!     .to(EntropyCoder::inverse())

@@ -482,16 +482,37 @@ impl World {
             .0
     }
 
+    /// Creates an entity holding `value`: `spawn` then `insert`, which cannot fail on an entity
+    /// just made.
+    ///
+    /// ```
+    /// use vaerans::prelude::*;
+    /// let mut world = World::with_arena_capacity(1 << 16);
+    /// let e = world.spawn_with(AnsBitstream(vec![1, 2, 3]));
+    /// assert_eq!(world.get::<AnsBitstream>(e)?.0, [1, 2, 3]);
+    /// # Ok::<(), vaerans::Error>(())
+    /// ```
+    pub fn spawn_with<T: Component>(&mut self, value: T) -> Entity {
+        let e = self.spawn();
+        self.put(e, value);
+        e
+    }
+
     /// Attaches (or replaces) component `T` on `e`.
     pub fn insert<T: Component>(&mut self, e: Entity, value: T) -> Result<()> {
         self.check(e)?;
+        self.put(e, value);
+        Ok(())
+    }
+
+    /// [`World::insert`] on an entity known to be alive.
+    fn put<T: Component>(&mut self, e: Entity, value: T) {
         let col = self.column_mut::<T>();
         let i = e.index as usize;
         if col.len() <= i {
             col.resize_with(i + 1, || None);
         }
         col[i] = Some(value);
-        Ok(())
     }
 
     /// Component `T` of `e`, or `Error::MissingComponent` naming it.

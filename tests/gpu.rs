@@ -103,14 +103,7 @@ fn streams_of(w: &World, es: &[Entity]) -> Vec<AnsBitstream> {
 }
 
 fn spawn_streams(w: &mut World, streams: &[AnsBitstream]) -> Vec<Entity> {
-    streams
-        .iter()
-        .map(|s| {
-            let e = w.spawn();
-            w.insert(e, s.clone()).unwrap();
-            e
-        })
-        .collect()
+    streams.iter().map(|s| w.spawn_with(s.clone())).collect()
 }
 
 /// The `Latent`s of `es`, brought to the host in one transfer.

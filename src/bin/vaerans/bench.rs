@@ -103,14 +103,10 @@ fn spawn_latents(
         .collect()
 }
 
-fn spawn_streams(world: &mut World, streams: &[AnsBitstream]) -> Result<Vec<Entity>> {
+fn spawn_streams(world: &mut World, streams: &[AnsBitstream]) -> Vec<Entity> {
     streams
         .iter()
-        .map(|s| {
-            let e = world.spawn();
-            world.insert(e, s.clone())?;
-            Ok(e)
-        })
+        .map(|s| world.spawn_with(s.clone()))
         .collect()
 }
 
@@ -179,7 +175,7 @@ fn bench_batch(
     encoder(world, &es)?;
     let streams = streams_of(world, &es)?;
     world.clear();
-    let ds = spawn_streams(world, &streams)?;
+    let ds = spawn_streams(world, &streams);
     decoder(world, &ds)?;
 
     // Pipelined throughput.
@@ -191,7 +187,7 @@ fn bench_batch(
         encoder(world, &es)?;
         enc += t.elapsed();
         world.clear();
-        let ds = spawn_streams(world, &streams)?;
+        let ds = spawn_streams(world, &streams);
         let t = Instant::now();
         decoder(world, &ds)?;
         dec += t.elapsed();
@@ -207,7 +203,7 @@ fn bench_batch(
             let es = spawn_latents(world, &latents, shape)?;
             encoder(world, &es)?;
             world.clear();
-            let ds = spawn_streams(world, &streams)?;
+            let ds = spawn_streams(world, &streams);
             decode_pipe(world, &ds)?;
             let t = Instant::now();
             to_host(world, &ds)?;
