@@ -136,10 +136,16 @@ fn decay_for_mad(m: f64) -> usize {
 }
 
 /// Integer weights `2^30 · r^|s − mode|` (each at least 1) over `[lo, hi]` for the geometric
-/// model with decay `DECAYS_Q16[decay]`, and their sum.
-fn geometric_weights(lo: usize, hi: usize, mode: usize, decay: usize) -> ([u32; 256], u64) {
+/// model with decay `DECAYS_Q16[decay]`, written to `weights[lo..=hi]` (the rest is not
+/// touched); returns their sum.
+fn geometric_weights(
+    lo: usize,
+    hi: usize,
+    mode: usize,
+    decay: usize,
+    weights: &mut [u32; 256],
+) -> u64 {
     let r = u64::from(DECAYS_Q16[decay]);
-    let mut weights = [0u32; 256];
     let mut total = 0u64;
     let mut w = 1u64 << 30;
     for d in 0..=(hi - lo) {
@@ -153,7 +159,7 @@ fn geometric_weights(lo: usize, hi: usize, mode: usize, decay: usize) -> ([u32; 
         }
         w = ((w * r) >> 16).max(1);
     }
-    (weights, total)
+    total
 }
 
 /// Frequencies of the geometric model: [`geometric_weights`] normalised to `2^precision`.
@@ -165,7 +171,8 @@ fn geometric_freqs(
     mode: usize,
     decay: usize,
 ) -> Box<[u32; 256]> {
-    let (weights, total) = geometric_weights(lo, hi, mode, decay);
+    let mut weights = [0u32; 256];
+    let total = geometric_weights(lo, hi, mode, decay, &mut weights);
     let mut freqs = Box::new([0u32; 256]);
     normalize_into(&weights, lo, hi, total, precision, &mut freqs);
     freqs
@@ -187,8 +194,8 @@ fn nonzero_range(v: &[u32; 256]) -> Option<(usize, usize)> {
 }
 
 /// The geometric model's decay for a band: the one that minimises the band's estimated bits
-/// under the continuous model `p(s) ∝ r^|s − mode|` on `[lo, hi]`, with its integer weights and
-/// their sum. The bits are `Σc·|s − mode|·(−log2 r) + n·log2 Z`, `Z` a pair of geometric sums,
+/// under the continuous model `p(s) ∝ r^|s − mode|` on `[lo, hi]`. Its integer weights go to
+/// `weights[lo..=hi]`; returns the decay and the weights' sum. The bits are `Σc·|s − mode|·(−log2 r) + n·log2 Z`, `Z` a pair of geometric sums,
 /// so each decay costs O(1); the search starts at the decay that matches the band's mean
 /// absolute deviation and walks downhill (the cost is unimodal in the decay).
 fn geometric_fit(
@@ -197,18 +204,20 @@ fn geometric_fit(
     hi: usize,
     n: u64,
     mode: usize,
-) -> (usize, [u32; 256], u64) {
+    weights: &mut [u32; 256],
+) -> (usize, u64) {
     let dsum: f64 = hist[lo..=hi]
         .iter()
         .enumerate()
         .map(|(i, &c)| f64::from(c) * (lo + i).abs_diff(mode) as f64)
         .sum();
     let (left, right) = ((mode - lo) as i32, (hi - mode) as i32);
+    let neg_log2 = &*NEG_LOG2_DECAYS;
     let cost_of = |decay: usize| {
         let r = f64::from(DECAYS_Q16[decay]) / 65536.0;
         let tail = |k: i32| r * (1.0 - r.powi(k)) / (1.0 - r);
         let z = 1.0 + tail(left) + tail(right);
-        dsum * -r.log2() + n as f64 * z.log2()
+        dsum * neg_log2[decay] + n as f64 * z.log2()
     };
     let mut best_decay = decay_for_mad(dsum / n as f64);
     let mut best_cost = cost_of(best_decay);
@@ -225,9 +234,15 @@ fn geometric_fit(
             (best_decay, best_cost) = (next as usize, c);
         }
     }
-    let (weights, total) = geometric_weights(lo, hi, mode, best_decay);
-    (best_decay, weights, total)
+    (
+        best_decay,
+        geometric_weights(lo, hi, mode, best_decay, weights),
+    )
 }
+
+/// `−log2 r` for every decay `r` of [`DECAYS_Q16`], for the geometric fit's pricing.
+static NEG_LOG2_DECAYS: LazyLock<[f64; 64]> =
+    LazyLock::new(|| std::array::from_fn(|d| -(f64::from(DECAYS_Q16[d]) / 65536.0).log2()));
 
 /// Estimated bits of coding `hist` with `freqs` (nonzero only on `[lo, hi]`) at `precision`:
 /// payload plus table. What the encoder minimises over candidate models.
@@ -307,7 +322,8 @@ impl BandModel {
         // Geometric: every symbol of [lo, hi] gets a slot, so the precision must cover the span.
         let g_lo = ceil_log2((hi - lo + 1) as u64).max(1);
         if allow_geometric && g_lo <= MAX_PRECISION {
-            let (decay, weights, total) = geometric_fit(hist, lo, hi, n, mode);
+            // The explicit search is done with `scratch`: it holds the weights now.
+            let (decay, total) = geometric_fit(hist, lo, hi, n, mode, &mut scratch);
             let shape = ModelShape::Geometric {
                 mode: mode as u8,
                 decay: decay as u8,
@@ -317,7 +333,7 @@ impl BandModel {
             // pricing two more precisions per band took 25% of the model choice for 0.02% of
             // the rate on latents.)
             let precision = p_hi.max(g_lo);
-            normalize_into(&weights, lo, hi, total, precision, &mut freqs);
+            normalize_into(&scratch, lo, hi, total, precision, &mut freqs);
             // Ties go to the explicit table.
             if price(hist, &freqs, precision, lo, hi, shape) < best_cost {
                 return Some(BandModel::Coded {
@@ -1259,7 +1275,9 @@ mod tests {
             let precision = g_lo + next() % (MAX_PRECISION - g_lo + 1);
             // Geometric weights as the decoder builds them, and arbitrary ones.
             let (weights, n) = if next() % 2 == 0 {
-                geometric_weights(lo, hi, mode, (next() % 64) as usize)
+                let mut w = [0u32; 256];
+                let n = geometric_weights(lo, hi, mode, (next() % 64) as usize, &mut w);
+                (w, n)
             } else {
                 let mut w = [0u32; 256];
                 for c in &mut w[lo..=hi] {
