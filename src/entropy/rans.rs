@@ -951,10 +951,13 @@ fn code_bands<const CHECK: bool>(bands: &[&[u8]], models: &[Option<BandModel>]) 
         put_word(&mut words, &mut pos, s as u16);
         put_word(&mut words, &mut pos, (s >> 16) as u16);
     }
-    let mut payload = Vec::with_capacity(2 * (words.len() - pos));
-    for w in &words[pos..] {
-        payload.extend_from_slice(&w.to_le_bytes());
-    }
+    let words = &words[pos..];
+    let payload = if cfg!(target_endian = "little") {
+        // The words' memory is already the little-endian byte stream: one copy.
+        bytemuck::cast_slice::<u16, u8>(words).to_vec()
+    } else {
+        words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    };
     Some(Encoded { tables, payload })
 }
 
