@@ -694,7 +694,7 @@ pub struct Encoded {
 /// bytes so that a symbol indexes it with one scaled address. The frequency is nonzero by type,
 /// so the division needs no zero check. (Replacing the division by a multiply with a 64-bit
 /// reciprocal, exact for 32-bit states, measured no faster on x86-64 with a fast hardware
-/// divider, in three different forms; the plain division stays.)
+/// divider, in four different forms; the plain division stays.)
 #[derive(Clone, Copy)]
 struct EncSym {
     /// Renormalise (emit 16 bits) when the state reaches this: `freq << (32 − precision)`.
@@ -706,7 +706,8 @@ struct EncSym {
 }
 
 impl EncSym {
-    /// Placeholder for symbols the model does not code; never used for a valid band.
+    /// Placeholder for symbols the model does not code. Its zero bound is how a coding step
+    /// notices a symbol without a frequency; coding with it still cannot overflow or panic.
     const NONE: EncSym = EncSym {
         x_max: 0,
         freq: NonZeroU16::MIN,
@@ -723,7 +724,8 @@ fn put_word(words: &mut [u16], pos: &mut usize, w: u16) {
 
 /// One encoder step on a lane's state: renormalise (emit the low 16 bits) if the state is at
 /// the symbol's bound, then `x' = ((x / f) << p) + (x % f) + start`, below 2^32 because the
-/// renormalised state is below the bound.
+/// renormalised state is below the bound. With `CHECK`, sets `missing` when `e` is the
+/// placeholder.
 ///
 /// The word is stored unconditionally at `words[pos − 1]` and `pos` moves back over it only
 /// when the step renormalises, so the step has no data-dependent branch. `words[..pos]` must
