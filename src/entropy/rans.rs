@@ -830,8 +830,9 @@ fn mismatch(bands: &[&[u8]], models: &[Option<BandModel>]) -> Error {
 
 /// Codes `bands` with `models`. With `CHECK`, `None` if a coded band has a symbol its model
 /// gives no frequency (without, such a band codes to a stream that does not decode; the check
-/// costs 4% where the models come from the bands themselves). Uncoded bands are not looked at: `None` models must be for empty bands and
-/// constant models for constant bands, or the stream does not decode (never a panic).
+/// costs 4% where the models come from the bands themselves). Uncoded bands are not looked
+/// at: `None` models must be for empty bands and constant models for constant bands, or the
+/// stream does not decode (never a panic).
 fn code_bands<const CHECK: bool>(bands: &[&[u8]], models: &[Option<BandModel>]) -> Option<Encoded> {
     debug_assert_eq!(bands.len(), models.len());
     let mut w = BitWriter::new();
@@ -854,9 +855,45 @@ fn code_bands<const CHECK: bool>(bands: &[&[u8]], models: &[Option<BandModel>]) 
     }
     // The payload is written back to front (rANS emits in the reverse of decoding order), 16
     // bits at a time, into a buffer that holds the worst case: one word per symbol plus the
-    // final states. Every step stores its low word and moves the cursor only when it
-    // renormalises, so the loop has no data-dependent branch.
-    let mut words = vec![0u16; total + 2 * LANES + 1];
+    // final states.
+    let payload = with_word_buffer(total + 2 * LANES + 1, |words| {
+        code_words::<CHECK>(bands, models, total, words)
+    })?;
+    Some(Encoded { tables, payload })
+}
+
+/// Most words [`with_word_buffer`] keeps between calls (8 MiB, a few hundred megapixels'
+/// latents); a larger stream gets a buffer of its own.
+const KEEP_WORDS: usize = 1 << 22;
+
+/// Runs `f` on `len` words of scratch space (their contents unspecified). The space is kept per
+/// thread between calls, up to [`KEEP_WORDS`]: a fresh zeroed buffer for each stream cost more
+/// than the coding of a latent's smaller bands, and its time varied with the allocator's state.
+fn with_word_buffer<R>(len: usize, f: impl FnOnce(&mut [u16]) -> R) -> R {
+    thread_local! {
+        static WORDS: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    if len > KEEP_WORDS {
+        return f(&mut vec![0; len]);
+    }
+    WORDS.with_borrow_mut(|buf| {
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        f(&mut buf[..len])
+    })
+}
+
+/// The coding loop of [`code_bands`]: `total` coded symbols into `words` (room for one word
+/// per symbol and the final states; contents unspecified), returning the payload bytes. Every
+/// step stores its low word and moves the cursor only when it renormalises, so the loop has no
+/// data-dependent branch, and every word from the final cursor on has been written.
+fn code_words<const CHECK: bool>(
+    bands: &[&[u8]],
+    models: &[Option<BandModel>],
+    total: usize,
+    words: &mut [u16],
+) -> Option<Vec<u8>> {
     let mut pos = words.len();
     let mut x = [RANS_L; LANES];
     let mut i = total;
@@ -885,7 +922,7 @@ fn code_bands<const CHECK: bool>(bands: &[&[u8]], models: &[Option<BandModel>]) 
                 &mut x[i % LANES],
                 &t[usize::from(band[k])],
                 p,
-                &mut words,
+                words,
                 &mut pos,
                 &mut missing,
             );
@@ -900,7 +937,7 @@ fn code_bands<const CHECK: bool>(bands: &[&[u8]], models: &[Option<BandModel>]) 
                 &mut d,
                 &t[usize::from(s[3])],
                 p,
-                &mut words,
+                words,
                 &mut pos,
                 &mut missing,
             );
@@ -908,7 +945,7 @@ fn code_bands<const CHECK: bool>(bands: &[&[u8]], models: &[Option<BandModel>]) 
                 &mut c,
                 &t[usize::from(s[2])],
                 p,
-                &mut words,
+                words,
                 &mut pos,
                 &mut missing,
             );
@@ -916,7 +953,7 @@ fn code_bands<const CHECK: bool>(bands: &[&[u8]], models: &[Option<BandModel>]) 
                 &mut b,
                 &t[usize::from(s[1])],
                 p,
-                &mut words,
+                words,
                 &mut pos,
                 &mut missing,
             );
@@ -924,7 +961,7 @@ fn code_bands<const CHECK: bool>(bands: &[&[u8]], models: &[Option<BandModel>]) 
                 &mut a,
                 &t[usize::from(s[0])],
                 p,
-                &mut words,
+                words,
                 &mut pos,
                 &mut missing,
             );
@@ -939,7 +976,7 @@ fn code_bands<const CHECK: bool>(bands: &[&[u8]], models: &[Option<BandModel>]) 
                 &mut x[i % LANES],
                 &t[usize::from(band[k])],
                 p,
-                &mut words,
+                words,
                 &mut pos,
                 &mut missing,
             );
@@ -950,17 +987,16 @@ fn code_bands<const CHECK: bool>(bands: &[&[u8]], models: &[Option<BandModel>]) 
         return None;
     }
     for &s in x.iter().rev() {
-        put_word(&mut words, &mut pos, s as u16);
-        put_word(&mut words, &mut pos, (s >> 16) as u16);
+        put_word(words, &mut pos, s as u16);
+        put_word(words, &mut pos, (s >> 16) as u16);
     }
     let words = &words[pos..];
-    let payload = if cfg!(target_endian = "little") {
+    Some(if cfg!(target_endian = "little") {
         // The words' memory is already the little-endian byte stream: one copy.
         bytemuck::cast_slice::<u16, u8>(words).to_vec()
     } else {
         words.iter().flat_map(|w| w.to_le_bytes()).collect()
-    };
-    Some(Encoded { tables, payload })
+    })
 }
 
 /// Decoder-side slot entry: `x' = freq * (x >> precision) + bias`, `bias = slot - start`.
