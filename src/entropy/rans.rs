@@ -1251,6 +1251,25 @@ mod tests {
         }
     }
 
+    /// The word buffer is reused between streams on a thread: what a longer stream left in it
+    /// must not reach a shorter one's payload.
+    #[test]
+    fn reused_word_buffer_leaves_no_trace() {
+        let mut next = xorshift(0xb0f_fe12);
+        let small: Vec<Vec<u8>> = (0..3)
+            .map(|k| (0..37 + k).map(|_| (next() % 5) as u8).collect())
+            .collect();
+        let fresh = std::thread::spawn({
+            let small = small.clone();
+            move || round_trip(&small)
+        })
+        .join()
+        .unwrap();
+        let big: Vec<Vec<u8>> = vec![(0..5000).map(|_| next() as u8).collect()];
+        round_trip(&big);
+        assert_eq!(round_trip(&small), fresh);
+    }
+
     #[test]
     fn edge_streams_round_trip() {
         round_trip(&[]);
