@@ -912,59 +912,27 @@ fn code_words<const CHECK: bool>(
         let (lo, hi) = nonzero_range(freqs).unwrap_or((0, 255));
         fill_enc_table(&mut table, p, freqs, lo, hi);
         let t = &table;
+        let mut step = |x: &mut u32, s: u8| {
+            enc_step::<CHECK>(x, &t[usize::from(s)], p, words, &mut pos, &mut missing);
+        };
         // Symbol i goes to lane i % LANES. Single steps until i is a multiple of LANES, then
         // LANES at a time with the states in registers, then single steps for the rest.
         let mut k = band.len();
         while k > 0 && i % LANES != 0 {
             k -= 1;
             i -= 1;
-            enc_step::<CHECK>(
-                &mut x[i % LANES],
-                &t[usize::from(band[k])],
-                p,
-                words,
-                &mut pos,
-                &mut missing,
-            );
+            step(&mut x[i % LANES], band[k]);
         }
         let body = k - k % LANES;
         let [mut a, mut b, mut c, mut d] = x;
         // `chunks_exact(..).rev()`, not an index loop or `rchunks_exact`: it keeps the loop's
         // cursor and pointers in registers (measured ~25% faster).
         for s in band[k - body..k].chunks_exact(LANES).rev() {
-            let s: &[u8; LANES] = s.try_into().expect("LANES symbols");
-            enc_step::<CHECK>(
-                &mut d,
-                &t[usize::from(s[3])],
-                p,
-                words,
-                &mut pos,
-                &mut missing,
-            );
-            enc_step::<CHECK>(
-                &mut c,
-                &t[usize::from(s[2])],
-                p,
-                words,
-                &mut pos,
-                &mut missing,
-            );
-            enc_step::<CHECK>(
-                &mut b,
-                &t[usize::from(s[1])],
-                p,
-                words,
-                &mut pos,
-                &mut missing,
-            );
-            enc_step::<CHECK>(
-                &mut a,
-                &t[usize::from(s[0])],
-                p,
-                words,
-                &mut pos,
-                &mut missing,
-            );
+            let &[s0, s1, s2, s3] = <&[u8; LANES]>::try_from(s).expect("LANES symbols");
+            step(&mut d, s3);
+            step(&mut c, s2);
+            step(&mut b, s1);
+            step(&mut a, s0);
         }
         x = [a, b, c, d];
         k -= body;
@@ -972,14 +940,7 @@ fn code_words<const CHECK: bool>(
         while k > 0 {
             k -= 1;
             i -= 1;
-            enc_step::<CHECK>(
-                &mut x[i % LANES],
-                &t[usize::from(band[k])],
-                p,
-                words,
-                &mut pos,
-                &mut missing,
-            );
+            step(&mut x[i % LANES], band[k]);
         }
         table[lo..=hi].fill(EncSym::NONE);
     }
