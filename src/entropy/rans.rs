@@ -960,11 +960,13 @@ fn code_words<const CHECK: bool>(
     })
 }
 
-/// Decoder-side slot entry: `x' = freq * (x >> precision) + bias`, `bias = slot - start`.
+/// Decoder-side slot entry, the same for all of a symbol's slots (so a table fills by runs):
+/// `x' = freq · (x >> precision) + (slot − start)`.
 #[derive(Clone, Copy, Default)]
 struct DecSlot {
     freq: u16,
-    bias: u16,
+    /// The symbol's first slot.
+    start: u16,
     sym: u8,
 }
 
@@ -1047,7 +1049,7 @@ pub fn decode_bands(
                 precision, freqs, ..
             }) => {
                 fill_slots(&mut slots, *precision, freqs);
-                decode_run(&slots, *precision, &mut x, i, &words, &mut pos, dst)?;
+                decode_run(&slots, *precision, &mut x, i, &words, &mut pos, dst);
                 i += n;
             }
         }
@@ -1061,19 +1063,34 @@ pub fn decode_bands(
     Ok(())
 }
 
+/// Fills the decoder's slot table for a model: `2^precision` slots, each symbol's `freq` of them
+/// in symbol order. A read model's frequencies sum to exactly `2^precision` (the table code
+/// implies the last one; geometric models are normalised to it); were they not, slots past the
+/// sum would keep what an earlier band left, and decoding would give wrong symbols or a
+/// `Corrupt` error, never a panic.
 fn fill_slots(slots: &mut Vec<DecSlot>, precision: u32, freqs: &[u32; 256]) {
-    slots.clear();
-    slots.reserve(1 << precision);
-    for (sym, &f) in freqs.iter().enumerate() {
-        for bias in 0..f {
-            slots.push(DecSlot {
-                freq: f as u16,
-                bias: bias as u16,
-                sym: sym as u8,
-            });
-        }
+    // Every slot is written below, so only the length changes here (no clearing).
+    slots.resize(1 << precision, DecSlot::default());
+    let Some((lo, hi)) = nonzero_range(freqs) else {
+        return;
+    };
+    // Slice writes over the symbols' runs, not a push per slot: the fill is a large part of
+    // decoding a latent, whose ~50 bands each get a table of up to 2^12 slots.
+    let mut start = 0;
+    for (sym, &f) in freqs.iter().enumerate().take(hi + 1).skip(lo) {
+        let f = f as usize;
+        let Some(run) = slots.get_mut(start..start + f) else {
+            debug_assert!(false, "frequencies exceed 2^precision");
+            return;
+        };
+        run.fill(DecSlot {
+            freq: f as u16,
+            start: start as u16,
+            sym: sym as u8,
+        });
+        start += f;
     }
-    debug_assert_eq!(slots.len(), 1 << precision);
+    debug_assert_eq!(start, slots.len());
 }
 
 /// Decodes one band. `first` is the band's index in the coded sequence (fixes the lane rotation).
@@ -1086,26 +1103,24 @@ fn decode_run(
     words: &[u16],
     pos: &mut usize,
     dst: &mut [u8],
-) -> Result<()> {
+) {
     let mask = (1u32 << precision) - 1;
     let mut p = *pos;
-    // One symbol on one lane. The renormalisation read is bounds-checked: a corrupt stream ends
-    // in an error, never a panic or a read past the end.
+    // One symbol on one lane. Branch-free: the next word is read whether or not the state
+    // takes it (whether it does is as unpredictable as the data), and the cursor moves only
+    // when it does. Past the payload's end the read gives 0 and the cursor runs past the end,
+    // which `decode_bands` reports as corrupt: never a panic or a read out of bounds.
     macro_rules! step {
         ($xs:expr, $out:expr) => {{
             let xs = $xs;
             let slot = xs & mask;
             let e = slots[slot as usize];
             $out = e.sym;
-            let mut nx = u32::from(e.freq) * (xs >> precision) + u32::from(e.bias);
-            if nx < RANS_L {
-                let Some(&w) = words.get(p) else {
-                    return Err(Error::Corrupt("rANS payload ends early".into()));
-                };
-                nx = (nx << 16) | u32::from(w);
-                p += 1;
-            }
-            $xs = nx;
+            let nx = u32::from(e.freq) * (xs >> precision) + (slot - u32::from(e.start));
+            let renorm = nx < RANS_L;
+            let w = u32::from(words.get(p).copied().unwrap_or(0));
+            $xs = if renorm { (nx << 16) | w } else { nx };
+            p += usize::from(renorm);
         }};
     }
     // Head: until the coded index is a multiple of LANES.
@@ -1128,7 +1143,6 @@ fn decode_run(
         step!(x[k], *o);
     }
     *pos = p;
-    Ok(())
 }
 
 #[cfg(test)]
