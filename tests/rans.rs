@@ -218,7 +218,7 @@ fn models_that_miss_symbols_are_errors() {
     // A constant model for a band that is not constant, and no model for a band with symbols.
     let e = err(
         &[&wide, &narrow],
-        &[model(&wide), Some(BandModel::Constant(10))],
+        &[model(&wide), Some(BandModel::constant(10))],
     );
     assert!(e.contains("band 1") && e.contains("symbol 11"), "{e}");
     let e = err(&[&narrow], &[None]);
@@ -227,4 +227,34 @@ fn models_that_miss_symbols_are_errors() {
     assert!(encode_with_models(&[&narrow], &[]).is_err());
     // And the same models on the bands they describe encode.
     assert!(encode_with_models(&[&wide, &narrow], &[model(&wide), model(&narrow)]).is_ok());
+}
+
+/// Every model the encoder makes is a valid table for its band: frequencies summing to
+/// `2^precision`, every symbol of the band with a nonzero one; a constant band gets a constant
+/// model.
+#[test]
+fn models_are_tables_for_their_bands() {
+    for kind in 1..6 {
+        for (n, seed) in [(1, 1), (24, 2), (384, 3), (5000, 4)] {
+            let b = band(kind, n, seed);
+            let hist = histogram(&b);
+            for model in [
+                BandModel::from_histogram(&hist).unwrap(),
+                BandModel::explicit_from_histogram(&hist).unwrap(),
+            ] {
+                assert!(b.iter().all(|&s| model.frequency(s) > 0), "{kind} {n}");
+                let sum: u32 = (0..=255).map(|s| model.frequency(s)).sum();
+                match model.precision() {
+                    Some(p) => {
+                        assert_eq!(sum, 1 << p, "{kind} {n}");
+                        assert!(model.shape().is_some());
+                    }
+                    None => {
+                        assert!(b.iter().all(|&s| s == b[0]));
+                        assert_eq!(model, BandModel::constant(b[0]));
+                    }
+                }
+            }
+        }
+    }
 }

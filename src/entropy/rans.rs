@@ -60,12 +60,20 @@ pub enum ModelShape {
     },
 }
 
-/// The static model of one band.
+/// The static model of one band. Made only by [`BandModel::from_histogram`],
+/// [`BandModel::explicit_from_histogram`], [`BandModel::constant`] or read from a stream, so its
+/// frequencies always form a table the coder and the decoder agree on (a model built by hand
+/// could make the encoder panic or write a stream that decodes to other symbols).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BandModel {
+pub struct BandModel(Model);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Model {
     /// Every symbol of the band has this value; nothing is coded.
     Constant(u8),
-    /// Frequencies summing to `2^precision`; a symbol with frequency 0 cannot occur.
+    /// Frequencies summing to `2^precision` (at least two nonzero in the encoder's models); a
+    /// symbol with frequency 0 cannot occur. A geometric shape's frequencies are exactly what
+    /// [`geometric_freqs`] builds from it.
     Coded {
         /// `log2` of the frequency total, `1..=MAX_PRECISION`.
         precision: u32,
@@ -258,6 +266,36 @@ fn price(
 }
 
 impl BandModel {
+    /// The model of a band whose symbols all equal `symbol`: it codes nothing.
+    pub fn constant(symbol: u8) -> BandModel {
+        BandModel(Model::Constant(symbol))
+    }
+
+    /// `log2` of the frequency total, `None` for a constant model.
+    pub fn precision(&self) -> Option<u32> {
+        match &self.0 {
+            Model::Constant(_) => None,
+            Model::Coded { precision, .. } => Some(*precision),
+        }
+    }
+
+    /// The frequency of `symbol` out of `2^precision`; a constant model gives its symbol 1 and
+    /// every other 0.
+    pub fn frequency(&self, symbol: u8) -> u32 {
+        match &self.0 {
+            Model::Constant(s) => u32::from(*s == symbol),
+            Model::Coded { freqs, .. } => freqs[usize::from(symbol)],
+        }
+    }
+
+    /// How the table describes the frequencies, `None` for a constant model.
+    pub fn shape(&self) -> Option<ModelShape> {
+        match &self.0 {
+            Model::Constant(_) => None,
+            Model::Coded { shape, .. } => Some(*shape),
+        }
+    }
+
     /// The model the encoder chooses for a band with this histogram: among explicit tables at
     /// every useful precision and geometric models, the one that minimises table bits plus
     /// estimated payload bits. `None` for an empty band.
@@ -286,7 +324,7 @@ impl BandModel {
             }
         }
         if distinct == 1 {
-            return Some(BandModel::Constant(lo as u8));
+            return Some(BandModel(Model::Constant(lo as u8)));
         }
         let p_lo = ceil_log2(u64::from(distinct)).max(1);
         let p_hi = (ceil_log2(n) + 1).clamp(p_lo, MAX_PRECISION);
@@ -336,19 +374,19 @@ impl BandModel {
             normalize_into(&scratch, lo, hi, total, precision, &mut freqs);
             // Ties go to the explicit table.
             if price(hist, &freqs, precision, lo, hi, shape) < best_cost {
-                return Some(BandModel::Coded {
+                return Some(BandModel(Model::Coded {
                     precision,
                     freqs,
                     shape,
-                });
+                }));
             }
         }
         normalize_explicit(hist, lo, hi, n, best, &mut freqs);
-        Some(BandModel::Coded {
+        Some(BandModel(Model::Coded {
             precision: best,
             freqs,
             shape: ModelShape::Explicit,
-        })
+        }))
     }
 
     /// Size of this model's table entry in bits.
@@ -365,12 +403,12 @@ impl BandModel {
     ///   otherwise — followed by the bits below its leading one;
     /// - `1` geometric: 8-bit `mode − lo`, 6-bit decay index.
     fn write<W: BitSink>(&self, w: &mut W) {
-        match self {
-            BandModel::Constant(s) => {
+        match &self.0 {
+            Model::Constant(s) => {
                 w.put(0, 1);
                 w.put(u32::from(*s), 8);
             }
-            BandModel::Coded {
+            Model::Coded {
                 precision,
                 freqs,
                 shape,
@@ -414,7 +452,7 @@ impl BandModel {
 
     fn read(r: &mut BitReader<'_>) -> Result<BandModel> {
         if r.get(1)? == 0 {
-            return Ok(BandModel::Constant(r.get(8)? as u8));
+            return Ok(BandModel(Model::Constant(r.get(8)? as u8)));
         }
         let precision = r.get(4)?;
         if precision == 0 {
@@ -437,14 +475,14 @@ impl BandModel {
                     "geometric band model is inconsistent".into(),
                 ));
             }
-            return Ok(BandModel::Coded {
+            return Ok(BandModel(Model::Coded {
                 precision,
                 freqs: geometric_freqs(precision, lo, hi, mode, decay),
                 shape: ModelShape::Geometric {
                     mode: mode as u8,
                     decay: decay as u8,
                 },
-            });
+            }));
         }
         let mut freqs = Box::new([0u32; 256]);
         let mut sum = 0u32;
@@ -486,11 +524,11 @@ impl BandModel {
             ));
         }
         freqs[hi] = total - sum;
-        Ok(BandModel::Coded {
+        Ok(BandModel(Model::Coded {
             precision,
             freqs,
             shape: ModelShape::Explicit,
-        })
+        }))
     }
 }
 
@@ -799,8 +837,8 @@ pub fn encode_with_models(bands: &[&[u8]], models: &[Option<BandModel>]) -> Resu
     // every symbol cost an eighth of the coding time).
     let uncoded_ok = bands.iter().zip(models).all(|(band, model)| match model {
         None => band.is_empty(),
-        Some(BandModel::Constant(v)) => band.iter().all(|s| s == v),
-        Some(BandModel::Coded { .. }) => true,
+        Some(BandModel(Model::Constant(v))) => band.iter().all(|s| s == v),
+        Some(BandModel(Model::Coded { .. })) => true,
     });
     match code_bands::<true>(bands, models) {
         Some(encoded) if uncoded_ok => Ok(encoded),
@@ -814,8 +852,8 @@ fn mismatch(bands: &[&[u8]], models: &[Option<BandModel>]) -> Error {
     for (i, (band, model)) in bands.iter().zip(models).enumerate() {
         let missing = match model {
             None => band.first(),
-            Some(BandModel::Constant(v)) => band.iter().find(|&s| s != v),
-            Some(BandModel::Coded { freqs, .. }) => {
+            Some(BandModel(Model::Constant(v))) => band.iter().find(|&s| s != v),
+            Some(BandModel(Model::Coded { freqs, .. })) => {
                 band.iter().find(|&&s| freqs[usize::from(s)] == 0)
             }
         };
@@ -844,7 +882,7 @@ fn code_bands<const CHECK: bool>(bands: &[&[u8]], models: &[Option<BandModel>]) 
     let total: usize = bands
         .iter()
         .zip(models)
-        .filter(|(_, m)| matches!(m, Some(BandModel::Coded { .. })))
+        .filter(|(_, m)| matches!(m, Some(BandModel(Model::Coded { .. }))))
         .map(|(b, _)| b.len())
         .sum();
     if total == 0 {
@@ -902,9 +940,9 @@ fn code_words<const CHECK: bool>(
     let mut table = [EncSym::NONE; 256];
     let mut missing = false;
     for (band, model) in bands.iter().zip(models).rev() {
-        let Some(BandModel::Coded {
+        let Some(BandModel(Model::Coded {
             precision, freqs, ..
-        }) = model
+        })) = model
         else {
             continue;
         };
@@ -1010,7 +1048,7 @@ pub fn decode_bands(
     let coded: usize = band_lens
         .iter()
         .zip(&models)
-        .filter(|(_, m)| matches!(m, Some(BandModel::Coded { .. })))
+        .filter(|(_, m)| matches!(m, Some(BandModel(Model::Coded { .. }))))
         .map(|(n, _)| *n)
         .sum();
     if coded == 0 {
@@ -1044,10 +1082,10 @@ pub fn decode_bands(
         at += n;
         match model {
             None => {}
-            Some(BandModel::Constant(s)) => dst.fill(*s),
-            Some(BandModel::Coded {
+            Some(BandModel(Model::Constant(s))) => dst.fill(*s),
+            Some(BandModel(Model::Coded {
                 precision, freqs, ..
-            }) => {
+            })) => {
                 fill_slots(&mut slots, *precision, freqs);
                 decode_run(&slots, *precision, &mut x, i, &words, &mut pos, dst);
                 i += n;
@@ -1182,7 +1220,7 @@ mod tests {
             .into_iter()
             .flatten()
             {
-                if let BandModel::Coded { freqs, shape, .. } = &model {
+                if let Model::Coded { freqs, shape, .. } = &model.0 {
                     let lo = freqs.iter().position(|&f| f > 0).unwrap();
                     let hi = freqs.iter().rposition(|&f| f > 0).unwrap();
                     assert_eq!(table_bits_of(freqs, lo, hi, *shape), model.table_bits());
