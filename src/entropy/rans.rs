@@ -203,9 +203,10 @@ fn nonzero_range(v: &[u32; 256]) -> Option<(usize, usize)> {
 
 /// The geometric model's decay for a band: the one that minimises the band's estimated bits
 /// under the continuous model `p(s) ∝ r^|s − mode|` on `[lo, hi]`. Its integer weights go to
-/// `weights[lo..=hi]`; returns the decay and the weights' sum. The bits are `Σc·|s − mode|·(−log2 r) + n·log2 Z`, `Z` a pair of geometric sums,
-/// so each decay costs O(1); the search starts at the decay that matches the band's mean
-/// absolute deviation and walks downhill (the cost is unimodal in the decay).
+/// `weights[lo..=hi]`; returns the decay and the weights' sum. The bits are
+/// `Σc·|s − mode|·(−log2 r) + n·log2 Z`, `Z` a pair of geometric sums, so each decay costs
+/// O(1); the search starts at the decay that matches the band's mean absolute deviation and
+/// walks downhill (the cost is unimodal in the decay).
 fn geometric_fit(
     hist: &[u32; 256],
     lo: usize,
@@ -835,11 +836,10 @@ pub fn encode_with_models(bands: &[&[u8]], models: &[Option<BandModel>]) -> Resu
     }
     // Uncoded bands are checked here; coded symbols as they are coded (a separate pass over
     // every symbol cost an eighth of the coding time).
-    let uncoded_ok = bands.iter().zip(models).all(|(band, model)| match model {
-        None => band.is_empty(),
-        Some(BandModel(Model::Constant(v))) => band.iter().all(|s| s == v),
-        Some(BandModel(Model::Coded { .. })) => true,
-    });
+    let uncoded_ok = bands
+        .iter()
+        .zip(models)
+        .all(|(band, model)| first_miss(band, model, false).is_none());
     match code_bands::<true>(bands, models) {
         Some(encoded) if uncoded_ok => Ok(encoded),
         _ => Err(mismatch(bands, models)),
@@ -850,20 +850,26 @@ pub fn encode_with_models(bands: &[&[u8]], models: &[Option<BandModel>]) -> Resu
 /// that break them.
 fn mismatch(bands: &[&[u8]], models: &[Option<BandModel>]) -> Error {
     for (i, (band, model)) in bands.iter().zip(models).enumerate() {
-        let missing = match model {
-            None => band.first(),
-            Some(BandModel(Model::Constant(v))) => band.iter().find(|&s| s != v),
-            Some(BandModel(Model::Coded { freqs, .. })) => {
-                band.iter().find(|&&s| freqs[usize::from(s)] == 0)
-            }
-        };
-        if let Some(s) = missing {
+        if let Some(s) = first_miss(band, model, true) {
             return Error::InvalidInput(format!(
                 "band {i}: its model gives symbol {s} no probability (histogram mismatch)"
             ));
         }
     }
     Error::InvalidInput("the models do not describe their bands".into())
+}
+
+/// The first symbol of `band` that `model` does not describe: any symbol without a model, one
+/// unlike a constant model's, or (with `coded`) one a coded model gives no frequency.
+fn first_miss<'a>(band: &'a [u8], model: &Option<BandModel>, coded: bool) -> Option<&'a u8> {
+    match model {
+        None => band.first(),
+        Some(BandModel(Model::Constant(v))) => band.iter().find(|&s| s != v),
+        Some(BandModel(Model::Coded { freqs, .. })) if coded => {
+            band.iter().find(|&&s| freqs[usize::from(s)] == 0)
+        }
+        Some(BandModel(Model::Coded { .. })) => None,
+    }
 }
 
 /// Codes `bands` with `models`. With `CHECK`, `None` if a coded band has a symbol its model
