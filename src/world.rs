@@ -321,21 +321,33 @@ impl World {
                 .copied()
                 .collect();
             if !on_gpu.is_empty() {
-                let gpu = self.gpu_or_err()?;
-                let mut bytes = gpu.readback(&on_gpu)?.into_iter();
                 let mut out = Vec::with_capacity(tensors.len());
+                let mut homes = Vec::with_capacity(on_gpu.len());
                 for t in tensors {
                     if t.location == Location::Gpu {
                         let h = self.arena.alloc(t.dtype, t.shape())?;
-                        let b = bytes.next().ok_or_else(|| {
-                            Error::Gpu("readback returned too few tensors".into())
-                        })?;
-                        self.arena.raw_mut(&h)?.copy_from_slice(&b);
+                        homes.push(h);
                         out.push(h);
                     } else {
                         out.push(*t);
                     }
                 }
+                // Both arenas at once: each tensor goes from the mapped staging memory straight
+                // into its host slot.
+                let arena = &mut self.arena;
+                let gpu = self.gpu.as_mut().ok_or_else(no_gpu_arena)?;
+                gpu.readback_with(&on_gpu, |i, bytes| {
+                    let dst = arena.raw_mut(&homes[i])?;
+                    if dst.len() != bytes.len() {
+                        return Err(Error::Gpu(format!(
+                            "readback gave {} bytes for a {}-byte tensor",
+                            bytes.len(),
+                            dst.len()
+                        )));
+                    }
+                    dst.copy_from_slice(bytes);
+                    Ok(())
+                })?;
                 return Ok(out);
             }
         }

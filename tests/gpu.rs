@@ -585,6 +585,76 @@ fn stale_and_foreign_gpu_tensors_are_errors() {
     ));
 }
 
+/// Uploads `sizes` byte tensors of distinct contents (`tag` picks them) in one upload and
+/// returns them with their contents.
+fn upload_bytes(
+    gpu: &mut vaerans::gpu::GpuArena,
+    sizes: &[usize],
+    tag: u8,
+) -> Vec<(TensorRef, Vec<u8>)> {
+    let tensors: Vec<(TensorRef, Vec<u8>)> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let t = gpu.alloc(DType::U8, &[n]).unwrap();
+            let bytes = (0..n)
+                .map(|k| (k as u8).wrapping_mul(31) ^ tag ^ (i as u8))
+                .collect();
+            (t, bytes)
+        })
+        .collect();
+    let items: Vec<(TensorRef, &[u8])> = tensors.iter().map(|(t, b)| (*t, b.as_slice())).collect();
+    gpu.upload(&items).unwrap();
+    tensors
+}
+
+fn assert_resident(gpu: &mut vaerans::gpu::GpuArena, tensors: &[(TensorRef, Vec<u8>)]) {
+    let refs: Vec<TensorRef> = tensors.iter().map(|(t, _)| *t).collect();
+    let back = gpu.readback(&refs).unwrap();
+    for ((_, want), got) in tensors.iter().zip(&back) {
+        assert_eq!(got, want);
+    }
+}
+
+/// Uploads land intact: odd sizes with alignment padding between them, two uploads in one
+/// batch, and an upload after one that a reset dropped before it was submitted.
+#[test]
+fn uploads_land_intact() {
+    let ctx = ctx();
+    let mut gpu = vaerans::gpu::GpuArena::new(&ctx, 1 << 20).unwrap();
+    let odd = [1, 3, 4, 5, 1000, 17];
+    let a = upload_bytes(&mut gpu, &odd, 1);
+    let b = upload_bytes(&mut gpu, &odd, 2);
+    assert_resident(&mut gpu, &a);
+    assert_resident(&mut gpu, &b);
+    gpu.reset();
+    let _dropped = upload_bytes(&mut gpu, &odd, 3);
+    gpu.reset();
+    let c = upload_bytes(&mut gpu, &[300_000, 7], 4);
+    assert_resident(&mut gpu, &c);
+    let before = ctx.stats();
+    gpu.reset();
+    let d = upload_bytes(&mut gpu, &odd, 5);
+    assert_resident(&mut gpu, &d);
+    assert_eq!(ctx.stats().uploads - before.uploads, 1);
+    assert_eq!(ctx.stats().readbacks - before.readbacks, 1);
+    // A reader that fails stops the readback with its error and leaves the staging buffer
+    // unmapped, so the next readback works.
+    let refs: Vec<TensorRef> = d.iter().map(|(t, _)| *t).collect();
+    let mut calls = 0;
+    let failed = gpu.readback_with(&refs, |i, _| {
+        calls += 1;
+        if i == 1 {
+            Err(Error::InvalidInput("reader failed".into()))
+        } else {
+            Ok(())
+        }
+    });
+    assert!(matches!(failed, Err(Error::InvalidInput(m)) if m == "reader failed"));
+    assert_eq!(calls, 2);
+    assert_resident(&mut gpu, &d);
+}
+
 fn photo(w: u32, h: u32, seed: u32) -> image::RgbImage {
     image::RgbImage::from_fn(w, h, |x, y| {
         image::Rgb([

@@ -97,7 +97,7 @@ const COMMON_WGSL: &str = include_str!("../shaders/common.wgsl");
 /// Counters kept by the transfer and allocation helpers, for tests and reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GpuStats {
-    /// Host → GPU tensor uploads (each one `write_buffer` covering a whole batch).
+    /// Host → GPU tensor uploads (each one `write_buffer_with` covering a whole batch).
     pub uploads: u64,
     /// GPU → host readbacks (each one staging copy and one `map_async`).
     pub readbacks: u64,
