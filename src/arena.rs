@@ -180,13 +180,6 @@ impl Arena {
         Ok(&self.bytes()[t.byte_range()])
     }
 
-    /// A tensor's raw bytes, mutably.
-    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
-    pub(crate) fn raw_mut(&mut self, t: &TensorRef) -> Result<&mut [u8]> {
-        self.check(t)?;
-        Ok(&mut self.bytes_mut()[t.byte_range()])
-    }
-
     /// Copies a tensor out into a `Vec`.
     pub fn to_vec<T: Element>(&self, t: &TensorRef) -> Result<Vec<T>> {
         Ok(self.view::<T>(t)?.to_vec())
@@ -216,29 +209,52 @@ impl Arena {
                 "batch_views: outputs must be allocated after every input".into(),
             ));
         }
-        let (lower, mut upper) = self.bytes_mut().split_at_mut(split);
+        let (lower, upper) = self.bytes_mut().split_at_mut(split);
         let lower: &[u8] = lower;
         let ins = inputs
             .iter()
             .map(|t| bytemuck::cast_slice::<u8, I>(&lower[t.byte_range()]))
             .collect();
-        let mut outs = Vec::with_capacity(outputs.len());
-        let mut base = split;
-        for t in outputs {
-            if t.offset < base {
-                return Err(Error::InvalidInput(
-                    "batch_views: outputs must be disjoint and in allocation order".into(),
-                ));
-            }
-            let rest = std::mem::take(&mut upper);
-            let (_, rest) = rest.split_at_mut(t.offset - base);
-            let (mine, rest) = rest.split_at_mut(t.byte_len());
-            outs.push(bytemuck::cast_slice_mut::<u8, O>(mine));
-            upper = rest;
-            base = t.offset + t.byte_len();
-        }
+        let outs = disjoint_mut(upper, split, outputs)?
+            .into_iter()
+            .map(bytemuck::cast_slice_mut::<u8, O>)
+            .collect();
         Ok((ins, outs))
     }
+
+    /// Disjoint raw byte views of `outputs` at the same time, whatever their element types (for
+    /// transfers). `outputs` must be in allocation order.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    pub(crate) fn raw_views_mut(&mut self, outputs: &[TensorRef]) -> Result<Vec<&mut [u8]>> {
+        for t in outputs {
+            self.check(t)?;
+        }
+        disjoint_mut(self.bytes_mut(), 0, outputs)
+    }
+}
+
+/// Splits `bytes`, which start at arena offset `base`, into the byte ranges of `outputs`
+/// (checked tensors, in allocation order, at or above `base`).
+fn disjoint_mut<'a>(
+    mut bytes: &'a mut [u8],
+    mut base: usize,
+    outputs: &[TensorRef],
+) -> Result<Vec<&'a mut [u8]>> {
+    let mut outs = Vec::with_capacity(outputs.len());
+    for t in outputs {
+        if t.offset < base {
+            return Err(Error::InvalidInput(
+                "tensor views: outputs must be disjoint and in allocation order".into(),
+            ));
+        }
+        let rest = std::mem::take(&mut bytes);
+        let (_, rest) = rest.split_at_mut(t.offset - base);
+        let (mine, rest) = rest.split_at_mut(t.byte_len());
+        outs.push(mine);
+        bytes = rest;
+        base = t.offset + t.byte_len();
+    }
+    Ok(outs)
 }
 
 #[cfg(test)]
@@ -318,6 +334,23 @@ mod tests {
         }
         assert_eq!(a.view::<f32>(&o1).unwrap(), &[30.0, 40.0]);
         assert!(a.batch_views::<f32, f32>(&[o0], &[i0]).is_err());
+    }
+
+    #[test]
+    fn raw_views_cover_tensors_of_any_type_in_order() {
+        let mut a = Arena::with_capacity(4096);
+        let b = a.alloc(DType::U8, &[3]).unwrap();
+        let f = a.alloc(DType::F32, &[2]).unwrap();
+        {
+            let mut views = a.raw_views_mut(&[b, f]).unwrap();
+            assert_eq!((views[0].len(), views[1].len()), (3, 8));
+            views[0].copy_from_slice(&[1, 2, 3]);
+            views[1].copy_from_slice(bytemuck::cast_slice(&[0.5f32, -2.0]));
+        }
+        assert_eq!(a.view::<u8>(&b).unwrap(), &[1, 2, 3]);
+        assert_eq!(a.view::<f32>(&f).unwrap(), &[0.5, -2.0]);
+        assert!(a.raw_views_mut(&[f, b]).is_err());
+        assert!(a.raw_views_mut(&[b, b]).is_err());
     }
 
     #[test]

@@ -334,20 +334,9 @@ impl World {
                 }
                 // Both arenas at once: each tensor goes from the mapped staging memory straight
                 // into its host slot.
-                let arena = &mut self.arena;
+                let mut dsts = self.arena.raw_views_mut(&homes)?;
                 let gpu = self.gpu.as_mut().ok_or_else(no_gpu_arena)?;
-                gpu.readback_with(&on_gpu, |i, bytes| {
-                    let dst = arena.raw_mut(&homes[i])?;
-                    if dst.len() != bytes.len() {
-                        return Err(Error::Gpu(format!(
-                            "readback gave {} bytes for a {}-byte tensor",
-                            bytes.len(),
-                            dst.len()
-                        )));
-                    }
-                    dst.copy_from_slice(bytes);
-                    Ok(())
-                })?;
+                gpu.readback_into(&on_gpu, &mut dsts)?;
                 return Ok(out);
             }
         }
