@@ -321,6 +321,9 @@ impl World {
                 .copied()
                 .collect();
             if !on_gpu.is_empty() {
+                if self.gpu.is_none() {
+                    return Err(no_gpu_arena());
+                }
                 let mut out = Vec::with_capacity(tensors.len());
                 let mut homes = Vec::with_capacity(on_gpu.len());
                 for t in tensors {
