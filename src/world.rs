@@ -321,25 +321,22 @@ impl World {
                 .copied()
                 .collect();
             if !on_gpu.is_empty() {
-                if self.gpu.is_none() {
-                    return Err(no_gpu_arena());
-                }
+                // Both arenas at once: each tensor goes from the mapped staging memory straight
+                // into its host slot.
+                let arena = &mut self.arena;
+                let gpu = self.gpu.as_mut().ok_or_else(no_gpu_arena)?;
                 let mut out = Vec::with_capacity(tensors.len());
                 let mut homes = Vec::with_capacity(on_gpu.len());
                 for t in tensors {
                     if t.location == Location::Gpu {
-                        let h = self.arena.alloc(t.dtype, t.shape())?;
+                        let h = arena.alloc(t.dtype, t.shape())?;
                         homes.push(h);
                         out.push(h);
                     } else {
                         out.push(*t);
                     }
                 }
-                // Both arenas at once: each tensor goes from the mapped staging memory straight
-                // into its host slot.
-                let mut dsts = self.arena.raw_views_mut(&homes)?;
-                let gpu = self.gpu.as_mut().ok_or_else(no_gpu_arena)?;
-                gpu.readback_into(&on_gpu, &mut dsts)?;
+                gpu.readback_into(&on_gpu, &mut arena.raw_views_mut(&homes)?)?;
                 return Ok(out);
             }
         }
