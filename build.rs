@@ -1,7 +1,7 @@
 //! Validates every WGSL kernel with naga at build time, so a shader error fails the build with
 //! the shader's file and line instead of surfacing at run time on a user's machine.
 //!
-//! Each kernel in `src/shaders/` is validated the way the library compiles it: its own source
+//! Each kernel in `shaders/` is validated the way the library compiles it: its own source
 //! followed by `common.wgsl` (the bindings every kernel shares). The common part is appended, not
 //! prepended, so line numbers in an error are the kernel file's own.
 
@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new("src/shaders");
+    let dir = Path::new("shaders");
     println!("cargo:rerun-if-changed={}", dir.display());
     let common_path = dir.join("common.wgsl");
     let common = fs::read_to_string(&common_path)

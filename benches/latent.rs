@@ -61,10 +61,8 @@ fn spawn_latents(w: &mut World, latents: &[Vec<f32>], shape: [usize; 3]) -> Vec<
     latents
         .iter()
         .map(|l| {
-            let e = w.spawn();
             let tensor = w.arena_mut().alloc_from(&shape, l).unwrap();
-            w.insert(e, Latent { tensor }).unwrap();
-            e
+            w.spawn_with(Latent { tensor })
         })
         .collect()
 }
@@ -80,24 +78,21 @@ fn run(w: &mut World, es: &[Entity], systems: Vec<Box<dyn System>>) {
     assert!(es.iter().all(|&e| w.failure(e).is_none()));
 }
 
+/// The latent chain benchmarked.
+fn codec() -> LatentCodec {
+    LatentCodec::new(QUALITY)
+        .and_then(|c| c.with_wavelet(Wavelet::Cdf53, LEVELS))
+        .unwrap()
+}
+
 /// The encoder's systems, in order.
 fn encoder() -> Vec<Box<dyn System>> {
-    vec![
-        Box::new(Hadamard::forward()),
-        Box::new(WaveletTransform::forward(Wavelet::Cdf53, LEVELS)),
-        Box::new(Quantize::forward(QUALITY)),
-        Box::new(EntropyCoder::forward()),
-    ]
+    codec().encoder()
 }
 
 /// The decoder's systems, in order.
 fn decoder() -> Vec<Box<dyn System>> {
-    vec![
-        Box::new(EntropyCoder::inverse()),
-        Box::new(Quantize::inverse()),
-        Box::new(WaveletTransform::inverse()),
-        Box::new(Hadamard::inverse()),
-    ]
+    codec().decoder()
 }
 
 fn encode(w: &mut World, es: &[Entity]) {

@@ -18,11 +18,10 @@ use constriction::stream::Decode;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::hint::black_box;
-use vaerans::entropy::rans::{
-    decode_bands, encode_bands, encode_with_models, histogram, BandModel,
-};
+use vaerans::entropy::{decode_bands, encode_bands, encode_with_models, histogram, BandModel};
+use vaerans::latent::stream::decode_symbols;
+use vaerans::layout::bands;
 use vaerans::prelude::*;
-use vaerans::wavelet::bands;
 
 /// Streams, each a list of bands.
 type Streams = Vec<Vec<Vec<u8>>>;
@@ -41,27 +40,21 @@ fn latent_streams(count: usize) -> Streams {
                         + rng.random_range(-0.4f32..0.4)
                 })
                 .collect();
+            // The symbols of a real stream, in coding order: each channel's bands one after
+            // another.
             let mut world = World::with_arena_capacity(8 << 20);
-            let e = world.spawn();
             let tensor = world.arena_mut().alloc_from(&[c, h, w], &data).unwrap();
-            world.insert(e, Latent { tensor }).unwrap();
-            let syms = world
+            let e = world.spawn_with(Latent { tensor });
+            let stream = world
                 .pipe(e)
-                .to(Hadamard::forward())
-                .to(WaveletTransform::forward(Wavelet::Cdf53, 4))
-                .to(Quantize::forward(75))
-                .out::<Symbols>()
+                .chain(LatentCodec::new(75).unwrap().encoder())
+                .out::<AnsBitstream>()
                 .unwrap();
-            let all = world.arena().to_vec::<u8>(&syms.tensor).unwrap();
-            let table = bands(h, w, 4);
-            all.chunks_exact(h * w)
-                .flat_map(|plane| {
-                    table.iter().map(move |b| {
-                        (b.y..b.y + b.h)
-                            .flat_map(|y| plane[y * w + b.x..y * w + b.x + b.w].iter().copied())
-                            .collect::<Vec<u8>>()
-                    })
-                })
+            let mut all = decode_symbols(&stream).unwrap().into_iter();
+            let table = bands(h, w, stream.header().quant.levels);
+            (0..c)
+                .flat_map(|_| table.iter())
+                .map(|b| all.by_ref().take(b.len()).collect())
                 .collect()
         })
         .collect()

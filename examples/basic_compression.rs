@@ -26,7 +26,7 @@ fn run() -> vaerans::Result<()> {
         Some(q) => q.parse().map_err(|_| {
             Error::InvalidInput(format!("quality `{q}` is not a number in 1..=100"))
         })?,
-        None => vaerans::quantize::DEFAULT_QUALITY,
+        None => vaerans::latent::quantize::DEFAULT_QUALITY,
     };
 
     let image = image::open(&input)

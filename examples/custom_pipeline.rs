@@ -19,10 +19,8 @@ fn main() -> Result<()> {
                     * (1.0 - 0.2 * ch as f32)
             })
             .collect();
-        let e = world.spawn();
         let tensor = world.arena_mut().alloc_from(&[c, h, w], &data)?;
-        world.insert(e, Latent { tensor })?;
-        entities.push(e);
+        entities.push(world.spawn_with(Latent { tensor }));
         originals.push(data);
     }
 
@@ -64,18 +62,15 @@ fn main() -> Result<()> {
     }
     let report = world
         .pipe_batch(&decoders)
-        .to(EntropyCoder::inverse())
-        .to(Quantize::inverse())
-        .to(WaveletTransform::inverse())
-        .to(Hadamard::inverse())
+        .chain(LatentCodec::default().decoder())
         .execute()?;
     print_report("decoding branch B", &report);
     for (i, (&d, s)) in decoders.iter().zip(&streams).enumerate() {
         let back = world.arena().view::<f32>(&world.get::<Latent>(d)?.tensor)?;
         println!(
             "branch B, latent {i}: {:>6} bytes, {:.3} bits/value, latent MSE {:.2e}",
-            s.0.len(),
-            8.0 * s.0.len() as f64 / back.len() as f64,
+            s.len(),
+            8.0 * s.len() as f64 / back.len() as f64,
             mse(&originals[i], back)
         );
     }

@@ -36,7 +36,7 @@ fn run() -> vaerans::Result<bool> {
         Some(q) => q
             .parse()
             .map_err(|_| Error::InvalidInput(format!("quality `{q}` is not 1..=100")))?,
-        None => vaerans::quantize::DEFAULT_QUALITY,
+        None => vaerans::latent::quantize::DEFAULT_QUALITY,
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| Error::io(&dir, e))?
@@ -55,7 +55,12 @@ fn run() -> vaerans::Result<bool> {
         .build()?;
     let ctx = GpuContext::new()?;
     println!("GPU: {}", ctx.adapter_description());
-    let gpu = Codec::from_vae(cpu.vae().clone(), quality).with_gpu(ctx)?;
+    let gpu = Codec::builder()
+        .vae(cpu.vae().clone())
+        .quality(quality)
+        .device(Device::Gpu)
+        .gpu_context(ctx)
+        .build()?;
 
     println!(
         "{:<14} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",

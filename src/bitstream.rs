@@ -20,12 +20,19 @@
 //! ```
 //!
 //! Parsing checks every length against the bytes that remain and every size against [`Limits`]
-//! before allocating; bad input is an [`Error`], never a panic.
+//! before allocating; bad input is an [`Error`], never a panic. A stream is parsed once, into
+//! an [`AnsBitstream`]: everything after that (sizing a batch, choosing the model, decoding)
+//! reads its checked [`Header`].
+//!
+//! The header is made of the components it records ([`SourceInfo`] and [`QuantParams`]) plus
+//! the latent's shape; the latent codec ([`crate::latent`]) maps components to it and back.
 
-use crate::components::ModelId;
+use std::ops::Range;
+
+use crate::components::{BandQuant, ModelId, QuantParams, SourceInfo};
+use crate::core::entity::Component;
 use crate::error::{Error, Result};
-use crate::quantize::BandQuant;
-use crate::wavelet::{bands, max_levels, Wavelet};
+use crate::layout::{bands, max_levels, Wavelet};
 
 /// The four magic bytes every stream starts with.
 pub const MAGIC: [u8; 4] = *b"VAER";
@@ -39,8 +46,14 @@ const CRC_LEN: usize = 4;
 
 /// Bounds a reader enforces before allocating for a stream. The defaults accept any image up to
 /// 65535 pixels a side and refuse to allocate more than 512 MiB for one image (as the `image`
-/// crate does).
+/// crate does). Change them with the `with_*` methods:
+///
+/// ```
+/// let tight = vaerans::bitstream::Limits::default().with_max_alloc(64 << 20);
+/// assert_eq!(tight.max_alloc, 64 << 20);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest accepted image width or height, in pixels.
     pub max_image_dim: u32,
@@ -60,64 +73,188 @@ impl Default for Limits {
     }
 }
 
-/// Everything the header records.
+impl Limits {
+    /// These limits with another largest image side.
+    pub fn with_max_image_dim(mut self, pixels: u32) -> Self {
+        self.max_image_dim = pixels;
+        self
+    }
+
+    /// These limits with another largest latent channel count.
+    pub fn with_max_channels(mut self, channels: u16) -> Self {
+        self.max_channels = channels;
+        self
+    }
+
+    /// These limits with another largest allocation for one image.
+    pub fn with_max_alloc(mut self, bytes: u64) -> Self {
+        self.max_alloc = bytes;
+        self
+    }
+}
+
+/// Everything the header records: the components it was made from and the latent's shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Header {
     /// Format major version of the stream.
     pub version_major: u8,
     /// Format minor version of the stream.
     pub version_minor: u8,
-    /// Original image width.
-    pub width: u32,
-    /// Original image height.
-    pub height: u32,
-    /// Padded width the model saw.
-    pub padded_width: u32,
-    /// Padded height the model saw.
-    pub padded_height: u32,
+    /// The image the latent came from: original and padded size, and the model.
+    pub source: SourceInfo,
     /// Latent channels.
     pub channels: u16,
     /// Latent height.
     pub latent_h: u32,
     /// Latent width.
     pub latent_w: u32,
-    /// The model that made the latent.
-    pub model: ModelId,
-    /// Wavelet.
-    pub wavelet: Wavelet,
-    /// Wavelet levels.
-    pub levels: u8,
-    /// Quality the stream was encoded at.
-    pub quality: u8,
-    /// Quantiser parameters, per channel and band.
-    pub bands: Vec<BandQuant>,
+    /// The quantiser's parameters: quality, wavelet, levels, and per channel and band the step
+    /// and centre.
+    pub quant: QuantParams,
 }
 
 impl Header {
+    /// A header of this build's format version.
+    pub(crate) fn new(source: SourceInfo, latent: [u32; 3], quant: QuantParams) -> Result<Self> {
+        let channels = u16::try_from(latent[0]).map_err(|_| {
+            Error::InvalidInput(format!("{} latent channels do not fit a stream", latent[0]))
+        })?;
+        Ok(Self {
+            version_major: VERSION_MAJOR,
+            version_minor: VERSION_MINOR,
+            source,
+            channels,
+            latent_h: latent[1],
+            latent_w: latent[2],
+            quant,
+        })
+    }
+
+    /// The latent's `[C, h, w]`.
+    pub fn latent_shape(&self) -> [usize; 3] {
+        [
+            usize::from(self.channels),
+            self.latent_h as usize,
+            self.latent_w as usize,
+        ]
+    }
+
     /// Number of bands per channel.
     pub fn bands_per_channel(&self) -> usize {
-        bands(self.latent_h as usize, self.latent_w as usize, self.levels).len()
+        bands(
+            self.latent_h as usize,
+            self.latent_w as usize,
+            self.quant.levels,
+        )
+        .len()
     }
 
     /// Number of latent values.
     pub fn latent_len(&self) -> usize {
-        usize::from(self.channels) * self.latent_h as usize * self.latent_w as usize
+        self.latent_shape().iter().product()
     }
 }
 
-/// A parsed stream: the header and borrowed views of tables and payload.
-#[derive(Debug)]
-pub struct Parsed<'a> {
-    /// The header.
-    pub header: Header,
-    /// Entropy tables.
-    pub tables: &'a [u8],
-    /// rANS payload.
-    pub payload: &'a [u8],
+/// A complete, self-describing vaerans stream whose framing, checksum and header have been
+/// checked: made by [`AnsBitstream::parse`] (bytes from elsewhere, checked once against
+/// [`Limits`]) or by the entropy coder. The component the latent codec's last stage produces
+/// and its first inverse stage reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnsBitstream {
+    bytes: Vec<u8>,
+    header: Header,
+    tables: Range<usize>,
+    payload: Range<usize>,
+}
+
+impl Component for AnsBitstream {
+    const NAME: &'static str = "AnsBitstream";
+}
+
+impl AnsBitstream {
+    /// Checks a stream's framing, version, checksum and header against `limits`, once.
+    ///
+    /// ```
+    /// use vaerans::prelude::*;
+    /// let err = AnsBitstream::parse(b"not a stream".to_vec(), &Limits::default()).unwrap_err();
+    /// assert!(matches!(err, Error::BadMagic));
+    /// ```
+    pub fn parse(bytes: Vec<u8>, limits: &Limits) -> Result<Self> {
+        let (header, tables, payload) = read(&bytes, limits)?;
+        Ok(Self {
+            bytes,
+            header,
+            tables,
+            payload,
+        })
+    }
+
+    /// Serialises a stream of `header` (which must hold `channels × bands` band parameters)
+    /// with its entropy tables and payload.
+    pub(crate) fn write(header: Header, tables: &[u8], payload: &[u8]) -> Result<Self> {
+        let bytes = write(&header, tables, payload)?;
+        // The sections lie at the end of the header, then the payload, then the checksum.
+        let payload_end = bytes.len() - CRC_LEN;
+        let payload_at = payload_end - payload.len();
+        let tables_at = payload_at - tables.len();
+        Ok(Self {
+            bytes,
+            header,
+            tables: tables_at..payload_at,
+            payload: payload_at..payload_end,
+        })
+    }
+
+    /// The checked header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The stream's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The stream's bytes, owned.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Always false: a stream has at least its prefix, header and checksum.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The entropy tables.
+    pub(crate) fn tables(&self) -> &[u8] {
+        &self.bytes[self.tables.clone()]
+    }
+
+    /// The rANS payload.
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.bytes[self.payload.clone()]
+    }
+
+    /// Sizes of the stream's parts, for reports.
+    pub fn sizes(&self) -> StreamSizes {
+        StreamSizes {
+            total: self.len(),
+            header: self.len() - self.tables.len() - self.payload.len(),
+            tables: self.tables.len(),
+            payload: self.payload.len(),
+        }
+    }
 }
 
 /// Sizes of the parts of a stream, for reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StreamSizes {
     /// Everything.
     pub total: usize,
@@ -145,21 +282,22 @@ fn unzigzag(v: u32) -> i32 {
     ((v >> 1) as i32) ^ -((v & 1) as i32)
 }
 
-/// Serialises a stream. `header.bands` must hold `channels × bands` entries.
-pub fn write(header: &Header, tables: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
-    let name = header.model.name.as_bytes();
+/// Serialises a stream. `header.quant.bands` must hold `channels × bands` entries.
+fn write(header: &Header, tables: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
+    let (source, quant) = (&header.source, &header.quant);
+    let name = source.model.name.as_bytes();
     if name.len() > 255 {
         return Err(Error::InvalidInput(format!(
             "model name is {} bytes; at most 255 fit in a stream",
             name.len()
         )));
     }
-    let mut h = Vec::with_capacity(64 + name.len() + 3 * header.bands.len() + tables.len());
+    let mut h = Vec::with_capacity(64 + name.len() + 3 * quant.bands.len() + tables.len());
     for v in [
-        header.width,
-        header.height,
-        header.padded_width,
-        header.padded_height,
+        source.width,
+        source.height,
+        source.padded_width,
+        source.padded_height,
     ] {
         h.extend_from_slice(&v.to_le_bytes());
     }
@@ -168,23 +306,28 @@ pub fn write(header: &Header, tables: &[u8], payload: &[u8]) -> Result<Vec<u8>> 
     h.extend_from_slice(&header.latent_w.to_le_bytes());
     h.push(name.len() as u8);
     h.extend_from_slice(name);
-    h.extend_from_slice(&header.model.decoder_hash);
-    h.push(header.wavelet.code());
-    h.push(header.levels);
-    h.push(header.quality);
-    for b in &header.bands {
+    h.extend_from_slice(&source.model.decoder_hash);
+    h.push(quant.wavelet.code());
+    h.push(quant.levels);
+    h.push(quant.quality);
+    for b in &quant.bands {
         h.push(b.step_code);
         put_varint(&mut h, zigzag(b.center));
     }
-    put_varint(&mut h, tables.len() as u32);
+    let len32 = |n: usize, what: &str| {
+        u32::try_from(n).map_err(|_| {
+            Error::InvalidInput(format!("{what} of {n} bytes exceed a stream's 4 GiB"))
+        })
+    };
+    put_varint(&mut h, len32(tables.len(), "entropy tables")?);
     h.extend_from_slice(tables);
 
     let mut out = Vec::with_capacity(PREFIX_LEN + h.len() + payload.len() + CRC_LEN);
     out.extend_from_slice(&MAGIC);
     out.push(VERSION_MAJOR);
     out.push(VERSION_MINOR);
-    out.extend_from_slice(&(h.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&len32(h.len(), "a header")?.to_le_bytes());
+    out.extend_from_slice(&len32(payload.len(), "a payload")?.to_le_bytes());
     out.extend_from_slice(&h);
     out.extend_from_slice(payload);
     let crc = crc32c::crc32c(&out);
@@ -264,8 +407,8 @@ fn read_prefix(bytes: &[u8]) -> Result<(u8, u8, usize, usize)> {
     Ok((major, minor, header_len, payload_len))
 }
 
-/// Parses and validates a stream.
-pub fn read<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
+/// Parses and validates a stream: its header and where its tables and payload lie.
+fn read(bytes: &[u8], limits: &Limits) -> Result<(Header, Range<usize>, Range<usize>)> {
     let (major, minor, header_len, payload_len) = read_prefix(bytes)?;
     let body = header_len
         .checked_add(payload_len)
@@ -296,21 +439,18 @@ pub fn read<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
         return Err(Error::ChecksumMismatch { stored, computed });
     }
     let header_bytes = &bytes[PREFIX_LEN..PREFIX_LEN + header_len];
-    let payload = &bytes[PREFIX_LEN + header_len..crc_at];
     let (header, tables) = parse_header(header_bytes, major, minor, limits)?;
-    Ok(Parsed {
-        header,
-        tables,
-        payload,
-    })
+    let tables = PREFIX_LEN + tables.start..PREFIX_LEN + tables.end;
+    Ok((header, tables, PREFIX_LEN + header_len..crc_at))
 }
 
-fn parse_header<'a>(
-    buf: &'a [u8],
+/// The header, and where in `buf` its entropy tables lie.
+fn parse_header(
+    buf: &[u8],
     major: u8,
     minor: u8,
     limits: &Limits,
-) -> Result<(Header, &'a [u8])> {
+) -> Result<(Header, Range<usize>)> {
     let mut c = Cursor { buf, pos: 0 };
     let width = c.u32("width")?;
     let height = c.u32("height")?;
@@ -396,7 +536,8 @@ fn parse_header<'a>(
         band_params.push(BandQuant { step_code, center });
     }
     let table_len = c.varint("table length")? as usize;
-    let tables = c.take(table_len, "entropy tables")?;
+    let tables_at = c.pos;
+    c.take(table_len, "entropy tables")?;
     if c.pos != buf.len() && (major, minor) == (VERSION_MAJOR, VERSION_MINOR) {
         return Err(Error::Corrupt(format!(
             "{} unexpected bytes at the end of the header",
@@ -407,31 +548,25 @@ fn parse_header<'a>(
         Header {
             version_major: major,
             version_minor: minor,
-            width,
-            height,
-            padded_width,
-            padded_height,
+            source: SourceInfo {
+                width,
+                height,
+                padded_width,
+                padded_height,
+                model: ModelId { name, decoder_hash },
+            },
             channels,
             latent_h,
             latent_w,
-            model: ModelId { name, decoder_hash },
-            wavelet,
-            levels,
-            quality,
-            bands: band_params,
+            quant: QuantParams {
+                quality,
+                wavelet,
+                levels,
+                bands: band_params,
+            },
         },
-        tables,
+        tables_at..tables_at + table_len,
     ))
-}
-
-/// Sizes of a parsed stream's parts.
-pub fn sizes(bytes: &[u8], parsed: &Parsed<'_>) -> StreamSizes {
-    StreamSizes {
-        total: bytes.len(),
-        header: bytes.len() - parsed.tables.len() - parsed.payload.len(),
-        tables: parsed.tables.len(),
-        payload: parsed.payload.len(),
-    }
 }
 
 #[cfg(test)]
@@ -456,5 +591,45 @@ mod tests {
         let bad = [0xffu8; 6];
         let mut c = Cursor { buf: &bad, pos: 0 };
         assert!(c.varint("v").is_err());
+    }
+
+    /// What the writer records about a stream it made is what a reader finds in it.
+    #[test]
+    fn written_streams_parse_to_the_same_header_and_sections() {
+        let source = SourceInfo {
+            width: 13,
+            height: 9,
+            padded_width: 16,
+            padded_height: 16,
+            model: ModelId {
+                name: "m".into(),
+                decoder_hash: [7; 32],
+            },
+        };
+        let quant = QuantParams {
+            quality: 50,
+            wavelet: Wavelet::Haar,
+            levels: 1,
+            bands: (0..16)
+                .map(|i| BandQuant {
+                    step_code: i as u8,
+                    center: i - 8,
+                })
+                .collect(),
+        };
+        let header = Header::new(source, [4, 2, 2], quant).unwrap();
+        let written = AnsBitstream::write(header.clone(), b"tables", &[1, 2, 3, 4]).unwrap();
+        assert_eq!(
+            (written.tables(), written.payload()),
+            (&b"tables"[..], &[1u8, 2, 3, 4][..])
+        );
+        let read = AnsBitstream::parse(written.as_bytes().to_vec(), &Limits::default()).unwrap();
+        assert_eq!(read, written);
+        assert_eq!(read.header(), &header);
+        let sizes = read.sizes();
+        assert_eq!(
+            (sizes.tables, sizes.payload, sizes.total),
+            (6, 4, read.len())
+        );
     }
 }

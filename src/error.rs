@@ -1,14 +1,20 @@
 //! The one error type of the crate.
 //!
-//! Every message says what went wrong and, where the caller can act on it, what to do.
+//! Every message says what went wrong and, where the caller can act on it, what to do, in the
+//! library's own terms (a front end such as the CLI adds its own hints: see [`Error::remedy`]).
+//!
+//! `Error` is `Clone`: when a whole batch fails, every image of it gets the same error, with its
+//! kind.
 
-use crate::world::Entity;
+use std::sync::Arc;
+
+use crate::core::entity::Entity;
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in vaerans.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An entity lacks a component that was asked for.
@@ -75,9 +81,7 @@ pub enum Error {
     InvalidInput(String),
 
     /// A stream does not start with the vaerans magic bytes.
-    #[error(
-        "not a vaerans stream (bad magic bytes); was the file produced by `vaerans compress`?"
-    )]
+    #[error("not a vaerans stream (bad magic bytes); is it a stream a vaerans encoder wrote?")]
     BadMagic,
 
     /// A stream was written by a newer, incompatible format version.
@@ -125,13 +129,15 @@ pub enum Error {
     /// The ONNX Runtime shared library was not found.
     #[error(
         "ONNX Runtime {version} not found (searched: {}); install it with: {hint}",
-        searched.join(", "),
-        version = crate::vae::runtime::ORT_VERSION,
-        hint = crate::vae::runtime::INSTALL_HINT
+        searched.join(", ")
     )]
     OrtNotFound {
+        /// The release looked for.
+        version: &'static str,
         /// The places looked at, in order.
         searched: Vec<String>,
+        /// How to install it.
+        hint: &'static str,
     },
 
     /// ONNX Runtime failed to load, or a session failed to run.
@@ -140,7 +146,7 @@ pub enum Error {
 
     /// The requested execution provider cannot be used; the message carries the provider's
     /// own reason.
-    #[error("execution provider: {0}; use `--ep cpu` (ExecutionProvider::Cpu) to run on the CPU")]
+    #[error("execution provider: {0}; use the CPU execution provider to run the VAE on the CPU")]
     ExecutionProvider(String),
 
     /// A model's configuration or graph is not usable.
@@ -150,7 +156,7 @@ pub enum Error {
     /// A stream was made with another model than the one asked to decode it.
     #[error(
         "the stream was encoded with model {stream}, but the decoder is model {decoder}; \
-         decode with the stream's model (`--model`)"
+         decode it with the stream's model"
     )]
     ModelMismatch {
         /// The stream's model.
@@ -164,9 +170,9 @@ pub enum Error {
     Io {
         /// The file.
         path: std::path::PathBuf,
-        /// What the OS said.
+        /// What the OS said (shared, so the error can be cloned).
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
 
     /// An image file could not be read or written.
@@ -178,8 +184,12 @@ pub enum Error {
     NoGpu(String),
 
     /// A GPU operation failed (validation, out of memory, lost device, timeout).
-    #[error("GPU: {0}; run with `--device cpu` (Device::Cpu) to use the CPU path")]
+    #[error("GPU: {0}; run the latent stages on the CPU (Device::Cpu) to avoid the GPU")]
     Gpu(String),
+
+    /// An invariant of vaerans itself broke: a bug, not a problem with the input.
+    #[error("internal error (a bug in vaerans, please report it): {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -187,9 +197,33 @@ impl Error {
     pub fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            source: Arc::new(source),
         }
     }
+
+    /// The choice that would avoid this error, if there is one, for a front end to suggest in
+    /// its own terms (the CLI names the flag).
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Self::ExecutionProvider(_) => Some(Remedy::CpuExecutionProvider),
+            Self::Gpu(_) | Self::NoGpu(_) => Some(Remedy::CpuDevice),
+            Self::ModelMismatch { .. } => Some(Remedy::StreamModel),
+            _ => None,
+        }
+    }
+}
+
+/// A choice that avoids an error (see [`Error::remedy`]); front ends phrase it in their own
+/// terms (the CLI as a flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// Run the VAE on ONNX Runtime's CPU execution provider.
+    CpuExecutionProvider,
+    /// Run the latent stages on the CPU.
+    CpuDevice,
+    /// Decode with the model the stream names.
+    StreamModel,
 }
 
 fn format_names(names: &[&'static str]) -> String {

@@ -14,12 +14,12 @@
 //!
 //! # fn main() -> vaerans::Result<()> {
 //! let mut world = World::new();
-//! let e = world.spawn();
 //! // A synthetic 4×16×16 latent.
 //! let data: Vec<f32> = (0..4 * 16 * 16).map(|i| ((i % 37) as f32 / 9.0).sin()).collect();
 //! let tensor = world.arena_mut().alloc_from(&[4, 16, 16], &data)?;
-//! world.insert(e, Latent { tensor })?;
+//! let e = world.spawn_with(Latent { tensor });
 //!
+//! // The stages one by one; `LatentCodec::encoder()` is this chain, defined once.
 //! let stream = world
 //!     .pipe(e)
 //!     .to(Hadamard::forward())
@@ -30,69 +30,60 @@
 //!
 //! // Decode on a fresh entity that only has the stream.
 //! let d = world.spawn_with(stream);
-//! let latent = world
-//!     .pipe(d)
-//!     .to(EntropyCoder::inverse())
-//!     .to(Quantize::inverse())
-//!     .to(WaveletTransform::inverse())
-//!     .to(Hadamard::inverse())
-//!     .out::<Latent>()?;
+//! let latent = world.pipe(d).chain(LatentCodec::default().decoder()).out::<Latent>()?;
 //! let back = world.arena().view::<f32>(&latent.tensor)?;
 //! let mse: f32 = data.iter().zip(back).map(|(a, b)| (a - b).powi(2)).sum::<f32>() / data.len() as f32;
 //! assert!(mse < 1e-3);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The crate, bottom up: [`error`] and [`layout`] (the band table every stage shares); the
+//! core model (`World`, components, systems, pipes, arenas); [`gpu`] (device, GPU arena,
+//! kernel plumbing); [`entropy`] (rANS) and [`bitstream`] (the container); [`latent`] (the
+//! latent codec: the stage chain and its stages); [`vae`] (the model) and [`codec`] (the
+//! high-level API). ARCHITECTURE.md has the map.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod arena;
 pub mod bitstream;
 pub mod codec;
-pub mod components;
-pub mod device;
+mod core;
 pub mod entropy;
 pub mod error;
 #[cfg(feature = "gpu")]
 pub mod gpu;
-pub mod hadamard;
+pub mod latent;
+pub mod layout;
 pub mod metrics;
-pub mod pipe;
-pub mod quantize;
-pub mod system;
-pub mod tensor;
 pub mod vae;
-pub mod wavelet;
-pub mod world;
 
-pub use arena::Arena;
-pub use codec::Codec;
-pub use device::Device;
-pub use error::{Error, Result};
-pub use pipe::{Pipe, PipeReport};
-pub use system::{Direction, System};
-pub use tensor::{DType, Location, TensorRef};
-pub use world::{Component, ComponentId, Entity, TraceRow, World};
+pub use self::core::components;
+pub use self::core::{
+    Arena, BatchViews, Component, ComponentId, DType, Device, Direction, Element, Entity,
+    EntityShape, Footprint, Location, Pipe, PipeReport, StepReport, System, TensorRef, TraceRow,
+    World, DEFAULT_ARENA_BYTES, MAX_RANK,
+};
+pub use bitstream::{AnsBitstream, Limits};
+pub use codec::{Codec, CodecBuilder, Decoders, RawImage};
+pub use error::{Error, Remedy, Result};
+pub use latent::LatentCodec;
 
 /// The common imports: `use vaerans::prelude::*;`.
 pub mod prelude {
-    pub use crate::arena::Arena;
-    pub use crate::bitstream::Limits;
-    pub use crate::codec::{Codec, CodecBuilder, RawImage};
+    pub use crate::bitstream::{AnsBitstream, Limits};
+    pub use crate::codec::{Codec, CodecBuilder, Decoders, RawImage};
     pub use crate::components::{
-        AnsBitstream, Histograms, Latent, ModelId, QuantParams, ReconRgb, Rgb, SourceInfo, Symbols,
+        BandQuant, Histograms, Latent, ModelId, QuantParams, ReconRgb, Rgb, SourceInfo, Symbols,
         WaveletPyr, Yuvw,
     };
-    pub use crate::device::Device;
-    pub use crate::entropy::EntropyCoder;
     pub use crate::error::{Error, Result};
-    pub use crate::hadamard::Hadamard;
-    pub use crate::pipe::{Pipe, PipeReport};
-    pub use crate::quantize::Quantize;
-    pub use crate::system::{Direction, System};
-    pub use crate::tensor::{DType, Location, TensorRef};
+    pub use crate::latent::{EntropyCoder, Hadamard, LatentCodec, Quantize, WaveletTransform};
+    pub use crate::layout::Wavelet;
     pub use crate::vae::{Config, ExecutionProvider, ModelSpec, Vae, VaeDecode, VaeEncode};
-    pub use crate::wavelet::{Wavelet, WaveletTransform};
-    pub use crate::world::{Component, ComponentId, Entity, World};
+    pub use crate::{
+        Arena, Component, ComponentId, DType, Device, Direction, Entity, EntityShape, Footprint,
+        Location, Pipe, PipeReport, System, TensorRef, World,
+    };
 }

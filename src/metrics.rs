@@ -240,7 +240,7 @@ pub struct Metrics {
     pub ms_ssim: Option<f64>,
 }
 
-impl crate::world::Component for Metrics {
+impl crate::Component for Metrics {
     const NAME: &'static str = "Metrics";
 }
 
@@ -277,30 +277,26 @@ impl Metrics {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MeasureQuality;
 
-impl crate::system::System for MeasureQuality {
+impl crate::System for MeasureQuality {
     fn name(&self) -> &'static str {
         "metrics"
     }
 
-    fn direction(&self) -> crate::system::Direction {
-        crate::system::Direction::Inverse
+    fn direction(&self) -> crate::Direction {
+        crate::Direction::Inverse
     }
 
-    fn required(&self) -> Vec<crate::world::ComponentId> {
+    fn required(&self) -> Vec<crate::ComponentId> {
         use crate::components::{ReconRgb, Rgb};
-        use crate::world::ComponentId;
+        use crate::ComponentId;
         vec![ComponentId::of::<Rgb>(), ComponentId::of::<ReconRgb>()]
     }
 
-    fn produced(&self) -> Vec<crate::world::ComponentId> {
-        vec![crate::world::ComponentId::of::<Metrics>()]
+    fn produced(&self) -> Vec<crate::ComponentId> {
+        vec![crate::ComponentId::of::<Metrics>()]
     }
 
-    fn run(
-        &self,
-        world: &mut crate::world::World,
-        entities: &[crate::world::Entity],
-    ) -> Result<()> {
+    fn run(&self, world: &mut crate::World, entities: &[crate::Entity]) -> Result<()> {
         use crate::components::{ReconRgb, Rgb};
         use rayon::prelude::*;
         let jobs: Vec<_> = entities

@@ -4,9 +4,15 @@
 mod common;
 
 use common::*;
-use vaerans::bitstream::{self, Limits, VERSION_MAJOR};
-use vaerans::entropy::decode_stream;
+use vaerans::bitstream::VERSION_MAJOR;
+use vaerans::latent::stream::decode_symbols;
 use vaerans::prelude::*;
+
+/// Everything a decoder checks of a stream's bytes, with `limits`: framing, checksum, header,
+/// tables and payload.
+fn decode_stream(bytes: &[u8], limits: &Limits) -> Result<Vec<u8>> {
+    decode_symbols(&AnsBitstream::parse(bytes.to_vec(), limits)?)
+}
 
 const GOLDEN: &[u8] = include_bytes!("data/golden_v1.vaer");
 
@@ -120,18 +126,12 @@ fn newer_major_version_is_rejected_naming_both_versions() {
 #[test]
 fn limits_are_enforced_before_allocating() {
     let s = golden_encode();
-    let tight = Limits {
-        max_image_dim: 4,
-        ..Limits::default()
-    };
+    let tight = Limits::default().with_max_image_dim(4);
     assert!(matches!(
         decode_stream(&s, &tight),
         Err(Error::LimitExceeded(_))
     ));
-    let tiny = Limits {
-        max_alloc: 100,
-        ..Limits::default()
-    };
+    let tiny = Limits::default().with_max_alloc(100);
     assert!(matches!(
         decode_stream(&s, &tiny),
         Err(Error::LimitExceeded(_))
@@ -149,12 +149,12 @@ fn not_a_stream_is_bad_magic() {
 
 #[test]
 fn header_fields_round_trip() {
-    let s = golden_encode();
-    let p = bitstream::read(&s, &Limits::default()).unwrap();
-    let h = &p.header;
+    let s = AnsBitstream::parse(golden_encode(), &Limits::default()).unwrap();
+    let h = s.header();
     assert_eq!((h.channels, h.latent_h, h.latent_w), (4, 8, 6));
-    assert_eq!((h.width, h.height), (6, 8));
-    assert_eq!((h.wavelet, h.levels, h.quality), (Wavelet::Cdf53, 2, 60));
-    assert_eq!(h.bands.len(), 4 * 7);
-    assert_eq!(h.model, ModelId::default());
+    assert_eq!((h.source.width, h.source.height), (6, 8));
+    let q = &h.quant;
+    assert_eq!((q.wavelet, q.levels, q.quality), (Wavelet::Cdf53, 2, 60));
+    assert_eq!(q.bands.len(), 4 * 7);
+    assert_eq!(h.source.model, ModelId::default());
 }

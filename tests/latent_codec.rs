@@ -45,11 +45,26 @@ fn rate_rises_and_distortion_falls_with_quality() {
 fn haar_and_every_level_count_round_trip() {
     let data = smooth_latent(4, 17, 9, 3);
     for wavelet in [Wavelet::Cdf53, Wavelet::Haar] {
-        for levels in 0..=5 {
+        for levels in 1..=5 {
             let stream = encode(&data, [4, 17, 9], 90, wavelet, levels);
             let (back, _) = decode(&stream).unwrap();
             assert!(mse(&data, &back) < 1e-3, "{wavelet:?} L{levels}");
         }
+        // No level at all: the stages themselves allow it (the chain asks for at least one).
+        let mut world = World::new();
+        let tensor = world.arena_mut().alloc_from(&[4, 17, 9], &data).unwrap();
+        let e = world.spawn_with(Latent { tensor });
+        let stream = world
+            .pipe(e)
+            .to(Hadamard::forward())
+            .to(WaveletTransform::forward(wavelet, 0))
+            .to(Quantize::forward(90))
+            .to(EntropyCoder::forward())
+            .out::<AnsBitstream>()
+            .unwrap();
+        assert_eq!(stream.header().quant.levels, 0);
+        let (back, _) = decode(stream.as_bytes()).unwrap();
+        assert!(mse(&data, &back) < 1e-3, "{wavelet:?} L0");
     }
 }
 
@@ -86,21 +101,35 @@ fn a_corrupt_stream_fails_only_its_own_entity() {
     let mut bad = good.clone();
     let mid = bad.len() / 2;
     bad[mid] ^= 0x10;
+    // A bad checksum is caught when the stream is parsed, before any work.
+    assert!(matches!(
+        AnsBitstream::parse(bad, &Limits::default()),
+        Err(Error::ChecksumMismatch { .. })
+    ));
+    // A stream whose checksum holds but whose payload does not decode fails alone in a batch.
+    let mut forged = good.clone();
+    let n = forged.len() - 4;
+    let payload = AnsBitstream::parse(good.clone(), &Limits::default())
+        .unwrap()
+        .sizes()
+        .payload;
+    // The first payload word is half of a coder's initial state: every symbol decodes wrong.
+    forged[n - payload] ^= 0x5a;
+    let crc = crc32c::crc32c(&forged[..n]);
+    forged[n..].copy_from_slice(&crc.to_le_bytes());
     let mut world = World::with_arena_capacity(16 << 20);
-    let es: Vec<Entity> = (0..3).map(|_| world.spawn()).collect();
-    world.insert(es[0], AnsBitstream(good.clone())).unwrap();
-    world.insert(es[1], AnsBitstream(bad)).unwrap();
-    world.insert(es[2], AnsBitstream(good)).unwrap();
+    let parse = |b: &[u8]| AnsBitstream::parse(b.to_vec(), &Limits::default()).unwrap();
+    let es: Vec<Entity> = [&good, &forged, &good]
+        .iter()
+        .map(|b| world.spawn_with(parse(b)))
+        .collect();
     let outs = world
         .pipe_batch(&es)
-        .to(EntropyCoder::inverse())
-        .to(Quantize::inverse())
-        .to(WaveletTransform::inverse())
-        .to(Hadamard::inverse())
+        .chain(LatentCodec::default().decoder())
         .outs::<Latent>()
         .unwrap();
     assert!(outs[0].is_ok() && outs[2].is_ok());
-    assert!(matches!(outs[1], Err(Error::ChecksumMismatch { .. })));
+    assert!(matches!(outs[1], Err(Error::Corrupt(_))), "{:?}", outs[1]);
 }
 
 #[test]
@@ -109,33 +138,30 @@ fn a_batch_encodes_like_single_entities() {
     let mut world = World::with_arena_capacity(16 << 20);
     let mut es = Vec::new();
     for d in &datas {
-        let e = world.spawn();
         let tensor = world.arena_mut().alloc_from(&[4, 16, 24], d).unwrap();
-        world.insert(e, Latent { tensor }).unwrap();
-        es.push(e);
+        es.push(world.spawn_with(Latent { tensor }));
     }
     let streams = world
         .pipe_batch(&es)
-        .to(Hadamard::forward())
-        .to(WaveletTransform::forward(Wavelet::Cdf53, 3))
-        .to(Quantize::forward(50))
-        .to(EntropyCoder::forward())
+        .chain(chain(50, Wavelet::Cdf53, 3).encoder())
         .outs::<AnsBitstream>()
         .unwrap();
     for (d, s) in datas.iter().zip(streams) {
-        assert_eq!(s.unwrap().0, encode(d, [4, 16, 24], 50, Wavelet::Cdf53, 3));
+        assert_eq!(
+            s.unwrap().into_bytes(),
+            encode(d, [4, 16, 24], 50, Wavelet::Cdf53, 3)
+        );
     }
 }
 
 #[test]
 fn channels_not_a_multiple_of_four_are_a_clear_error() {
     let mut world = World::with_arena_capacity(1 << 20);
-    let e = world.spawn();
     let tensor = world
         .arena_mut()
         .alloc_from(&[3, 4, 4], &[0.0f32; 48])
         .unwrap();
-    world.insert(e, Latent { tensor }).unwrap();
+    let e = world.spawn_with(Latent { tensor });
     let err = world
         .pipe(e)
         .to(Hadamard::forward())
@@ -152,8 +178,9 @@ fn table_share_report() {
     ] {
         for q in QUALITIES {
             let stream = encode(&data, SHAPE, q, Wavelet::Cdf53, 4);
-            let p = vaerans::bitstream::read(&stream, &Limits::default()).unwrap();
-            let s = vaerans::bitstream::sizes(&stream, &p);
+            let s = AnsBitstream::parse(stream, &Limits::default())
+                .unwrap()
+                .sizes();
             println!(
                 "{name:>6} q={q:>2}: total {:>6} header {:>4} tables {:>6} payload {:>6}",
                 s.total, s.header, s.tables, s.payload

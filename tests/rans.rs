@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use vaerans::entropy::rans::{
+use vaerans::entropy::{
     decode_bands, encode_bands, encode_with_models, histogram, BandModel, Encoded, LANES,
 };
 

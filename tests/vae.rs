@@ -16,6 +16,16 @@ fn tiny_spec() -> ModelSpec {
     ModelSpec::from_path(Path::new("tests/models/tiny_encoder.onnx")).unwrap()
 }
 
+/// A CPU codec around an opened model.
+fn codec_of(vae: Arc<Vae>, quality: u8) -> Codec {
+    Codec::builder()
+        .vae(vae)
+        .quality(quality)
+        .device(Device::Cpu)
+        .build()
+        .unwrap()
+}
+
 fn tiny() -> Arc<Vae> {
     Arc::new(
         Vae::open(&tiny_spec(), ExecutionProvider::Cpu)
@@ -237,7 +247,7 @@ fn systems_pad_batch_by_shape_and_crop_back() {
 
 #[test]
 fn codec_round_trips_and_reports_per_image_failures() {
-    let codec = Codec::from_vae(tiny(), 90);
+    let codec = codec_of(tiny(), 90);
     let good = random_image(37, 21, 7);
     let stream = codec.compress(&good).unwrap();
     let back = codec.decompress(&stream).unwrap();
@@ -314,7 +324,7 @@ fn codec_round_trips_and_reports_per_image_failures() {
 
 #[test]
 fn batch_results_equal_single_results() {
-    let codec = Codec::from_vae(tiny(), 60);
+    let codec = codec_of(tiny(), 60);
     let imgs: Vec<RgbImage> = (0..5)
         .map(|i| random_image(24 + i * 3, 16 + i, 10 + u64::from(i)))
         .collect();
@@ -331,12 +341,12 @@ fn batch_results_equal_single_results() {
 
 #[test]
 fn decoding_with_another_model_names_both() {
-    let tiny_codec = Codec::from_vae(tiny(), 75);
+    let tiny_codec = codec_of(tiny(), 75);
     let stream = tiny_codec.compress(&random_image(16, 16, 9)).unwrap();
     // The same graphs under another name are another model.
     let mut spec = tiny_spec();
     spec.name = "renamed".into();
-    let other = Codec::from_vae(
+    let other = codec_of(
         Arc::new(Vae::open(&spec, ExecutionProvider::Cpu).unwrap()),
         75,
     );
@@ -405,7 +415,7 @@ fn cuda_request_without_cuda_is_an_error_with_a_reason() {
 
 #[test]
 fn round_trips_keep_every_size_and_batches_mix_sizes() {
-    let codec = Codec::from_vae(tiny(), 75);
+    let codec = codec_of(tiny(), 75);
     let sizes = [(8, 8), (17, 9), (451, 300), (768, 512), (512, 768)];
     let images: Vec<RgbImage> = sizes
         .iter()
@@ -432,7 +442,7 @@ fn round_trips_keep_every_size_and_batches_mix_sizes() {
 fn sixteen_same_size_images_are_one_session_call() {
     let vae = tiny();
     assert_eq!(vae.max_batch(), 16);
-    let codec = Codec::from_vae(vae.clone(), 75);
+    let codec = codec_of(vae.clone(), 75);
     let images: Vec<RgbImage> = (0..16).map(|i| random_image(64, 48, 100 + i)).collect();
     let before = vae.stats();
     let streams: Vec<Vec<u8>> = codec
@@ -457,7 +467,7 @@ fn sixteen_same_size_images_are_one_session_call() {
             .unwrap()
             .with_max_batch(5),
     );
-    let codec = Codec::from_vae(small.clone(), 75);
+    let codec = codec_of(small.clone(), 75);
     codec
         .compress_batch(&images)
         .into_iter()
@@ -513,7 +523,7 @@ fn codec_and_vae_are_shareable_across_threads() {
     assert_send_sync::<Codec>();
     assert_send_sync::<Vae>();
     // Two threads compress through one codec; results equal the single-threaded ones.
-    let codec = Codec::from_vae(tiny(), 70);
+    let codec = codec_of(tiny(), 70);
     let imgs: Vec<RgbImage> = (0..2).map(|i| random_image(32, 16, 200 + i)).collect();
     let single: Vec<Vec<u8>> = imgs.iter().map(|i| codec.compress(i).unwrap()).collect();
     std::thread::scope(|s| {

@@ -54,11 +54,6 @@ impl BitWriter {
         }
     }
 
-    /// Bits written so far.
-    pub fn bit_len(&self) -> usize {
-        self.bytes.len() * 8 + self.filled as usize
-    }
-
     /// Pads to a whole byte with zeros and returns the bytes.
     pub fn finish(mut self) -> Vec<u8> {
         if self.filled > 0 {
@@ -131,9 +126,9 @@ mod tests {
         for (v, n) in fields {
             w.put(v, n);
         }
-        let bits = w.bit_len();
+        let bits: u32 = fields.iter().map(|&(_, n)| n).sum();
         let bytes = w.finish();
-        assert_eq!(bytes.len(), bits.div_ceil(8));
+        assert_eq!(bytes.len(), bits.div_ceil(8) as usize);
         let mut r = BitReader::new(&bytes);
         for (v, n) in fields {
             assert_eq!(r.get(n).unwrap(), v);

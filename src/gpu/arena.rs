@@ -12,8 +12,9 @@ use std::sync::mpsc;
 use rayon::prelude::*;
 
 use super::{Counters, GpuContext, Kernel, KernelBindings};
+use crate::core::tensor::next_arena_id;
 use crate::error::{Error, Result};
-use crate::tensor::{next_arena_id, DType, Location, TensorRef};
+use crate::{DType, Location, TensorRef};
 
 /// Default initial capacity: 16 MiB (a batch of 64 latents of 4×64×64 with every intermediate
 /// stage). The arena grows on demand, up to what the device can bind.
@@ -65,7 +66,7 @@ impl std::fmt::Debug for GpuArena {
 impl GpuArena {
     /// An arena of at least `bytes` (rounded up to the alignment, at most
     /// [`GpuContext::max_arena_bytes`]).
-    pub fn new(ctx: &GpuContext, bytes: u64) -> Result<Self> {
+    pub(crate) fn new(ctx: &GpuContext, bytes: u64) -> Result<Self> {
         let align = ctx.alignment();
         let max = ctx.max_arena_bytes();
         let capacity = align_up(bytes.max(align), align).min(max);
@@ -120,18 +121,12 @@ impl GpuArena {
 
     /// Frees every allocation at once; every `TensorRef` handed out before becomes stale.
     /// Recorded work that was never submitted is dropped (nothing read it back).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.encoder = None;
         self.top = 0;
         self.desc.clear();
         self.desc_flushed = 0;
         self.generation = self.generation.wrapping_add(1);
-    }
-
-    /// Makes room for `bytes` more without growing mid-batch later (optional: allocation grows
-    /// the arena on demand anyway).
-    pub fn reserve(&mut self, bytes: u64) -> Result<()> {
-        self.grow_to(self.top.saturating_add(bytes))
     }
 
     fn grow_to(&mut self, need: u64) -> Result<()> {
@@ -168,7 +163,7 @@ impl GpuArena {
     }
 
     /// Allocates a row-major tensor (contents undefined until written).
-    pub fn alloc(&mut self, dtype: DType, shape: &[usize]) -> Result<TensorRef> {
+    pub(crate) fn alloc(&mut self, dtype: DType, shape: &[usize]) -> Result<TensorRef> {
         let elems = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         let bytes = elems
             .and_then(|e| e.checked_mul(dtype.size()))
@@ -188,9 +183,9 @@ impl GpuArena {
         Ok(t)
     }
 
-    /// Checks that `t` is a live tensor of this arena.
+    /// Checks that `t` is a live tensor of this arena, inside what it has allocated.
     pub(crate) fn check(&self, t: &TensorRef) -> Result<()> {
-        if t.location != Location::Gpu {
+        if t.location() != Location::Gpu {
             return Err(Error::TensorType(
                 "a host tensor was used as a GPU tensor".into(),
             ));
@@ -203,28 +198,36 @@ impl GpuArena {
                 generation: self.generation,
             });
         }
+        if t.offset() as u64 + t.byte_len() as u64 > self.top {
+            return Err(Error::Internal(format!(
+                "GPU tensor bytes {}..{} lie beyond the arena's {} allocated bytes",
+                t.offset(),
+                t.offset() + t.byte_len(),
+                self.top
+            )));
+        }
         Ok(())
     }
 
     /// Word (4-byte) index of a tensor's first element, as kernels address the arena.
     pub(crate) fn word(&self, t: &TensorRef) -> Result<u32> {
         self.check(t)?;
-        u32::try_from(t.offset / 4).map_err(|_| Error::Gpu("arena offset beyond 16 GiB".into()))
+        u32::try_from(t.offset() / 4).map_err(|_| Error::Gpu("arena offset beyond 16 GiB".into()))
     }
 
     /// The one upload helper: writes `items` (tensors allocated one after another, each with its
     /// bytes) with a single `write_buffer_with` covering them all, each tensor copied once,
     /// straight into the queue's staging memory. (Assembling the batch in a host blob first
     /// made an upload of 64 latents of 4×256×256 take 47 ms on an H100 instead of 7.)
-    pub fn upload(&mut self, items: &[(TensorRef, &[u8])]) -> Result<()> {
+    pub(crate) fn upload(&mut self, items: &[(TensorRef, &[u8])]) -> Result<()> {
         let Some((first, _)) = items.first() else {
             return Ok(());
         };
-        let start = first.offset as u64;
+        let start = first.offset() as u64;
         let mut end = start;
         for (t, bytes) in items {
             self.check(t)?;
-            if t.offset as u64 != end {
+            if t.offset() as u64 != end {
                 return Err(Error::InvalidInput(
                     "upload: tensors must be allocated one after another".into(),
                 ));
@@ -236,7 +239,7 @@ impl GpuArena {
                     t.byte_len()
                 )));
             }
-            end = t.offset as u64 + align_up(t.byte_len().max(1) as u64, self.align);
+            end = t.offset() as u64 + align_up(t.byte_len().max(1) as u64, self.align);
         }
         let Some(size) = NonZeroU64::new(end - start) else {
             return Ok(());
@@ -248,7 +251,7 @@ impl GpuArena {
             };
             let mut at = 0usize;
             for (t, bytes) in items {
-                let from = t.offset - start as usize;
+                let from = t.offset() - start as usize;
                 // The alignment padding between tensors is zeroed, as the host blob's was.
                 view.slice(at..from).fill(0);
                 view.slice(from..from + bytes.len()).copy_from_slice(bytes);
@@ -319,7 +322,7 @@ impl GpuArena {
 
     /// Submits everything recorded so far (with the descriptor tables it needs). Returns the
     /// submission, or `None` when nothing was pending.
-    pub fn flush(&mut self) -> Result<Option<wgpu::SubmissionIndex>> {
+    pub(crate) fn flush(&mut self) -> Result<Option<wgpu::SubmissionIndex>> {
         let Some(encoder) = self.encoder.take() else {
             return Ok(None);
         };
@@ -341,7 +344,7 @@ impl GpuArena {
     }
 
     /// Submits pending work and waits for it (for per-stage timing).
-    pub fn finish(&mut self) -> Result<()> {
+    pub(crate) fn finish(&mut self) -> Result<()> {
         if let Some(index) = self.flush()? {
             self.wait(index)?;
         }
@@ -363,7 +366,7 @@ impl GpuArena {
     /// Reads `tensors` back into fresh vectors, one per tensor (see
     /// [`readback_into`](Self::readback_into)). Each is copied by one thread into freshly
     /// allocated memory, which the allocator reuses from batch to batch.
-    pub fn readback(&mut self, tensors: &[TensorRef]) -> Result<Vec<Vec<u8>>> {
+    pub(crate) fn readback(&mut self, tensors: &[TensorRef]) -> Result<Vec<Vec<u8>>> {
         self.read_mapped(tensors, |srcs| srcs.iter().map(|s| s.to_vec()).collect())
     }
 
@@ -371,7 +374,11 @@ impl GpuArena {
     /// once, in parallel, from the mapped staging memory. (A vector per tensor, copied again into
     /// the host arena by one thread, made reading back 64 latents of 4×256×256 take 34 ms on an
     /// H100 instead of 3 to 5.)
-    pub fn readback_into(&mut self, tensors: &[TensorRef], dsts: &mut [&mut [u8]]) -> Result<()> {
+    pub(crate) fn readback_into(
+        &mut self,
+        tensors: &[TensorRef],
+        dsts: &mut [&mut [u8]],
+    ) -> Result<()> {
         if dsts.len() != tensors.len()
             || tensors
                 .iter()
@@ -430,7 +437,7 @@ impl GpuArena {
         let encoder = self.encoder_mut();
         let mut at = 0;
         for (t, &size) in tensors.iter().zip(&sizes) {
-            encoder.copy_buffer_to_buffer(&arena, t.offset as u64, &staging, at, size);
+            encoder.copy_buffer_to_buffer(&arena, t.offset() as u64, &staging, at, size);
             at += size;
         }
         let index = self
@@ -466,5 +473,89 @@ impl GpuArena {
         staging.unmap();
         Counters::bump(&self.ctx.counters().readbacks);
         handed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::testing::context;
+
+    /// Uploads `sizes` byte tensors of distinct contents (`tag` picks them) in one upload and
+    /// returns them with their contents.
+    fn upload_bytes(gpu: &mut GpuArena, sizes: &[usize], tag: u8) -> Vec<(TensorRef, Vec<u8>)> {
+        let tensors: Vec<(TensorRef, Vec<u8>)> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let t = gpu.alloc(DType::U8, &[n]).unwrap();
+                let bytes = (0..n)
+                    .map(|k| (k as u8).wrapping_mul(31) ^ tag ^ (i as u8))
+                    .collect();
+                (t, bytes)
+            })
+            .collect();
+        let items: Vec<(TensorRef, &[u8])> =
+            tensors.iter().map(|(t, b)| (*t, b.as_slice())).collect();
+        gpu.upload(&items).unwrap();
+        tensors
+    }
+
+    fn assert_resident(gpu: &mut GpuArena, tensors: &[(TensorRef, Vec<u8>)]) {
+        let refs: Vec<TensorRef> = tensors.iter().map(|(t, _)| *t).collect();
+        let back = gpu.readback(&refs).unwrap();
+        for ((_, want), got) in tensors.iter().zip(&back) {
+            assert_eq!(got, want);
+        }
+    }
+
+    /// Uploads land intact: odd sizes with alignment padding between them, two uploads in one
+    /// batch, and an upload after one that a reset dropped before it was submitted.
+    #[test]
+    fn uploads_land_intact() {
+        let ctx = context();
+        let mut gpu = GpuArena::new(ctx, 1 << 20).unwrap();
+        let odd = [1, 3, 4, 5, 1000, 17];
+        let a = upload_bytes(&mut gpu, &odd, 1);
+        let b = upload_bytes(&mut gpu, &odd, 2);
+        assert_resident(&mut gpu, &a);
+        assert_resident(&mut gpu, &b);
+        gpu.reset();
+        let _dropped = upload_bytes(&mut gpu, &odd, 3);
+        gpu.reset();
+        let c = upload_bytes(&mut gpu, &[300_000, 7], 4);
+        assert_resident(&mut gpu, &c);
+        let before = ctx.stats();
+        gpu.reset();
+        let d = upload_bytes(&mut gpu, &odd, 5);
+        assert_resident(&mut gpu, &d);
+        let s = ctx.stats().since(&before);
+        assert_eq!((s.uploads, s.readbacks), (1, 1));
+        // Destinations of the wrong size are an error before anything is read, and the next
+        // readback works.
+        let refs: Vec<TensorRef> = d.iter().map(|(t, _)| *t).collect();
+        let mut short: Vec<Vec<u8>> = d.iter().map(|(_, b)| vec![0; b.len()]).collect();
+        short[1].pop();
+        let mut dsts: Vec<&mut [u8]> = short.iter_mut().map(Vec::as_mut_slice).collect();
+        assert!(matches!(
+            gpu.readback_into(&refs, &mut dsts),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(matches!(
+            gpu.readback_into(&refs, &mut dsts[..2]),
+            Err(Error::InvalidInput(_))
+        ));
+        assert_resident(&mut gpu, &d);
+    }
+
+    /// A handle past what the arena allocated is an error, never a read of other memory.
+    #[test]
+    fn a_handle_beyond_the_allocated_bytes_is_an_error() {
+        let mut gpu = GpuArena::new(context(), 1 << 16).unwrap();
+        let t = gpu.alloc(DType::F32, &[4]).unwrap();
+        let forged =
+            TensorRef::new(Location::Gpu, 4096, DType::F32, &[4], t.arena, t.generation).unwrap();
+        assert!(matches!(gpu.check(&forged), Err(Error::Internal(_))));
+        assert!(matches!(gpu.readback(&[forged]), Err(Error::Internal(_))));
     }
 }

@@ -1,10 +1,9 @@
 //! The GPU path's plumbing: a wgpu device ([`GpuContext`]), the GPU-resident arena
 //! ([`GpuArena`]) and what every kernel shares (one bind-group layout, pipeline cache, counters).
 //!
-//! The kernels themselves live with their stage: `src/hadamard.rs` + `src/shaders/hadamard.wgsl`,
-//! `src/wavelet.rs` + `src/shaders/wavelet.wgsl`, `src/quantize.rs` + `src/shaders/quantize.wgsl`
-//! and `src/shaders/dequantize.wgsl`. Each Rust file owns its kernel's descriptor type, its
-//! dispatch and the CPU reference the kernel must match.
+//! The kernels themselves live with their stage: `shaders/<stage>.wgsl` beside the stage's
+//! folder `src/latent/<stage>/`, whose `gpu.rs` owns the kernel's descriptor type, its dispatch
+//! and its parity tests against the stage's `reference.rs`.
 //!
 //! ```no_run
 //! # fn main() -> vaerans::Result<()> {
@@ -15,9 +14,11 @@
 //! # }
 //! ```
 
-pub mod arena;
+pub(crate) mod arena;
+#[cfg(test)]
+pub(crate) mod testing;
 
-pub use arena::GpuArena;
+pub use arena::{GpuArena, DEFAULT_GPU_ARENA_BYTES};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,10 +93,11 @@ pub(crate) struct Kernel {
 
 /// The bindings and helpers every kernel shares, appended to each kernel's source (the build
 /// script validates them the same way).
-const COMMON_WGSL: &str = include_str!("../shaders/common.wgsl");
+const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
 
 /// Counters kept by the transfer and allocation helpers, for tests and reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GpuStats {
     /// Host → GPU tensor uploads (each one `write_buffer_with` covering a whole batch).
     pub uploads: u64,
@@ -109,6 +111,20 @@ pub struct GpuStats {
     pub dispatches: u64,
     /// Command-buffer submissions.
     pub submits: u64,
+}
+
+impl GpuStats {
+    /// What happened between `earlier` and these counters.
+    pub fn since(&self, earlier: &GpuStats) -> GpuStats {
+        GpuStats {
+            uploads: self.uploads - earlier.uploads,
+            readbacks: self.readbacks - earlier.readbacks,
+            descriptor_writes: self.descriptor_writes - earlier.descriptor_writes,
+            buffers_created: self.buffers_created - earlier.buffers_created,
+            dispatches: self.dispatches - earlier.dispatches,
+            submits: self.submits - earlier.submits,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -167,7 +183,7 @@ fn describe(info: &wgpu::AdapterInfo) -> String {
 
 const NO_ADAPTER_HELP: &str = "install a GPU driver with Vulkan support (on Debian without a GPU: \
      `apt-get install -y mesa-vulkan-drivers libvulkan1` for the lavapipe software adapter), \
-     or use the CPU path (`--device cpu`, `Device::Cpu`)";
+     or run the latent stages on the CPU (Device::Cpu)";
 
 impl GpuContext {
     /// Opens the best adapter the way wgpu's own helpers choose it: `WGPU_BACKEND` picks the

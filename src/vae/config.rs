@@ -76,8 +76,10 @@ impl std::fmt::Display for ModelFile {
     }
 }
 
-/// Everything needed to run one VAE.
+/// Everything needed to run one VAE. Made by [`ModelSpec::new`], [`ModelSpec::from_path`],
+/// [`ModelSpec::embedded_default`] or a [`Config`]; its fields can then be set.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ModelSpec {
     /// The name written into streams.
     pub name: String,
@@ -104,6 +106,10 @@ pub struct ModelSpec {
 impl ModelSpec {
     /// A model with the SD-VAE defaults: downsample 8, input range [-1, 1], latent channels
     /// and tensor names read from the graphs.
+    pub fn new(name: impl Into<String>, encoder: ModelFile, decoder: ModelFile) -> Self {
+        Self::with_defaults(name.into(), encoder, decoder)
+    }
+
     fn with_defaults(name: String, encoder: ModelFile, decoder: ModelFile) -> Self {
         Self {
             name,
@@ -227,8 +233,11 @@ fn default_range() -> [f32; 2] {
     [-1.0, 1.0]
 }
 
-/// The model configuration: named models and an optional default.
+/// The model configuration: named models and an optional default. Made by [`Config::load`],
+/// [`Config::from_file`], [`Config::parse`] or `Config::default()` (no models but the embedded
+/// one), and extended with [`Config::with_model`].
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Config {
     /// The file it was read from (`None`: no config file, only the embedded model).
     pub path: Option<PathBuf>,
@@ -368,6 +377,12 @@ impl Config {
                 .as_ref()
                 .map_or("none found".to_string(), |p| p.display().to_string())
         )))
+    }
+
+    /// This config with `spec` added under its name (replacing a model of the same name).
+    pub fn with_model(mut self, spec: ModelSpec) -> Self {
+        self.models.insert(spec.name.clone(), spec);
+        self
     }
 
     /// Every model this config offers: the embedded default, then the configured ones.

@@ -1,12 +1,13 @@
 //! Finding and loading ONNX Runtime, and choosing its execution provider.
 //!
-//! ONNX Runtime is loaded at run time (never downloaded): from `ORT_DYLIB_PATH`, then the
-//! project-local install folder (`target/onnxruntime`, where the scripts put the PyPI wheel's
-//! library), then an installed Python `onnxruntime` package. The library is loaded once per
-//! process; every model shares the one environment.
+//! ONNX Runtime is loaded at run time (never downloaded): from `ORT_DYLIB_PATH`, then from
+//! wherever a front end said to look ([`set_fallback_search`]; the CLI looks in the project's
+//! `target/onnxruntime` and in an installed Python `onnxruntime` package), then by name on the
+//! system's library search path. The library is loaded once per process; every model shares
+//! the one environment.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use ort::environment::Environment;
 use ort::session::builder::SessionBuilder;
@@ -73,83 +74,97 @@ fn lib_in(dir: &Path) -> Option<PathBuf> {
     LIB_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
 }
 
-/// The places searched for the library, in order, with what was found in each.
-fn candidates() -> Vec<(String, Option<PathBuf>)> {
-    let mut out = Vec::new();
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+/// A front end's own place to look for the library: what it is called in messages, and how to
+/// find it.
+type Fallback = (&'static str, fn() -> Option<PathBuf>);
+
+static FALLBACK: Mutex<Option<Fallback>> = Mutex::new(None);
+
+/// Adds one more place to look for the library, after `ORT_DYLIB_PATH` and before the
+/// system's library search path: `find` runs (once) when the library is first needed, and
+/// `describe` names it in the error when nothing is found. For front ends that know where their
+/// installs put the library (the CLI: the project's `target/onnxruntime` folder, a Python
+/// `onnxruntime` package); the library itself never guesses.
+pub fn set_fallback_search(describe: &'static str, find: fn() -> Option<PathBuf>) {
+    *FALLBACK.lock().unwrap_or_else(|p| p.into_inner()) = Some((describe, find));
+}
+
+/// The library in folder `dir`, by this platform's file names.
+pub fn library_in(dir: &Path) -> Option<PathBuf> {
+    lib_in(dir)
+}
+
+/// Finds the ONNX Runtime shared library: `ORT_DYLIB_PATH` (a file, or a folder holding it),
+/// then the front end's fallback ([`set_fallback_search`]). `Ok(None)` means neither is set:
+/// the library is then loaded by name from the system's library search path.
+pub fn find_library() -> Result<Option<PathBuf>> {
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
         let found = if p.is_dir() {
             lib_in(&p)
         } else {
             p.is_file().then(|| p.clone())
         };
-        out.push((format!("ORT_DYLIB_PATH={}", p.display()), found));
-    }
-    let mut locals = vec![PathBuf::from("target/onnxruntime")];
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/onnxruntime");
-    if !locals.contains(&manifest) {
-        locals.push(manifest);
-    }
-    for dir in locals {
-        let capi = dir.join("onnxruntime/capi");
-        out.push((capi.display().to_string(), lib_in(&capi)));
-    }
-    out.push(("python onnxruntime package".into(), python_package_lib()));
-    out
-}
-
-/// Asks an installed Python for its `onnxruntime` package's `capi` folder.
-fn python_package_lib() -> Option<PathBuf> {
-    for python in ["python3", "python"] {
-        let out = std::process::Command::new(python)
-            .args([
-                "-c",
-                "import importlib.util as u, os; s = u.find_spec('onnxruntime'); \
-                 print(os.path.join(os.path.dirname(s.origin), 'capi') if s else '')",
-            ])
-            .stderr(std::process::Stdio::null())
-            .output();
-        if let Ok(out) = out {
-            let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if !dir.is_empty() {
-                if let Some(p) = lib_in(Path::new(&dir)) {
-                    return Some(p);
-                }
+        match found {
+            Some(f) => return Ok(Some(f)),
+            // An explicit choice that does not exist is an error, never shadowed by a library
+            // found elsewhere.
+            None => {
+                return Err(Error::OrtNotFound {
+                    version: ORT_VERSION,
+                    searched: vec![format!("ORT_DYLIB_PATH={}", p.display())],
+                    hint: INSTALL_HINT,
+                })
             }
         }
     }
-    None
-}
-
-/// Finds the ONNX Runtime shared library (see the module docs for the order).
-pub fn find_library() -> Result<PathBuf> {
-    let searched = candidates();
-    if let Some(found) = searched.iter().find_map(|(_, p)| p.clone()) {
-        return Ok(found);
-    }
-    Err(Error::OrtNotFound {
-        searched: searched.into_iter().map(|(s, _)| s).collect(),
-    })
+    let fallback = *FALLBACK.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(fallback.and_then(|(_, find)| find()))
 }
 
 /// The process-wide ONNX Runtime environment, loading the library on first use.
 pub fn environment() -> Result<&'static Environment> {
-    static ENV: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
+    static ENV: OnceLock<std::result::Result<Environment, Error>> = OnceLock::new();
     let env = ENV.get_or_init(|| {
-        let path = find_library().map_err(|e| e.to_string())?;
-        tracing::debug!(path = %path.display(), "loading ONNX Runtime");
-        let builder = ort::init_from(&path).map_err(|e| {
-            format!(
-                "cannot load ONNX Runtime from {}: {e}; install {ORT_VERSION}: {INSTALL_HINT}",
-                path.display()
-            )
-        })?;
+        let (builder, path) = match find_library()? {
+            Some(path) => {
+                tracing::debug!(path = %path.display(), "loading ONNX Runtime");
+                let b = ort::init_from(&path).map_err(|e| {
+                    Error::Runtime(format!(
+                        "cannot load ONNX Runtime from {}: {e}; install {ORT_VERSION}: {INSTALL_HINT}",
+                        path.display()
+                    ))
+                })?;
+                (b, path.display().to_string())
+            }
+            None => {
+                // Neither an explicit path nor a front end's: the system's search path, by name.
+                let name = LIB_NAMES[0];
+                let b = ort::init_from(name).map_err(|_| Error::OrtNotFound {
+                    version: ORT_VERSION,
+                    searched: searched_places(name),
+                    hint: INSTALL_HINT,
+                })?;
+                (b, name.to_string())
+            }
+        };
+        tracing::debug!(library = %path, "ONNX Runtime loaded");
         builder
             .with_name("vaerans")
             .build()
-            .map_err(|e| format!("cannot start ONNX Runtime: {e}"))
+            .map_err(|e| Error::Runtime(format!("cannot start ONNX Runtime: {e}")))
     });
-    env.as_ref().map_err(|e| Error::Runtime(e.clone()))
+    env.as_ref().map_err(Clone::clone)
+}
+
+/// The places a failed search looked, in order, for the error message.
+fn searched_places(name: &str) -> Vec<String> {
+    let mut out = vec!["ORT_DYLIB_PATH (not set)".to_string()];
+    if let Some((describe, _)) = *FALLBACK.lock().unwrap_or_else(|p| p.into_inner()) {
+        out.push(describe.to_string());
+    }
+    out.push(format!("{name} on the system's library search path"));
+    out
 }
 
 fn ort_err(context: &str) -> impl Fn(ort::Error<SessionBuilder>) -> Error + '_ {
@@ -240,7 +255,11 @@ mod tests {
 
     #[test]
     fn finds_and_loads_the_library() {
-        let path = find_library().expect("ONNX Runtime must be installed for the test suite");
+        // The test suite runs with ORT_DYLIB_PATH pointing at the project-local install
+        // (`.cargo/config.toml`, filled by scripts/ensure-onnxruntime.sh).
+        let path = find_library()
+            .expect("ONNX Runtime must be installed for the test suite")
+            .expect("ORT_DYLIB_PATH is set for the test suite");
         assert!(path.is_file());
         environment().expect("the library loads");
     }

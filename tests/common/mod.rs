@@ -34,7 +34,14 @@ pub fn noisy_latent(c: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// Encodes one latent with the CPU systems at `quality`; returns the stream.
+/// The latent chain at `quality` with `wavelet` and `levels`.
+pub fn chain(quality: u8, wavelet: Wavelet, levels: u8) -> LatentCodec {
+    LatentCodec::new(quality)
+        .and_then(|c| c.with_wavelet(wavelet, levels))
+        .unwrap()
+}
+
+/// Encodes one latent with the CPU systems at `quality`; returns the stream's bytes.
 pub fn encode(
     data: &[f32],
     shape: [usize; 3],
@@ -43,31 +50,30 @@ pub fn encode(
     levels: u8,
 ) -> Vec<u8> {
     let mut world = World::with_arena_capacity(64 << 20);
-    let e = world.spawn();
     let tensor = world.arena_mut().alloc_from(&shape, data).unwrap();
-    world.insert(e, Latent { tensor }).unwrap();
+    let e = world.spawn_with(Latent { tensor });
     world
         .pipe(e)
-        .to(Hadamard::forward())
-        .to(WaveletTransform::forward(wavelet, levels))
-        .to(Quantize::forward(quality))
-        .to(EntropyCoder::forward())
+        .chain(chain(quality, wavelet, levels).encoder())
         .out::<AnsBitstream>()
         .unwrap()
-        .0
+        .into_bytes()
+}
+
+/// Parses a stream with default limits and decodes its symbols: every check a decoder makes of
+/// its bytes.
+pub fn decode_symbols(stream: &[u8]) -> Result<Vec<u8>> {
+    let s = AnsBitstream::parse(stream.to_vec(), &Limits::default())?;
+    vaerans::latent::stream::decode_symbols(&s)
 }
 
 /// Decodes a stream with the CPU systems; returns the latent's values and shape.
 pub fn decode(stream: &[u8]) -> Result<(Vec<f32>, Vec<usize>)> {
     let mut world = World::with_arena_capacity(64 << 20);
-    let e = world.spawn();
-    world.insert(e, AnsBitstream(stream.to_vec()))?;
+    let e = world.spawn_with(AnsBitstream::parse(stream.to_vec(), &Limits::default())?);
     let latent = world
         .pipe(e)
-        .to(EntropyCoder::inverse())
-        .to(Quantize::inverse())
-        .to(WaveletTransform::inverse())
-        .to(Hadamard::inverse())
+        .chain(LatentCodec::default().decoder())
         .out::<Latent>()?;
     Ok((
         world.arena().to_vec::<f32>(&latent.tensor)?,

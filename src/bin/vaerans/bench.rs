@@ -16,9 +16,61 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 use serde::Serialize;
-use vaerans::codec::Codec;
 use vaerans::prelude::*;
-use vaerans::{Device, Error, Result};
+use vaerans::TraceRow;
+
+use crate::cli::{codec_builder, or_default, BenchArgs, ModelArgs};
+use crate::io::image_files;
+
+/// `vaerans bench`: the latent pipeline alone (`--latent`) or the whole codec on images.
+pub(crate) fn run(args: BenchArgs) -> Result<usize> {
+    if let Some(shape) = args.latent {
+        return run_latents(
+            args.device,
+            shape,
+            &or_default(args.batch, &[1, 8, 64]),
+            args.iters.unwrap_or(10),
+            args.quality,
+            args.json,
+        );
+    }
+    let model = ModelArgs {
+        model: args.model,
+        ep: args.ep,
+        batch: vaerans::vae::DEFAULT_MAX_BATCH,
+        device: args.device,
+        trace: false,
+        json: args.json,
+    };
+    let codec = codec_builder(&model, Config::load()?)
+        .quality(args.quality)
+        .build()?;
+    let (images, source) = if args.inputs.is_empty() {
+        let (w, h) = args.size;
+        let images = (0..4).map(|i| synthetic_image(w, h, i + 1)).collect();
+        (images, format!("synthetic {w}×{h} images"))
+    } else {
+        let files = image_files(&args.inputs)?;
+        let images = files
+            .iter()
+            .map(|p| {
+                image::open(p)
+                    .map(|i| i.to_rgb8())
+                    .map_err(|e| Error::Image(format!("{}: {e}", p.display())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let source = format!("{} image(s) from {}", files.len(), args.inputs[0].display());
+        (images, source)
+    };
+    run_images(
+        &codec,
+        &images,
+        &source,
+        &or_default(args.batch, &[1, 8]),
+        args.iters.unwrap_or(3),
+        args.json,
+    )
+}
 
 /// Uniform noise in [-0.5, 0.5), deterministic in `seed`. (A tiny xorshift generator:
 /// benchmark data needs no statistical quality.)
@@ -48,22 +100,21 @@ fn synthetic_latent(c: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
     v
 }
 
-/// Stage names in the order they run.
-const STAGES: [&str; 9] = [
-    "hadamard",
-    "wavelet",
-    "quantize",
-    "rans",
-    "rans⁻¹",
-    "dequantize",
-    "wavelet⁻¹",
-    "hadamard⁻¹",
-    "readback",
-];
+/// The latent chain's stage names in the order they run (encode, then decode), and the
+/// decoder's final readback of the latents.
+fn stage_names(codec: &LatentCodec) -> Vec<String> {
+    codec
+        .encoder()
+        .iter()
+        .chain(&codec.decoder())
+        .map(|s| s.name().to_string())
+        .chain(std::iter::once("readback".to_string()))
+        .collect()
+}
 
 /// One batch size's figures.
 #[derive(Serialize)]
-pub struct BenchRow {
+struct BenchRow {
     /// `images` (the whole codec) or `latents` (the latent pipeline alone).
     workload: &'static str,
     /// Where the latent stages ran (`cpu` or `gpu`).
@@ -116,9 +167,10 @@ fn streams_of(world: &World, es: &[Entity]) -> Result<Vec<AnsBitstream>> {
         .collect()
 }
 
+/// Fails with the first failed entity's error, if any.
 fn check(world: &World, es: &[Entity]) -> Result<()> {
     match es.iter().find_map(|&e| world.failure(e)) {
-        Some(e) => Err(Error::InvalidInput(format!("benchmark batch failed: {e}"))),
+        Some(e) => Err(e.clone()),
         None => Ok(()),
     }
 }
@@ -126,33 +178,20 @@ fn check(world: &World, es: &[Entity]) -> Result<()> {
 /// Runs the benchmark for one batch size.
 fn bench_batch(
     world: &mut World,
+    codec: &LatentCodec,
     shape: [usize; 3],
     batch: usize,
     iters: usize,
-    quality: u8,
-    levels: u8,
 ) -> Result<BenchRow> {
     let latents: Vec<Vec<f32>> = (0..batch)
         .map(|i| synthetic_latent(shape[0], shape[1], shape[2], i as u64 + 1))
         .collect();
     let encoder = |world: &mut World, es: &[Entity]| -> Result<()> {
-        world
-            .pipe_batch(es)
-            .to(Hadamard::forward())
-            .to(WaveletTransform::forward(Wavelet::Cdf53, levels))
-            .to(Quantize::forward(quality))
-            .to(EntropyCoder::forward())
-            .execute()?;
+        world.pipe_batch(es).chain(codec.encoder()).execute()?;
         check(world, es)
     };
     let decode_pipe = |world: &mut World, es: &[Entity]| -> Result<()> {
-        world
-            .pipe_batch(es)
-            .to(EntropyCoder::inverse())
-            .to(Quantize::inverse())
-            .to(WaveletTransform::inverse())
-            .to(Hadamard::inverse())
-            .execute()?;
+        world.pipe_batch(es).chain(codec.decoder()).execute()?;
         check(world, es)
     };
     // The latents' copy to the host: the decoder's one readback on a GPU.
@@ -213,13 +252,16 @@ fn bench_batch(
     })();
     world.set_profiling(false);
     staged?;
-    let mut stage = [Duration::ZERO; STAGES.len()];
+    let names = stage_names(codec);
+    let mut stage = vec![Duration::ZERO; names.len()];
     for r in world.take_trace() {
-        if let Some(k) = STAGES.iter().position(|s| *s == r.system) {
+        if let Some(k) = names.iter().position(|s| *s == r.system) {
             stage[k] += Duration::from_secs_f64(r.ms / 1e3);
         }
     }
-    stage[8] = readback;
+    if let Some(last) = stage.last_mut() {
+        *last = readback;
+    }
     let n = (iters * batch) as f64;
     let per_batch_ms = |d: Duration| d.as_secs_f64() * 1e3 / iters as f64;
     Ok(BenchRow {
@@ -232,11 +274,11 @@ fn bench_batch(
         batch,
         encode_images_per_s: n / enc.as_secs_f64(),
         decode_images_per_s: n / dec.as_secs_f64(),
-        bytes_per_image: streams.iter().map(|s| s.0.len()).sum::<usize>() as f64 / batch as f64,
-        stage_ms: STAGES
-            .iter()
+        bytes_per_image: streams.iter().map(AnsBitstream::len).sum::<usize>() as f64 / batch as f64,
+        stage_ms: names
+            .into_iter()
             .zip(stage)
-            .map(|(s, d)| (s.to_string(), per_batch_ms(d)))
+            .map(|(s, d)| (s, per_batch_ms(d)))
             .collect(),
     })
 }
@@ -303,7 +345,7 @@ fn print_row(row: &BenchRow, json: bool) {
 }
 
 /// `vaerans bench --latent CxHxW`: the latent pipeline alone; prints a table (or JSON lines).
-pub fn run_latents(
+fn run_latents(
     device: Device,
     shape: [usize; 3],
     batches: &[usize],
@@ -317,8 +359,8 @@ pub fn run_latents(
             "every side of the latent shape must be at least 1".into(),
         ));
     }
+    let codec = LatentCodec::new(quality)?;
     let (mut world, adapter) = world_for(device)?;
-    let levels = vaerans::codec::DEFAULT_LEVELS;
     if !json {
         println!(
             "latent pipeline on {} ({adapter}): {}×{}×{} latents, quality {quality}, {iters} iterations",
@@ -327,10 +369,10 @@ pub fn run_latents(
             shape[1],
             shape[2]
         );
-        print_header(&STAGES.map(String::from));
+        print_header(&stage_names(&codec));
     }
     for &batch in batches {
-        let mut row = bench_batch(&mut world, shape, batch, iters, quality, levels)?;
+        let mut row = bench_batch(&mut world, &codec, shape, batch, iters)?;
         row.adapter = adapter.clone();
         print_row(&row, json);
     }
@@ -339,7 +381,7 @@ pub fn run_latents(
 
 /// A photo-like test image, deterministic in `seed`: soft gradients, a few hard-edged shapes,
 /// fine texture and sensor-like noise, so every subband carries something.
-pub fn synthetic_image(width: u32, height: u32, seed: u64) -> RgbImage {
+fn synthetic_image(width: u32, height: u32, seed: u64) -> RgbImage {
     let mut noise = noise(seed);
     let phase = seed as f32 * 0.7;
     RgbImage::from_fn(width, height, |x, y| {
@@ -357,8 +399,8 @@ pub fn synthetic_image(width: u32, height: u32, seed: u64) -> RgbImage {
 }
 
 /// Trace rows merged per system (in first-seen order), as milliseconds per batch.
-fn stage_times(trace: Vec<vaerans::TraceRow>, iters: usize) -> Vec<(String, f64)> {
-    super::merge_trace(trace)
+fn stage_times(trace: Vec<TraceRow>, iters: usize) -> Vec<(String, f64)> {
+    TraceRow::merged(trace)
         .into_iter()
         .map(|r| (r.system.to_string(), r.ms / iters as f64))
         .collect()
@@ -366,10 +408,7 @@ fn stage_times(trace: Vec<vaerans::TraceRow>, iters: usize) -> Vec<(String, f64)
 
 /// Fails with the first failed image of a batch, if any.
 fn all_ok<T>(results: Vec<Result<T>>) -> Result<Vec<T>> {
-    results
-        .into_iter()
-        .collect::<Result<Vec<T>>>()
-        .map_err(|e| Error::InvalidInput(format!("benchmark batch failed: {e}")))
+    results.into_iter().collect::<Result<Vec<T>>>()
 }
 
 /// One batch size of the whole codec.
@@ -420,7 +459,7 @@ fn bench_images(codec: &Codec, images: &[RgbImage], iters: usize) -> Result<Benc
 
 /// `vaerans bench`: the whole codec on `images` (cycled to fill each batch); prints a table
 /// (or JSON lines).
-pub fn run_images(
+fn run_images(
     codec: &Codec,
     images: &[RgbImage],
     source: &str,

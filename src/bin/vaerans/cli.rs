@@ -1,0 +1,215 @@
+//! The command line: subcommands, their options, and the parsers of option values.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use vaerans::vae::{Config, ExecutionProvider};
+use vaerans::{Codec, CodecBuilder, Device};
+
+use crate::eval::baselines;
+
+/// Image compression through a learned autoencoder's latent space.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// More log output (-v: debug). `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Compress images (PNG, JPEG) into .vaer streams.
+    Compress {
+        /// Image files or directories of images.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output file (one input file) or directory (created if missing).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Quality, 1 (smallest) to 100 (best).
+        #[arg(short, long, default_value_t = vaerans::latent::quantize::DEFAULT_QUALITY,
+              value_parser = clap::value_parser!(u8).range(1..=100))]
+        quality: u8,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Decompress .vaer streams into PNG images.
+    Decompress {
+        /// Stream files or directories of .vaer files.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output file (one input file) or directory (created if missing).
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Print every header field of a stream.
+    Info {
+        /// The stream.
+        stream: PathBuf,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure quality on a set of images: the VAE alone (no quantisation) and the full codec
+    /// at each quality: bytes, bits per pixel, PSNR, seconds.
+    Eval {
+        /// Image files or directories of images.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Qualities to measure, comma-separated.
+        #[arg(short, long, value_delimiter = ',',
+              default_values_t = [5u8, 10, 20, 40, 60, 80, 95])]
+        quality: Vec<u8>,
+        /// Classical codecs to compare against, comma-separated, each swept over its own
+        /// quality range [default: jpeg,webp, and avif in builds with the `avif` feature].
+        #[arg(long, value_delimiter = ',', conflicts_with = "no_baselines")]
+        baselines: Vec<baselines::Baseline>,
+        /// Measure vaerans alone.
+        #[arg(long)]
+        no_baselines: bool,
+        /// Where results.json, results.csv (every image and setting, the mean curves, the
+        /// BD-rates, the machine) and report.html go; created if missing.
+        #[arg(long, default_value = "vaerans-eval")]
+        out: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Throughput, images/s both ways with a per-stage breakdown: the whole codec on images
+    /// (default), or the latent pipeline alone on synthetic latents (`--latent`).
+    Bench(BenchArgs),
+    /// List the configured models: whether their files exist and load, and their latent shape.
+    Models {
+        /// One JSON line per model.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "cpu")]
+        /// Execution provider used to load them.
+        ep: ExecutionProvider,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct ModelArgs {
+    /// Model: a configured name or an .onnx path (default: the config's default, else the
+    /// embedded model; decompress defaults to the model the stream names).
+    #[arg(short, long)]
+    pub(crate) model: Option<String>,
+    /// ONNX Runtime execution provider: auto, cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    pub(crate) ep: ExecutionProvider,
+    /// Images per VAE session call.
+    #[arg(long, default_value_t = vaerans::vae::DEFAULT_MAX_BATCH)]
+    pub(crate) batch: usize,
+    /// Where Hadamard, wavelet and quantisation run: auto (a hardware GPU if present), gpu or
+    /// cpu. The choice is logged.
+    #[arg(long, default_value = "auto")]
+    pub(crate) device: Device,
+    /// Print a per-system time table (system, device, runs, entities, ms) on stderr at the
+    /// end. GPU stages are then waited for one by one, so each is timed on its own.
+    #[arg(long)]
+    pub(crate) trace: bool,
+    /// One JSON line per file on stdout (input, output, bytes, bpp, seconds; seconds are the
+    /// file's share of its batch).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `values`, or `default` when none were given.
+pub(crate) fn or_default(values: Vec<usize>, default: &[usize]) -> Vec<usize> {
+    if values.is_empty() {
+        default.to_vec()
+    } else {
+        values
+    }
+}
+
+/// Parses `N` positive integers joined by `x` (also `×`, `X`); `example` goes in the error.
+pub(crate) fn parse_dims<const N: usize>(
+    s: &str,
+    example: &str,
+) -> std::result::Result<[usize; N], String> {
+    let parts: Vec<&str> = s.split(['x', '×', 'X']).collect();
+    if parts.len() != N {
+        return Err(format!("`{s}` is not {example}"));
+    }
+    let mut out = [0; N];
+    for (o, v) in out.iter_mut().zip(parts) {
+        *o = v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("`{v}` is not a positive integer"))?;
+    }
+    Ok(out)
+}
+
+/// Parses `WxH` (also `W×H`).
+pub(crate) fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
+    let [w, h] = parse_dims::<2>(s, "WxH, e.g. 768x512")?;
+    let side = |v: usize| u32::try_from(v).map_err(|_| format!("`{v}` is not a positive integer"));
+    Ok((side(w)?, side(h)?))
+}
+
+/// Parses `CxHxW` (also `C×H×W`).
+pub(crate) fn parse_shape(s: &str) -> std::result::Result<[usize; 3], String> {
+    parse_dims::<3>(s, "CxHxW, e.g. 4x64x64")
+}
+
+/// A codec builder from the shared model options, resolving names in `config`, with
+/// `--model` applied.
+pub(crate) fn codec_builder(args: &ModelArgs, config: Config) -> CodecBuilder {
+    let builder = Codec::builder()
+        .execution_provider(args.ep)
+        .device(args.device)
+        .max_batch(args.batch)
+        .config(config);
+    match &args.model {
+        Some(m) => builder.model(m.clone()),
+        None => builder,
+    }
+}
+
+/// `vaerans bench`'s options.
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    /// Images to run the whole codec on (files or directories), repeated to fill each
+    /// batch. Default: synthetic photo-like images of `--size`.
+    pub(crate) inputs: Vec<PathBuf>,
+    /// Size of the synthetic images, WxH.
+    #[arg(long, default_value = "768x512", value_parser = parse_size)]
+    pub(crate) size: (u32, u32),
+    /// Benchmark only the latent pipeline (Hadamard, wavelet, quantisation, rANS, both
+    /// ways) on synthetic latents of this shape, CxHxW; no model is loaded.
+    #[arg(long, value_parser = parse_shape, conflicts_with = "inputs")]
+    pub(crate) latent: Option<[usize; 3]>,
+    /// Where the latent stages run: auto, gpu or cpu.
+    #[arg(long, default_value = "auto")]
+    pub(crate) device: Device,
+    /// Model: a configured name or an .onnx path (default: the config's default, else the
+    /// embedded model).
+    #[arg(short, long)]
+    pub(crate) model: Option<String>,
+    /// ONNX Runtime execution provider for the VAE: auto, cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    pub(crate) ep: ExecutionProvider,
+    /// Batch sizes, comma-separated [default: 1,8 for images, 1,8,64 for latents].
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) batch: Vec<usize>,
+    /// Timed iterations per batch size, after one warm-up [default: 3 for images, 10 for
+    /// latents].
+    #[arg(long)]
+    pub(crate) iters: Option<usize>,
+    /// Quality, 1 to 100.
+    #[arg(short, long, default_value_t = vaerans::latent::quantize::DEFAULT_QUALITY,
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub(crate) quality: u8,
+    /// One JSON line per batch size.
+    #[arg(long)]
+    pub(crate) json: bool,
+}

@@ -1,0 +1,150 @@
+//! `vaerans info`: every header field of a stream.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use vaerans::{AnsBitstream, Error, Limits, Result};
+
+#[derive(Serialize)]
+pub(crate) struct BandInfo {
+    channel: usize,
+    band: usize,
+    level: u8,
+    orientation: String,
+    width: usize,
+    height: usize,
+    step_code: u8,
+    step: f32,
+    center: i32,
+}
+
+#[derive(Serialize)]
+pub(crate) struct StreamInfo {
+    file: PathBuf,
+    version: String,
+    width: u32,
+    height: u32,
+    padded_width: u32,
+    padded_height: u32,
+    latent_channels: u16,
+    latent_height: u32,
+    latent_width: u32,
+    model: String,
+    decoder_sha256: String,
+    wavelet: String,
+    levels: u8,
+    quality: u8,
+    bytes_total: usize,
+    bytes_header: usize,
+    bytes_tables: usize,
+    bytes_payload: usize,
+    bpp: f64,
+    bands: Vec<BandInfo>,
+}
+
+pub(crate) fn info(path: &Path, json: bool) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let stream = AnsBitstream::parse(bytes, &Limits::default())?;
+    let sizes = stream.sizes();
+    let h = stream.header();
+    let (src, q) = (&h.source, &h.quant);
+    let table = vaerans::layout::bands(h.latent_h as usize, h.latent_w as usize, q.levels);
+    let bands = q
+        .bands
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let b = table[i % table.len()];
+            BandInfo {
+                channel: i / table.len(),
+                band: i % table.len(),
+                level: b.level,
+                orientation: format!("{:?}", b.orientation),
+                width: b.w,
+                height: b.h,
+                step_code: q.step_code,
+                step: q.step(),
+                center: q.center,
+            }
+        })
+        .collect();
+    let info = StreamInfo {
+        file: path.to_path_buf(),
+        version: format!("{}.{}", h.version_major, h.version_minor),
+        width: src.width,
+        height: src.height,
+        padded_width: src.padded_width,
+        padded_height: src.padded_height,
+        latent_channels: h.channels,
+        latent_height: h.latent_h,
+        latent_width: h.latent_w,
+        model: src.model.name.clone(),
+        decoder_sha256: src
+            .model
+            .decoder_hash
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        wavelet: format!("{:?}", q.wavelet),
+        levels: q.levels,
+        quality: q.quality,
+        bytes_total: sizes.total,
+        bytes_header: sizes.header,
+        bytes_tables: sizes.tables,
+        bytes_payload: sizes.payload,
+        bpp: sizes.total as f64 * 8.0 / (f64::from(src.width) * f64::from(src.height)),
+        bands,
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        let line = serde_json::to_string(&info).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let _ = writeln!(out, "{line}");
+        return Ok(());
+    }
+    let _ = writeln!(out, "file            {}", info.file.display());
+    let _ = writeln!(out, "format version  {}", info.version);
+    let _ = writeln!(
+        out,
+        "image           {}×{} (padded {}×{})",
+        info.width, info.height, info.padded_width, info.padded_height
+    );
+    let _ = writeln!(
+        out,
+        "latent          {}×{}×{}",
+        info.latent_channels, info.latent_height, info.latent_width
+    );
+    let _ = writeln!(
+        out,
+        "model           {}",
+        if info.model.is_empty() {
+            "(none: bare latent)"
+        } else {
+            &info.model
+        }
+    );
+    let _ = writeln!(out, "decoder sha256  {}", info.decoder_sha256);
+    let _ = writeln!(
+        out,
+        "wavelet         {} × {} levels",
+        info.wavelet, info.levels
+    );
+    let _ = writeln!(out, "quality         {}", info.quality);
+    let _ = writeln!(
+        out,
+        "size            {} bytes = header {} + tables {} + payload {} ({:.4} bpp)",
+        info.bytes_total, info.bytes_header, info.bytes_tables, info.bytes_payload, info.bpp
+    );
+    let _ = writeln!(
+        out,
+        "bands           channel band level orientation size step center"
+    );
+    for b in &info.bands {
+        let _ = writeln!(
+            out,
+            "                {:>7} {:>4} {:>5} {:>11} {}×{} {} {}",
+            b.channel, b.band, b.level, b.orientation, b.width, b.height, b.step, b.center
+        );
+    }
+    Ok(())
+}

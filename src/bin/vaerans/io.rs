@@ -1,0 +1,192 @@
+//! Files in and out: which inputs become which outputs, atomic writes, progress and the
+//! per-file report lines every subcommand prints.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use vaerans::{Error, Result};
+
+pub(crate) const IMAGE_EXTS: &[&str] = &["png", "jpg", "jpeg"];
+pub(crate) const STREAM_EXTS: &[&str] = &["vaer"];
+
+/// The files directly in `dir` whose extension is one of `exts` (any case), sorted.
+pub(crate) fn list_dir(dir: &Path, exts: &[&str]) -> Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|d| d.ok().map(|d| d.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| exts.contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// Reports one file's outcome (`Ok((stream bytes, pixels))`) and advances the bar.
+pub(crate) fn finish_file(
+    bar: &ProgressBar,
+    json: bool,
+    (input, output): (&Path, &Path),
+    result: Result<(usize, f64)>,
+    seconds: f64,
+    failed: &mut usize,
+) {
+    match result {
+        Ok((bytes, pixels)) => report(
+            bar,
+            json,
+            &FileReport {
+                input,
+                output,
+                bytes,
+                bpp: bytes as f64 * 8.0 / pixels,
+                seconds,
+            },
+        ),
+        Err(e) => {
+            *failed += 1;
+            fail(bar, input, &e);
+        }
+    }
+    bar.inc(1);
+}
+
+/// Expands files and directories (non-recursive, sorted) into `(input, output)` pairs.
+pub(crate) fn plan(
+    inputs: &[PathBuf],
+    output: &Path,
+    exts: &[&str],
+    out_ext: &str,
+) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let mut files = Vec::new();
+    let mut any_dir = false;
+    for input in inputs {
+        if input.is_dir() {
+            any_dir = true;
+            let found = list_dir(input, exts)?;
+            if found.is_empty() {
+                return Err(Error::InvalidInput(format!(
+                    "{} holds no {} files",
+                    input.display(),
+                    exts.join("/")
+                )));
+            }
+            files.extend(found);
+        } else if input.is_file() {
+            files.push(input.clone());
+        } else {
+            return Err(Error::InvalidInput(format!(
+                "{} does not exist",
+                input.display()
+            )));
+        }
+    }
+    let to_dir = any_dir
+        || files.len() > 1
+        || output.is_dir()
+        || output.as_os_str().to_string_lossy().ends_with('/');
+    if !to_dir {
+        return Ok(vec![(files.remove(0), output.to_path_buf())]);
+    }
+    std::fs::create_dir_all(output).map_err(|e| Error::io(output, e))?;
+    let mut seen = HashSet::new();
+    let mut pairs = Vec::with_capacity(files.len());
+    for f in files {
+        let stem = f.file_stem().unwrap_or(f.as_os_str());
+        let out = output.join(stem).with_extension(out_ext);
+        if !seen.insert(out.clone()) {
+            return Err(Error::InvalidInput(format!(
+                "two inputs would both write {}; rename one",
+                out.display()
+            )));
+        }
+        pairs.push((f, out));
+    }
+    Ok(pairs)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, so a failure never
+/// leaves a half-written output.
+pub(crate) fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result =
+        write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+pub(crate) fn progress(n: usize, json: bool) -> ProgressBar {
+    if n <= 1 || json {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(n as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+#[derive(Serialize)]
+pub(crate) struct FileReport<'a> {
+    pub(crate) input: &'a Path,
+    pub(crate) output: &'a Path,
+    pub(crate) bytes: usize,
+    pub(crate) bpp: f64,
+    pub(crate) seconds: f64,
+}
+
+pub(crate) fn report(bar: &ProgressBar, json: bool, r: &FileReport<'_>) {
+    if json {
+        let line = serde_json::to_string(r).unwrap_or_default();
+        bar.suspend(|| println!("{line}"));
+    } else if bar.is_hidden() {
+        println!(
+            "{} -> {}: {} bytes, {:.4} bpp, {:.3} s",
+            r.input.display(),
+            r.output.display(),
+            r.bytes,
+            r.bpp,
+            r.seconds
+        );
+    }
+}
+
+pub(crate) fn fail(bar: &ProgressBar, input: &Path, e: &Error) {
+    bar.suspend(|| eprintln!("error: {}: {}", input.display(), crate::describe(e)));
+}
+
+pub(crate) fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            files.extend(list_dir(input, IMAGE_EXTS)?);
+        } else if input.is_file() {
+            files.push(input.clone());
+        } else {
+            return Err(Error::InvalidInput(format!(
+                "{} does not exist",
+                input.display()
+            )));
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::InvalidInput("no images to evaluate".into()));
+    }
+    Ok(files)
+}

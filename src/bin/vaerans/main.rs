@@ -1,0 +1,134 @@
+//! The `vaerans` command-line tool: compress images to vaerans streams and back, inspect
+//! streams, list models, evaluate and benchmark. One module per subcommand; `io` and `cli`
+//! are what they share.
+
+mod bench;
+mod cli;
+mod compress;
+mod decompress;
+mod eval;
+mod info;
+mod io;
+mod models;
+mod trace;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use vaerans::{Error, Remedy, Result};
+
+use cli::{Cli, Command};
+
+/// The flag that avoids an error, for the message.
+fn hint(e: &Error) -> Option<&'static str> {
+    match e.remedy()? {
+        Remedy::CpuExecutionProvider => Some("--ep cpu"),
+        Remedy::CpuDevice => Some("--device cpu"),
+        Remedy::StreamModel => Some("--model NAME"),
+        _ => None,
+    }
+}
+
+/// An error's message with the flag that avoids it, if there is one.
+pub(crate) fn describe(e: &Error) -> String {
+    match hint(e) {
+        Some(h) => format!("{e} ({h})"),
+        None => e.to_string(),
+    }
+}
+
+/// Where the CLI finds ONNX Runtime when `ORT_DYLIB_PATH` is not set: the project-local install
+/// that `scripts/ensure-onnxruntime.sh` makes (`target/onnxruntime` in the working directory),
+/// then an installed Python `onnxruntime` package.
+fn find_onnxruntime() -> Option<std::path::PathBuf> {
+    let local = std::path::Path::new("target/onnxruntime/onnxruntime/capi");
+    if let Some(p) = vaerans::vae::runtime::library_in(local) {
+        return Some(p);
+    }
+    for python in ["python3", "python"] {
+        let out = std::process::Command::new(python)
+            .args([
+                "-c",
+                "import importlib.util as u, os; s = u.find_spec('onnxruntime'); \
+                 print(os.path.join(os.path.dirname(s.origin), 'capi') if s else '')",
+            ])
+            .stderr(std::process::Stdio::null())
+            .output();
+        if let Ok(out) = out {
+            let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if let Some(p) = (!dir.is_empty())
+                .then(|| vaerans::vae::runtime::library_in(std::path::Path::new(&dir)))
+                .flatten()
+            {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    vaerans::vae::runtime::set_fallback_search(
+        "target/onnxruntime in the working directory, and the python onnxruntime package",
+        find_onnxruntime,
+    );
+    let level = match cli.verbose {
+        0 => "vaerans=info",
+        _ => "vaerans=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    match run(cli.command) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(failed) => {
+            eprintln!("error: {failed} file(s) failed");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {}", describe(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a command; returns how many files failed.
+fn run(command: Command) -> Result<usize> {
+    match command {
+        Command::Compress {
+            inputs,
+            output,
+            quality,
+            model,
+        } => compress::compress(&inputs, &output, quality, &model),
+        Command::Decompress {
+            inputs,
+            output,
+            model,
+        } => decompress::decompress(&inputs, &output, &model),
+        Command::Eval {
+            inputs,
+            quality,
+            baselines,
+            no_baselines,
+            out,
+            model,
+        } => {
+            let baselines = match (no_baselines, baselines.is_empty()) {
+                (true, _) => Vec::new(),
+                (false, true) => eval::baselines::Baseline::defaults(),
+                (false, false) => baselines,
+            };
+            eval::eval(&inputs, &quality, &baselines, Some(&out), &model)
+        }
+        Command::Info { stream, json } => info::info(&stream, json).map(|()| 0),
+        Command::Models { json, ep } => models::models(json, ep),
+        Command::Bench(args) => bench::run(args),
+    }
+}

@@ -1,0 +1,226 @@
+//! [`CodecBuilder`]: every setting of a [`Codec`], checked once when it is built.
+
+use std::sync::{Arc, Mutex};
+
+use super::Codec;
+use crate::bitstream::Limits;
+#[cfg(not(feature = "gpu"))]
+use crate::error::Error;
+use crate::error::Result;
+#[cfg(feature = "gpu")]
+use crate::gpu::GpuContext;
+use crate::latent::quantize::DEFAULT_QUALITY;
+use crate::latent::{LatentCodec, DEFAULT_LEVELS};
+use crate::layout::Wavelet;
+use crate::vae::{Config, ExecutionProvider, ModelSpec, Vae, DEFAULT_MAX_BATCH};
+use crate::{Device, World};
+
+/// Settings for a [`Codec`].
+#[derive(Debug, Clone)]
+pub struct CodecBuilder {
+    model: Option<String>,
+    spec: Option<ModelSpec>,
+    config: Option<Config>,
+    vae: Option<Arc<Vae>>,
+    ep: ExecutionProvider,
+    quality: u8,
+    wavelet: Wavelet,
+    levels: u8,
+    max_batch: usize,
+    pub(super) limits: Limits,
+    device: Device,
+    #[cfg(feature = "gpu")]
+    gpu: Option<GpuContext>,
+}
+
+impl Default for CodecBuilder {
+    fn default() -> Self {
+        Self {
+            model: None,
+            spec: None,
+            config: None,
+            vae: None,
+            ep: ExecutionProvider::Auto,
+            quality: DEFAULT_QUALITY,
+            wavelet: Wavelet::Cdf53,
+            levels: DEFAULT_LEVELS,
+            max_batch: DEFAULT_MAX_BATCH,
+            limits: Limits::default(),
+            device: Device::Auto,
+            #[cfg(feature = "gpu")]
+            gpu: None,
+        }
+    }
+}
+
+impl CodecBuilder {
+    /// A model by configured name or `.onnx` path (default: the config's default, else the
+    /// embedded model).
+    pub fn model(mut self, name_or_path: impl Into<String>) -> Self {
+        self.model = Some(name_or_path.into());
+        self
+    }
+
+    /// The model named with [`model`](Self::model), if any.
+    pub fn model_name(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
+    /// A model described in code (takes precedence over [`model`](Self::model)).
+    pub fn model_spec(mut self, spec: ModelSpec) -> Self {
+        self.spec = Some(spec);
+        self
+    }
+
+    /// An already opened model, shared with other codecs (takes precedence over
+    /// [`model_spec`](Self::model_spec) and [`model`](Self::model); the execution provider and
+    /// batch size are the model's own).
+    pub fn vae(mut self, vae: Arc<Vae>) -> Self {
+        self.vae = Some(vae);
+        self
+    }
+
+    /// The model configuration to resolve names in (default: [`Config::load`]).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// ONNX Runtime execution provider (default [`ExecutionProvider::Auto`]).
+    pub fn execution_provider(mut self, ep: ExecutionProvider) -> Self {
+        self.ep = ep;
+        self
+    }
+
+    /// Quality 1..=100 (default 75): higher is larger and closer to the VAE's own output.
+    pub fn quality(mut self, quality: u8) -> Self {
+        self.quality = quality;
+        self
+    }
+
+    /// Wavelet (default CDF 5/3).
+    pub fn wavelet(mut self, wavelet: Wavelet) -> Self {
+        self.wavelet = wavelet;
+        self
+    }
+
+    /// Wavelet levels (default 4; clamped per latent).
+    pub fn levels(mut self, levels: u8) -> Self {
+        self.levels = levels;
+        self
+    }
+
+    /// Largest number of images per VAE session call (default 16).
+    pub fn max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch;
+        self
+    }
+
+    /// Limits applied to streams being decoded.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Where Hadamard, wavelet and quantisation run (default [`Device::Auto`]: a hardware GPU
+    /// when there is one, else the CPU; the choice is logged).
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// Runs the GPU stages on this context (a host application's device, see
+    /// [`GpuContext::from_wgpu`], or one shared with other codecs) instead of opening one.
+    /// Used by [`Device::Gpu`] and [`Device::Auto`].
+    #[cfg(feature = "gpu")]
+    pub fn gpu_context(mut self, ctx: GpuContext) -> Self {
+        self.gpu = Some(ctx);
+        self
+    }
+
+    /// Checks the settings, opens the model (unless one was given) and builds the codec.
+    pub fn build(self) -> Result<Codec> {
+        let latent = LatentCodec::new(self.quality)?.with_wavelet(self.wavelet, self.levels)?;
+        #[cfg(feature = "gpu")]
+        let gpu = resolve_device(self.device, self.gpu)?;
+        #[cfg(not(feature = "gpu"))]
+        resolve_device(self.device)?;
+        let vae = match self.vae {
+            Some(vae) => vae,
+            None => {
+                let spec = match self.spec {
+                    Some(s) => s,
+                    None => {
+                        let config = match self.config {
+                            Some(c) => c,
+                            None => Config::load()?,
+                        };
+                        config.resolve(self.model.as_deref())?
+                    }
+                };
+                Arc::new(Vae::open(&spec, self.ep)?.with_max_batch(self.max_batch))
+            }
+        };
+        #[cfg(feature = "gpu")]
+        let world = match &gpu {
+            Some(ctx) => World::with_gpu(ctx)?,
+            None => World::new(),
+        };
+        #[cfg(not(feature = "gpu"))]
+        let world = World::new();
+        Ok(Codec {
+            vae,
+            latent,
+            limits: self.limits,
+            world: Mutex::new(world),
+            #[cfg(feature = "gpu")]
+            gpu,
+        })
+    }
+}
+
+/// Picks where the latent stages run and says so in a log line.
+#[cfg(feature = "gpu")]
+fn resolve_device(device: Device, given: Option<GpuContext>) -> Result<Option<GpuContext>> {
+    let on_gpu = |ctx: GpuContext| {
+        tracing::info!("latent stages on the GPU: {}", ctx.adapter_description());
+        Some(ctx)
+    };
+    match (device, given) {
+        (Device::Cpu, _) => {
+            tracing::info!("latent stages on the CPU (device cpu)");
+            Ok(None)
+        }
+        (_, Some(ctx)) => Ok(on_gpu(ctx)),
+        (Device::Gpu, None) => Ok(on_gpu(GpuContext::new()?)),
+        (Device::Auto, None) => match GpuContext::new() {
+            Ok(ctx) if !ctx.is_software() => Ok(on_gpu(ctx)),
+            Ok(ctx) => {
+                tracing::info!(
+                    "latent stages on the CPU: the only GPU adapter is a software one ({}), \
+                     slower than the CPU path; use device gpu to run on it anyway",
+                    ctx.adapter_description()
+                );
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::info!("latent stages on the CPU: {e}");
+                Ok(None)
+            }
+        },
+    }
+}
+
+/// Without the `gpu` feature only the CPU path exists.
+#[cfg(not(feature = "gpu"))]
+fn resolve_device(device: Device) -> Result<()> {
+    match device {
+        Device::Gpu => Err(Error::NoGpu(
+            "this build of vaerans has no GPU path; rebuild with the `gpu` feature".into(),
+        )),
+        _ => {
+            tracing::info!("latent stages on the CPU (built without the gpu feature)");
+            Ok(())
+        }
+    }
+}

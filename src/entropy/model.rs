@@ -1,0 +1,650 @@
+//! Per-band models: the encoder's choice of a model for a band's histogram (explicit tables at
+//! several precisions, or a two-sided geometric shape, priced against their table bits), and
+//! the integer-only normalisation both sides share. Nothing here codes a symbol.
+
+use std::sync::LazyLock;
+
+use super::table::table_bits_of;
+
+/// Highest probability precision in bits. With 32-bit states and 16-bit words any precision up
+/// to 16 keeps renormalisation to one word per symbol; 15 keeps frequencies in `u16` with room.
+pub const MAX_PRECISION: u32 = 15;
+
+/// Decay ratios of the geometric model in Q16 (`round(65536 · 2^(−1/h))`, half-lives
+/// `h = 2^((k − 16)/4)` symbols). Fixed integers, so the decoder builds the same frequencies on
+/// every machine without floating point.
+const DECAYS_Q16: [u32; 64] = [
+    1, 6, 26, 90, 256, 619, 1299, 2424, 4096, 6367, 9227, 12604, 16384, 20427, 24590, 28740, 32768,
+    36589, 40144, 43400, 46341, 48968, 51292, 53331, 55109, 56650, 57978, 59120, 60097, 60931,
+    61641, 62245, 62757, 63192, 63559, 63869, 64132, 64353, 64540, 64697, 64830, 64942, 65036,
+    65115, 65182, 65238, 65286, 65325, 65359, 65387, 65411, 65431, 65447, 65461, 65473, 65483,
+    65492, 65499, 65505, 65510, 65514, 65517, 65520, 65523,
+];
+
+/// How a coded band's frequencies are described in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelShape {
+    /// Every frequency written out (bit-length deltas plus mantissas).
+    Explicit,
+    /// A two-sided geometric distribution over `[lo, hi]` peaking at `mode`, with decay
+    /// `DECAYS_Q16[decay]`: 37 bits whatever the alphabet. Fits quantised wavelet detail bands.
+    Geometric {
+        /// The most probable symbol.
+        mode: u8,
+        /// Index into the decay table (`0..64`).
+        decay: u8,
+    },
+}
+
+/// The static model of one band. Made only by [`BandModel::from_histogram`],
+/// [`BandModel::explicit_from_histogram`], [`BandModel::constant`] or read from a stream, so its
+/// frequencies always form a table the coder and the decoder agree on (a model built by hand
+/// could make the encoder panic or write a stream that decodes to other symbols).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BandModel(pub(super) Model);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Model {
+    /// Every symbol of the band has this value; nothing is coded.
+    Constant(u8),
+    /// Frequencies summing to `2^precision` (at least two nonzero in the encoder's models); a
+    /// symbol with frequency 0 cannot occur. A geometric shape's frequencies are exactly what
+    /// [`geometric_freqs`] builds from it.
+    Coded {
+        /// `log2` of the frequency total, `1..=MAX_PRECISION`.
+        precision: u32,
+        /// Frequency of each symbol value.
+        freqs: Box<[u32; 256]>,
+        /// How the table describes the frequencies.
+        shape: ModelShape,
+    },
+}
+
+/// Mantissa bits of the [`log2_q16`] table.
+const LOG2_MANT_BITS: u32 = 10;
+
+/// `log2(1 + i / 2^LOG2_MANT_BITS)` for every `i`, in units of 2^-16.
+static LOG2_MANT_Q16: LazyLock<[u32; 1 << LOG2_MANT_BITS]> = LazyLock::new(|| {
+    std::array::from_fn(|i| {
+        let l = (1.0 + i as f64 / f64::from(1u32 << LOG2_MANT_BITS)).log2();
+        (l * 65536.0).round() as u32
+    })
+});
+
+/// `log2(f)` for `f >= 1` in units of 2^-16, to within 0.0015: the exponent from the leading one
+/// plus a lookup in `table` ([`LOG2_MANT_Q16`], passed in so loops load it once) on the next
+/// bits. Branch-free. Used only to *price* candidate models (an encoder choice, written down
+/// exactly), so it need not be exact; in fixed point the pricing sums are exact integer sums,
+/// the same in any order and on any machine.
+#[inline]
+fn log2_q16(f: u32, table: &[u32; 1 << LOG2_MANT_BITS]) -> u32 {
+    debug_assert!(f > 0 && f < 1 << 24);
+    // f32 holds every f < 2^24 exactly and has done the normalising: the exponent field is
+    // log2's integer part, the top mantissa bits index the table. (One conversion, where
+    // `leading_zeros` without `lzcnt` is a slow `bsr` on x86-64.)
+    let bits = (f as f32).to_bits();
+    let mant = (bits >> (23 - LOG2_MANT_BITS)) & ((1 << LOG2_MANT_BITS) - 1);
+    (((bits >> 23) - 127) << 16) + table[mant as usize]
+}
+
+/// Estimated payload bits of coding `hist` with `freqs` at `precision`: `Σ c·(precision −
+/// log2 f)`. Only `range` holds nonzero counts; every nonzero count has a nonzero frequency.
+fn payload_bits(
+    hist: &[u32; 256],
+    freqs: &[u32; 256],
+    precision: u32,
+    range: std::ops::RangeInclusive<usize>,
+) -> f64 {
+    let table = &*LOG2_MANT_Q16;
+    let mut bits = 0u64;
+    for (&c, &f) in hist[range.clone()].iter().zip(&freqs[range]) {
+        // A zero count prices nothing; `max(1)` only keeps its log defined.
+        let l = log2_q16(f.max(1), table);
+        bits += u64::from(c) * u64::from((precision << 16).saturating_sub(l));
+    }
+    bits as f64 / 65536.0
+}
+
+/// The decay index whose two-sided geometric distribution has mean absolute deviation `m`
+/// around its mode: `E|d| = 2r / (1 − r²)`, so `r = (√(1 + m²) − 1) / m`. A starting point for
+/// the encoder's search; never used by the decoder.
+fn decay_for_mad(m: f64) -> usize {
+    if m <= 1e-9 {
+        return 0;
+    }
+    let r = (((1.0 + m * m).sqrt() - 1.0) / m).clamp(1e-9, 1.0 - 1e-9);
+    let half_life = -1.0 / r.log2();
+    (16.0 + 4.0 * half_life.log2())
+        .round()
+        .clamp(0.0, (DECAYS_Q16.len() - 1) as f64) as usize
+}
+
+/// Integer weights `2^30 · r^|s − mode|` (each at least 1) over `[lo, hi]` for the geometric
+/// model with decay `DECAYS_Q16[decay]`, written to `weights[lo..=hi]` (the rest is not
+/// touched); returns their sum.
+fn geometric_weights(
+    lo: usize,
+    hi: usize,
+    mode: usize,
+    decay: usize,
+    weights: &mut [u32; 256],
+) -> u64 {
+    let r = u64::from(DECAYS_Q16[decay]);
+    let mut total = 0u64;
+    let mut w = 1u64 << 30;
+    for d in 0..=(hi - lo) {
+        if mode >= d && mode - d >= lo {
+            weights[mode - d] = w as u32;
+            total += w;
+        }
+        if d > 0 && mode + d <= hi {
+            weights[mode + d] = w as u32;
+            total += w;
+        }
+        w = ((w * r) >> 16).max(1);
+    }
+    total
+}
+
+/// Frequencies of the geometric model: [`geometric_weights`] normalised to `2^precision`.
+/// Integer-only, shared by encoder and decoder.
+pub(super) fn geometric_freqs(
+    precision: u32,
+    lo: usize,
+    hi: usize,
+    mode: usize,
+    decay: usize,
+) -> Box<[u32; 256]> {
+    let mut weights = [0u32; 256];
+    let total = geometric_weights(lo, hi, mode, decay, &mut weights);
+    let mut freqs = Box::new([0u32; 256]);
+    normalize_into(&weights, lo, hi, total, precision, &mut freqs);
+    freqs
+}
+
+/// The smallest and largest index with a nonzero entry, `None` if all are zero. Scans 16
+/// entries at a time (the model choice calls it per band, and most bands are short).
+pub(super) fn nonzero_range(v: &[u32; 256]) -> Option<(usize, usize)> {
+    let any = |c: &[u32]| c.iter().fold(0, |a, &b| a | b) != 0;
+    let first = v.chunks_exact(16).position(any)?;
+    let last = v.chunks_exact(16).rposition(any).unwrap_or(first);
+    let lo = 16 * first + v[16 * first..].iter().position(|&c| c > 0).unwrap_or(0);
+    let hi = 16 * last
+        + v[16 * last..16 * last + 16]
+            .iter()
+            .rposition(|&c| c > 0)
+            .unwrap_or(0);
+    Some((lo, hi))
+}
+
+/// The geometric model's decay for a band: the one that minimises the band's estimated bits
+/// under the continuous model `p(s) ∝ r^|s − mode|` on `[lo, hi]`. Its integer weights go to
+/// `weights[lo..=hi]`; returns the decay and the weights' sum. The bits are
+/// `Σc·|s − mode|·(−log2 r) + n·log2 Z`, `Z` a pair of geometric sums, so each decay costs
+/// O(1); the search starts at the decay that matches the band's mean absolute deviation and
+/// walks downhill (the cost is unimodal in the decay).
+fn geometric_fit(
+    hist: &[u32; 256],
+    lo: usize,
+    hi: usize,
+    n: u64,
+    mode: usize,
+    weights: &mut [u32; 256],
+) -> (usize, u64) {
+    let dsum: f64 = hist[lo..=hi]
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| f64::from(c) * (lo + i).abs_diff(mode) as f64)
+        .sum();
+    let (left, right) = ((mode - lo) as i32, (hi - mode) as i32);
+    let neg_log2 = &*NEG_LOG2_DECAYS;
+    let cost_of = |decay: usize| {
+        let r = f64::from(DECAYS_Q16[decay]) / 65536.0;
+        let tail = |k: i32| r * (1.0 - r.powi(k)) / (1.0 - r);
+        let z = 1.0 + tail(left) + tail(right);
+        dsum * neg_log2[decay] + n as f64 * z.log2()
+    };
+    let mut best_decay = decay_for_mad(dsum / n as f64);
+    let mut best_cost = cost_of(best_decay);
+    for step in [-1isize, 1] {
+        loop {
+            let next = best_decay as isize + step;
+            if !(0..DECAYS_Q16.len() as isize).contains(&next) {
+                break;
+            }
+            let c = cost_of(next as usize);
+            if c >= best_cost {
+                break;
+            }
+            (best_decay, best_cost) = (next as usize, c);
+        }
+    }
+    (
+        best_decay,
+        geometric_weights(lo, hi, mode, best_decay, weights),
+    )
+}
+
+/// `−log2 r` for every decay `r` of [`DECAYS_Q16`], for the geometric fit's pricing.
+static NEG_LOG2_DECAYS: LazyLock<[f64; 64]> =
+    LazyLock::new(|| std::array::from_fn(|d| -(f64::from(DECAYS_Q16[d]) / 65536.0).log2()));
+
+/// Estimated bits of coding `hist` with `freqs` (nonzero only on `[lo, hi]`) at `precision`:
+/// payload plus table. What the encoder minimises over candidate models.
+fn price(
+    hist: &[u32; 256],
+    freqs: &[u32; 256],
+    precision: u32,
+    lo: usize,
+    hi: usize,
+    shape: ModelShape,
+) -> f64 {
+    payload_bits(hist, freqs, precision, lo..=hi) + table_bits_of(freqs, lo, hi, shape) as f64
+}
+
+impl BandModel {
+    /// The model of a band whose symbols all equal `symbol`: it codes nothing.
+    pub fn constant(symbol: u8) -> BandModel {
+        BandModel(Model::Constant(symbol))
+    }
+
+    /// `log2` of the frequency total, `None` for a constant model.
+    pub fn precision(&self) -> Option<u32> {
+        match &self.0 {
+            Model::Constant(_) => None,
+            Model::Coded { precision, .. } => Some(*precision),
+        }
+    }
+
+    /// The frequency of `symbol` out of `2^precision`; a constant model gives its symbol 1 and
+    /// every other 0.
+    pub fn frequency(&self, symbol: u8) -> u32 {
+        match &self.0 {
+            Model::Constant(s) => u32::from(*s == symbol),
+            Model::Coded { freqs, .. } => freqs[usize::from(symbol)],
+        }
+    }
+
+    /// How the table describes the frequencies, `None` for a constant model.
+    pub fn shape(&self) -> Option<ModelShape> {
+        match &self.0 {
+            Model::Constant(_) => None,
+            Model::Coded { shape, .. } => Some(*shape),
+        }
+    }
+
+    /// The model the encoder chooses for a band with this histogram: among explicit tables at
+    /// every useful precision and geometric models, the one that minimises table bits plus
+    /// estimated payload bits. `None` for an empty band.
+    pub fn from_histogram(hist: &[u32; 256]) -> Option<BandModel> {
+        Self::choose(hist, true)
+    }
+
+    /// The best model with an explicit table (no parametric shapes): the coder's rate is then
+    /// within rounding of the band's empirical entropy, whatever the table costs.
+    pub fn explicit_from_histogram(hist: &[u32; 256]) -> Option<BandModel> {
+        Self::choose(hist, false)
+    }
+
+    /// Every step works on the band's symbol range `[lo, hi]` only and allocates nothing but
+    /// the chosen table: a latent has ~50 bands, most of a few dozen to a few hundred symbols,
+    /// so per-band work over all 256 values, not the coding itself, dominated the encoder.
+    fn choose(hist: &[u32; 256], allow_geometric: bool) -> Option<BandModel> {
+        let (lo, hi) = nonzero_range(hist)?;
+        // Total count, distinct values, and the mode (the most frequent; ties: the smallest).
+        let (mut n, mut distinct, mut mode) = (0u64, 0u32, lo);
+        for (s, &c) in hist.iter().enumerate().take(hi + 1).skip(lo) {
+            n += u64::from(c);
+            distinct += u32::from(c > 0);
+            if c > hist[mode] {
+                mode = s;
+            }
+        }
+        if distinct == 1 {
+            return Some(BandModel(Model::Constant(lo as u8)));
+        }
+        let p_lo = ceil_log2(u64::from(distinct)).max(1);
+        let p_hi = (ceil_log2(n) + 1).clamp(p_lo, MAX_PRECISION);
+        // Candidates are normalised into one scratch table and only priced; the winner is
+        // built again at the end, so the search allocates and copies nothing.
+        let mut scratch = [0u32; 256];
+        // Explicit tables: payload bits grow and table bits shrink as the precision drops, and
+        // the total is lowest a few bits below the highest useful precision. Start there and
+        // walk downhill (down first, then up).
+        let mut explicit = |precision: u32| {
+            normalize_explicit(hist, lo, hi, n, precision, &mut scratch);
+            price(hist, &scratch, precision, lo, hi, ModelShape::Explicit)
+        };
+        let start = p_hi.saturating_sub(3).max(p_lo);
+        let (mut best, mut best_cost) = (start, explicit(start));
+        for precision in (p_lo..start).rev() {
+            let cost = explicit(precision);
+            if cost >= best_cost {
+                break;
+            }
+            (best, best_cost) = (precision, cost);
+        }
+        if best == start {
+            for precision in start + 1..=p_hi {
+                let cost = explicit(precision);
+                if cost >= best_cost {
+                    break;
+                }
+                (best, best_cost) = (precision, cost);
+            }
+        }
+        let mut freqs = Box::new([0u32; 256]);
+        // Geometric: every symbol of [lo, hi] gets a slot, so the precision must cover the span.
+        let g_lo = ceil_log2((hi - lo + 1) as u64).max(1);
+        if allow_geometric && g_lo <= MAX_PRECISION {
+            // The explicit search is done with `scratch`: it holds the weights now.
+            let (decay, total) = geometric_fit(hist, lo, hi, n, mode, &mut scratch);
+            let shape = ModelShape::Geometric {
+                mode: mode as u8,
+                decay: decay as u8,
+            };
+            // Its table does not grow with the precision, so the highest the decoder's slot
+            // table allows fits the shape best. (A lower one wins only by a lucky rounding:
+            // pricing two more precisions per band took 25% of the model choice for 0.02% of
+            // the rate on latents.)
+            let precision = p_hi.max(g_lo);
+            normalize_into(&scratch, lo, hi, total, precision, &mut freqs);
+            // Ties go to the explicit table.
+            if price(hist, &freqs, precision, lo, hi, shape) < best_cost {
+                return Some(BandModel(Model::Coded {
+                    precision,
+                    freqs,
+                    shape,
+                }));
+            }
+        }
+        normalize_explicit(hist, lo, hi, n, best, &mut freqs);
+        Some(BandModel(Model::Coded {
+            precision: best,
+            freqs,
+            shape: ModelShape::Explicit,
+        }))
+    }
+}
+
+/// [`normalize_into`] for explicit tables, which are written out and so may be normalised any
+/// valid way: an excess from rounding rare symbols up to 1 comes off the largest frequency in
+/// one step (the general path sorts). Falls back to [`normalize_into`] when that frequency is
+/// too small to pay for it. Writes `freqs[lo..=hi]`; `hist` is zero outside that range.
+fn normalize_explicit(
+    hist: &[u32; 256],
+    lo: usize,
+    hi: usize,
+    n: u64,
+    precision: u32,
+    freqs: &mut [u32; 256],
+) {
+    let total = 1u64 << precision;
+    let (sum, top) = rounded_shares(hist, lo, hi, n, total, freqs);
+    if sum <= total {
+        freqs[top] += (total - sum) as u32;
+        return;
+    }
+    let excess = (sum - total) as u32;
+    if freqs[top] > excess {
+        freqs[top] -= excess;
+        return;
+    }
+    normalize_into(hist, lo, hi, n, precision, freqs);
+}
+
+/// The first step of both normalisations: `freqs[s]` = the rounded share of `weights[s]` at
+/// `total`, at least 1 for a nonzero weight, over `[lo, hi]`. Returns their sum and the symbol
+/// with the largest weight (ties: the later one).
+fn rounded_shares(
+    weights: &[u32; 256],
+    lo: usize,
+    hi: usize,
+    n: u64,
+    total: u64,
+    freqs: &mut [u32; 256],
+) -> (u64, usize) {
+    let mut sum = 0u64;
+    let mut top = lo;
+    for s in lo..=hi {
+        let c = weights[s];
+        // share(0) is 0; a nonzero weight gets at least 1. (No branch: zero counts are
+        // scattered through the tails.)
+        freqs[s] = share(c, total, n).max(u32::from(c > 0));
+        sum += u64::from(freqs[s]);
+        if c >= weights[top] {
+            top = s;
+        }
+    }
+    (sum, top)
+}
+
+/// `⌊(c·total + n/2) / n⌋`, the rounded share of `c` in `n` at `total = 2^precision`. For
+/// `n < 2^36` (every band; not every geometric weight sum) it goes through an f64 division: the
+/// numerator (< 2^53) is exact in f64, and the quotient (≤ 2^15) lies either on an integer or at
+/// least `1/n` below the next one, which is more than the division's rounding error while
+/// `n·(2^15 + 1) < 2^53`, so the floor is exact. (A 64-bit integer division per symbol and
+/// candidate precision was most of the model choice's time.)
+#[inline]
+fn share(c: u32, total: u64, n: u64) -> u32 {
+    debug_assert!(total <= 1 << MAX_PRECISION && u64::from(c) <= n);
+    let num = u64::from(c) * total + n / 2;
+    if n < 1 << 36 {
+        // Through i64 (both fit): the signed conversions are one instruction each on x86-64.
+        ((num as i64) as f64 / (n as i64) as f64) as i32 as u32
+    } else {
+        (num / n) as u32
+    }
+}
+
+fn ceil_log2(n: u64) -> u32 {
+    if n <= 1 {
+        0
+    } else {
+        64 - (n - 1).leading_zeros()
+    }
+}
+
+/// Scales `weights` (zero outside `[lo, hi]`, summing to `n`) to frequencies summing to
+/// `2^precision`, every nonzero weight at least 1, written to `freqs[lo..=hi]`. Integer-only and
+/// deterministic: the decoder rebuilds geometric models with it, so its output is part of the
+/// format. Requires `2^precision >=` the number of nonzero weights.
+///
+/// Rounded shares first; a shortfall goes to the largest weight (ties: the later symbol); an
+/// excess is taken one unit at a time, round-robin, from the frequencies above 1 in order of
+/// decreasing frequency (ties: the later symbol first).
+fn normalize_into(
+    weights: &[u32; 256],
+    lo: usize,
+    hi: usize,
+    n: u64,
+    precision: u32,
+    freqs: &mut [u32; 256],
+) {
+    let total = 1u64 << precision;
+    let (sum, top) = rounded_shares(weights, lo, hi, n, total, freqs);
+    if sum < total {
+        freqs[top] += (total - sum) as u32;
+    } else if sum > total {
+        let mut excess = sum - total;
+        // Symbols with room to give, as bytes on the stack (no allocation per candidate).
+        let mut order = [0u8; 256];
+        let mut len = 0;
+        for (s, &f) in freqs.iter().enumerate().take(hi + 1).skip(lo) {
+            if f > 1 {
+                order[len] = s as u8;
+                len += 1;
+            }
+        }
+        // Keys are distinct (the symbol breaks ties), so an unstable sort is deterministic.
+        order[..len].sort_unstable_by_key(|&s| std::cmp::Reverse((freqs[usize::from(s)], s)));
+        while excess > 0 {
+            let mut progressed = false;
+            for &s in &order[..len] {
+                if excess == 0 {
+                    break;
+                }
+                let f = &mut freqs[usize::from(s)];
+                if *f > 1 {
+                    *f -= 1;
+                    excess -= 1;
+                    progressed = true;
+                }
+            }
+            debug_assert!(progressed, "precision too low for the alphabet");
+            if !progressed {
+                break;
+            }
+        }
+    }
+}
+
+/// Histogram of a slice of symbols.
+pub fn histogram(symbols: &[u8]) -> [u32; 256] {
+    let mut out = [0u32; 256];
+    // Short bands (most of a latent's) are counted directly: merging sub-histograms costs
+    // more than the counting.
+    if symbols.len() < 1024 {
+        for &s in symbols {
+            out[usize::from(s)] += 1;
+        }
+        return out;
+    }
+    // Four sub-histograms break the store-to-load dependency on runs of equal symbols.
+    let mut h = [[0u32; 256]; 4];
+    let mut chunks = symbols.chunks_exact(4);
+    for c in &mut chunks {
+        h[0][c[0] as usize] += 1;
+        h[1][c[1] as usize] += 1;
+        h[2][c[2] as usize] += 1;
+        h[3][c[3] as usize] += 1;
+    }
+    for &s in chunks.remainder() {
+        h[0][s as usize] += 1;
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = h[0][i] + h[1][i] + h[2][i] + h[3][i];
+    }
+    out
+}
+
+/// A small deterministic generator (xorshift32) for the table-driven tests.
+#[cfg(test)]
+pub(super) fn xorshift(mut seed: u32) -> impl FnMut() -> u32 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_match_integer_division() {
+        let total = 1u64 << MAX_PRECISION;
+        for n in [
+            2u64,
+            3,
+            7,
+            1000,
+            24_576,
+            65_535,
+            1 << 20,
+            (1 << 32) - 1,
+            (1 << 36) - 1,
+        ] {
+            for c in [1u64, 2, n / 3, n / 2, n - 1, n] {
+                let c = c.min(u64::from(u32::MAX)) as u32;
+                for p in [1, 8, MAX_PRECISION] {
+                    let t = total >> (MAX_PRECISION - p);
+                    let want = ((u64::from(c) * t + n / 2) / n) as u32;
+                    assert_eq!(share(c, t, n), want, "{c}·{t} / {n}");
+                }
+            }
+        }
+    }
+
+    /// The normalisation written the plain way (every value, a sorted `Vec`), which the
+    /// range-limited, allocation-free [`normalize_into`] must match exactly: the decoder
+    /// rebuilds geometric models with it.
+    fn normalize_reference(weights: &[u32; 256], n: u64, precision: u32) -> [u32; 256] {
+        let total = 1u64 << precision;
+        let mut freqs = [0u32; 256];
+        for (f, &c) in freqs.iter_mut().zip(weights) {
+            if c > 0 {
+                *f = (((u64::from(c) * total + n / 2) / n) as u32).max(1);
+            }
+        }
+        let sum: u64 = freqs.iter().map(|&f| u64::from(f)).sum();
+        if sum < total {
+            let top = (0..256).max_by_key(|&s| (weights[s], s)).unwrap();
+            freqs[top] += (total - sum) as u32;
+        } else {
+            let mut excess = sum - total;
+            let mut order: Vec<usize> = (0..256).filter(|&s| freqs[s] > 1).collect();
+            order.sort_by_key(|&s| std::cmp::Reverse((freqs[s], s)));
+            while excess > 0 {
+                for &s in &order {
+                    if excess > 0 && freqs[s] > 1 {
+                        freqs[s] -= 1;
+                        excess -= 1;
+                    }
+                }
+            }
+        }
+        freqs
+    }
+
+    #[test]
+    fn normalization_matches_the_plain_reference() {
+        let mut next = xorshift(0x51ed_2701);
+        for _ in 0..20_000 {
+            let lo = (next() % 256) as usize;
+            let hi = (lo + (next() % 80) as usize).min(255);
+            let mode = lo + next() as usize % (hi - lo + 1);
+            let g_lo = ceil_log2((hi - lo + 1) as u64).max(1);
+            let precision = g_lo + next() % (MAX_PRECISION - g_lo + 1);
+            // Geometric weights as the decoder builds them, and arbitrary ones.
+            let (weights, n) = if next() % 2 == 0 {
+                let mut w = [0u32; 256];
+                let n = geometric_weights(lo, hi, mode, (next() % 64) as usize, &mut w);
+                (w, n)
+            } else {
+                let mut w = [0u32; 256];
+                for c in &mut w[lo..=hi] {
+                    *c = 1 + next() % [2, 50, 100_000][(next() % 3) as usize];
+                }
+                (w, w.iter().map(|&c| u64::from(c)).sum())
+            };
+            let mut fast = [0u32; 256];
+            normalize_into(&weights, lo, hi, n, precision, &mut fast);
+            assert_eq!(fast, normalize_reference(&weights, n, precision));
+        }
+    }
+
+    #[test]
+    fn normalization_sums_to_total_and_keeps_every_symbol() {
+        let mut hist = [0u32; 256];
+        hist[0] = 1_000_000;
+        for h in hist.iter_mut().skip(1) {
+            *h = 1;
+        }
+        for p in 8..=MAX_PRECISION {
+            let mut f = [0u32; 256];
+            normalize_into(
+                &hist,
+                0,
+                255,
+                hist.iter().map(|&c| u64::from(c)).sum(),
+                p,
+                &mut f,
+            );
+            assert_eq!(f.iter().sum::<u32>(), 1 << p);
+            assert!(f.iter().all(|&x| x >= 1));
+        }
+    }
+}

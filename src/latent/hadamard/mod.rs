@@ -1,0 +1,108 @@
+//! Hadamard transform across channels: decorrelates each group of 4 latent channels.
+//!
+//! `H4` is orthonormal and symmetric, so it is its own inverse and preserves energy
+//! (quantisation error in `Yuvw` is error in `Latent`). The maths is [`reference`]'s, the
+//! kernel is `shaders/hadamard.wgsl` ([`gpu`]), checked against each other in `gpu`'s tests.
+
+#[cfg(feature = "gpu")]
+mod gpu;
+mod reference;
+
+use crate::components::{Latent, Yuvw};
+use crate::core::system::{map_tensors, two_way_system};
+use crate::error::{Error, Result};
+use crate::{DType, Device, Direction, Entity, EntityShape, Footprint, Location, System, World};
+pub(crate) use reference::hadamard4;
+
+/// The Hadamard system: `Latent → Yuvw` forward, `Yuvw → Latent` inverse.
+#[derive(Debug, Clone, Copy)]
+pub struct Hadamard {
+    direction: Direction,
+}
+
+impl Hadamard {
+    /// The system in `direction`.
+    pub fn new(direction: Direction) -> Self {
+        Self { direction }
+    }
+
+    /// `Latent → Yuvw`.
+    pub fn forward() -> Self {
+        Self::new(Direction::Forward)
+    }
+
+    /// `Yuvw → Latent`.
+    pub fn inverse() -> Self {
+        Self::new(Direction::Inverse)
+    }
+}
+
+/// What the stage reads from one entity, checked (both devices): the f32 `Latent` (forward) or
+/// `Yuvw` (inverse) and its `[C, h, w]`, `C` a positive multiple of 4.
+fn input(world: &World, e: Entity, dir: Direction) -> Result<(crate::TensorRef, [usize; 3])> {
+    let t = match dir {
+        Direction::Forward => world.get::<Latent>(e)?.tensor,
+        Direction::Inverse => world.get::<Yuvw>(e)?.tensor,
+    };
+    let shape = t.chw(DType::F32, "the Hadamard stage's input")?;
+    if shape[0] % 4 != 0 {
+        return Err(Error::InvalidInput(format!(
+            "the latent has {} channels; the Hadamard stage needs a multiple of 4",
+            shape[0]
+        )));
+    }
+    Ok((t, shape))
+}
+
+/// Attaches the stage's output to `e`: `Yuvw` forward, `Latent` inverse.
+fn output(world: &mut World, e: Entity, dir: Direction, tensor: crate::TensorRef) -> Result<()> {
+    match dir {
+        Direction::Forward => world.insert(e, Yuvw { tensor }),
+        Direction::Inverse => world.insert(e, Latent { tensor }),
+    }
+}
+
+impl System for Hadamard {
+    two_way_system! {
+        forward "hadamard": [Latent] => [Yuvw];
+        inverse "hadamard⁻¹": [Yuvw] => [Latent];
+    }
+
+    fn uses_gpu(&self) -> bool {
+        true
+    }
+
+    /// One f32 tensor of the latent's shape, where the stage runs.
+    fn footprint(&self, shape: &EntityShape, device: Device, input: Location) -> Footprint {
+        let bytes = 4 * shape.latent_len();
+        match device {
+            Device::Gpu => Footprint::gpu_stage(input, bytes, &[bytes]),
+            _ => Footprint::host(&[bytes]),
+        }
+    }
+
+    fn run(&self, world: &mut World, entities: &[Entity]) -> Result<()> {
+        let dir = self.direction;
+        #[cfg(feature = "gpu")]
+        if world.device() == Device::Gpu {
+            return gpu::run(world, entities, dir);
+        }
+        let done = map_tensors::<f32, f32, (), (), _, _>(
+            world,
+            entities,
+            |w, e| {
+                let (t, shape) = input(w, e, dir)?;
+                Ok((t, shape.to_vec(), ()))
+            },
+            |x, y, t, _| {
+                let [c, h, w] = [t.shape()[0], t.shape()[1], t.shape()[2]];
+                hadamard4(x, y, c, h * w);
+                Ok(())
+            },
+        )?;
+        for (e, tensor, (), ()) in done {
+            output(world, e, dir, tensor)?;
+        }
+        Ok(())
+    }
+}

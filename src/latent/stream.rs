@@ -1,0 +1,270 @@
+//! The last stage of the chain: a latent's symbols and parameters ⇄ its stream, and the one
+//! mapping between the stream [`Header`] and the components it records.
+//!
+//! Symbols are in coding order ([`Symbols`]), so a channel's bands are consecutive runs of its
+//! plane: they go to the rANS coder ([`crate::entropy`]) as slices, with no copy in either
+//! direction.
+
+use rayon::prelude::*;
+
+use crate::bitstream::{AnsBitstream, Header};
+use crate::components::{Histograms, QuantParams, SourceInfo, Symbols};
+use crate::core::system::two_way_system;
+use crate::entropy::{self, BandModel};
+use crate::error::{Error, Result};
+use crate::layout::bands;
+use crate::{DType, Device, Direction, Entity, EntityShape, Footprint, Location, System, World};
+
+/// The header a latent's components make: its `source` (a bare latent records its own size
+/// and no model), its `[C, h, w]` and its quantiser parameters, checked against each other.
+pub fn header_of(
+    source: Option<&SourceInfo>,
+    shape: [usize; 3],
+    quant: &QuantParams,
+) -> Result<Header> {
+    let [c, h, w] = shape;
+    let per = bands(h, w, quant.levels).len();
+    if quant.bands.len() != c * per {
+        return Err(Error::InvalidInput(format!(
+            "QuantParams has {} bands, a {shape:?} latent with {} levels needs {}",
+            quant.bands.len(),
+            quant.levels,
+            c * per
+        )));
+    }
+    let to_u32 = |v: usize, what: &str| {
+        u32::try_from(v)
+            .map_err(|_| Error::InvalidInput(format!("{what} {v} does not fit a stream")))
+    };
+    let latent = [
+        to_u32(c, "latent channels")?,
+        to_u32(h, "latent height")?,
+        to_u32(w, "latent width")?,
+    ];
+    let source = match source {
+        Some(s) => s.clone(),
+        None => SourceInfo {
+            width: latent[2],
+            height: latent[1],
+            padded_width: latent[2],
+            padded_height: latent[1],
+            model: Default::default(),
+        },
+    };
+    Header::new(source, latent, quant.clone())
+}
+
+/// The shape of a stream's work (for sizing a batch before decoding it).
+pub fn shape_of(header: &Header) -> EntityShape {
+    EntityShape {
+        image: [header.source.width, header.source.height],
+        latent: header.latent_shape(),
+        levels: header.quant.levels,
+    }
+}
+
+/// The lengths of a latent's bands in coding order.
+fn band_lens(shape: [usize; 3], levels: u8) -> Vec<usize> {
+    let [c, h, w] = shape;
+    let table = bands(h, w, levels);
+    (0..c).flat_map(|_| table.iter().map(|b| b.len())).collect()
+}
+
+/// Splits coding-order symbols into their bands.
+fn split_bands<'a>(symbols: &'a [u8], lens: &[usize]) -> Vec<&'a [u8]> {
+    let mut rest = symbols;
+    lens.iter()
+        .map(|&n| {
+            let (band, tail) = rest.split_at(n);
+            rest = tail;
+            band
+        })
+        .collect()
+}
+
+/// Encodes one latent's coding-order symbols into a stream; `histograms`, when the quantiser
+/// counted them, spare the coder a pass (they are checked against the symbols while coding, so
+/// a wrong one is an error, never a wrong stream).
+pub fn encode_symbols(
+    symbols: &[u8],
+    header: Header,
+    histograms: Option<&[[u32; 256]]>,
+) -> Result<AnsBitstream> {
+    let lens = band_lens(header.latent_shape(), header.quant.levels);
+    if symbols.len() != lens.iter().sum::<usize>() {
+        return Err(Error::InvalidInput(format!(
+            "{} symbols for a {:?} latent",
+            symbols.len(),
+            header.latent_shape()
+        )));
+    }
+    let banded = split_bands(symbols, &lens);
+    let enc = match histograms {
+        Some(h) if h.len() == banded.len() => {
+            let models: Vec<_> = h.iter().map(BandModel::from_histogram).collect();
+            entropy::encode_with_models(&banded, &models)?
+        }
+        Some(h) => {
+            return Err(Error::InvalidInput(format!(
+                "{} histograms for {} bands",
+                h.len(),
+                banded.len()
+            )))
+        }
+        None => entropy::encode_bands(&banded)?,
+    };
+    AnsBitstream::write(header, &enc.tables, &enc.payload)
+}
+
+/// Decodes a stream's symbols, in coding order, into `out` (`header().latent_len()` bytes).
+pub fn decode_symbols_into(stream: &AnsBitstream, out: &mut [u8]) -> Result<()> {
+    let h = stream.header();
+    let lens = band_lens(h.latent_shape(), h.quant.levels);
+    entropy::decode_bands(stream.tables(), stream.payload(), &lens, out)
+}
+
+/// Decodes a stream's symbols, in coding order.
+pub fn decode_symbols(stream: &AnsBitstream) -> Result<Vec<u8>> {
+    let mut out = vec![0u8; stream.header().latent_len()];
+    decode_symbols_into(stream, &mut out)?;
+    Ok(out)
+}
+
+/// The entropy-coding system: `Symbols + QuantParams (+ SourceInfo, Histograms) →
+/// AnsBitstream` forward, `AnsBitstream → Symbols + QuantParams + SourceInfo` inverse. Both
+/// run in parallel across entities; a corrupt stream fails only its own entity.
+#[derive(Debug, Clone, Copy)]
+pub struct EntropyCoder {
+    direction: Direction,
+}
+
+impl EntropyCoder {
+    /// The system in `direction`.
+    pub fn new(direction: Direction) -> Self {
+        Self { direction }
+    }
+
+    /// Symbols → stream.
+    pub fn forward() -> Self {
+        Self::new(Direction::Forward)
+    }
+
+    /// Stream → symbols. The stream's header was checked against its limits when it was
+    /// parsed ([`AnsBitstream::parse`]).
+    pub fn inverse() -> Self {
+        Self::new(Direction::Inverse)
+    }
+}
+
+impl System for EntropyCoder {
+    two_way_system! {
+        forward "rans": [Symbols, QuantParams] => [AnsBitstream];
+        inverse "rans⁻¹": [AnsBitstream] => [Symbols, QuantParams, SourceInfo];
+    }
+
+    /// Forward: nothing (the stream is not in the arena) unless the symbols must come home
+    /// from the GPU. Inverse: the u8 symbols.
+    fn footprint(&self, shape: &EntityShape, _device: Device, input: Location) -> Footprint {
+        let n = shape.latent_len();
+        match (self.direction, input) {
+            (Direction::Forward, Location::Gpu) => Footprint::host(&[n]),
+            (Direction::Forward, Location::Cpu) => Footprint::none(Location::Cpu),
+            (Direction::Inverse, _) => Footprint::host(&[n]),
+        }
+    }
+
+    fn run(&self, world: &mut World, entities: &[Entity]) -> Result<()> {
+        match self.direction {
+            Direction::Forward => encode(world, entities),
+            Direction::Inverse => decode(world, entities),
+        }
+    }
+}
+
+/// What encoding one entity reads: its coding-order symbols, its header and histograms.
+type EncodeJob<'a> = (&'a [u8], Header, Option<&'a [[u32; 256]]>);
+
+fn encode_job(w: &World, e: Entity) -> Result<EncodeJob<'_>> {
+    let t = w.get::<Symbols>(e)?.tensor;
+    let shape = t.chw(DType::U8, "Symbols")?;
+    let header = header_of(w.get::<SourceInfo>(e).ok(), shape, w.get::<QuantParams>(e)?)?;
+    let hist = w.get::<Histograms>(e).ok().map(|h| h.0.as_slice());
+    Ok((w.arena().view::<u8>(&t)?, header, hist))
+}
+
+fn encode(world: &mut World, entities: &[Entity]) -> Result<()> {
+    // Symbols left on a GPU by a custom pipeline come home in one readback.
+    world.component_tensors_to_host::<Symbols>(
+        entities,
+        |s| s.tensor,
+        |_, tensor| Symbols { tensor },
+    )?;
+    let results: Vec<(Entity, Result<AnsBitstream>)> = {
+        let w = &*world;
+        let jobs: Vec<(Entity, Result<EncodeJob<'_>>)> =
+            entities.iter().map(|&e| (e, encode_job(w, e))).collect();
+        jobs.into_par_iter()
+            .map(|(e, job)| {
+                (
+                    e,
+                    job.and_then(|(s, header, hist)| encode_symbols(s, header, hist)),
+                )
+            })
+            .collect()
+    };
+    for (e, r) in results {
+        match r {
+            Ok(stream) => world.insert(e, stream)?,
+            Err(err) => world.record_failure(e, err),
+        }
+    }
+    Ok(())
+}
+
+fn decode(world: &mut World, entities: &[Entity]) -> Result<()> {
+    // The streams leave their entities while the symbols are decoded straight into the arena
+    // (in parallel, one disjoint slice each), and go back after.
+    let mut taken = Vec::with_capacity(entities.len());
+    for &e in entities {
+        match world.remove::<AnsBitstream>(e)? {
+            Some(s) => taken.push((e, s)),
+            None => world.record_failure(
+                e,
+                Error::MissingComponent {
+                    entity: e,
+                    component: "AnsBitstream",
+                },
+            ),
+        }
+    }
+    let mut tensors = Vec::with_capacity(taken.len());
+    for (_, s) in &taken {
+        tensors.push(
+            world
+                .arena_mut()
+                .alloc(DType::U8, &s.header().latent_shape())?,
+        );
+    }
+    let results: Vec<Result<()>> = {
+        let (_, mut views) = world.arena_mut().batch_views::<u8, u8>(&[], &tensors)?;
+        views
+            .par_iter_mut()
+            .zip(taken.par_iter())
+            .map(|(out, (_, s))| decode_symbols_into(s, out))
+            .collect()
+    };
+    for (((e, stream), tensor), r) in taken.into_iter().zip(tensors).zip(results) {
+        match r {
+            Ok(()) => {
+                let h = stream.header();
+                let (source, quant) = (h.source.clone(), h.quant.clone());
+                world.insert(e, Symbols { tensor })?;
+                world.insert(e, quant)?;
+                world.insert(e, source)?;
+            }
+            Err(err) => world.record_failure(e, err),
+        }
+        world.insert(e, stream)?;
+    }
+    Ok(())
+}

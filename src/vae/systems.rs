@@ -1,0 +1,316 @@
+//! The VAE's systems: `Rgb → Latent + SourceInfo` and `Latent + SourceInfo → ReconRgb`, over
+//! batches grouped by shape, at most [`Vae::max_batch`] images per session call.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::pixels::{planar_to_rgb, rgb_to_planar};
+use super::Vae;
+use crate::components::{Latent, ModelId, ReconRgb, Rgb, SourceInfo};
+use crate::error::{Error, Result};
+use crate::{
+    ComponentId, DType, Device, Direction, Entity, EntityShape, Footprint, Location, System,
+    TensorRef, World,
+};
+
+/// An entity of an encode group with its original width and height.
+type Member = (Entity, u32, u32);
+
+/// Encoding system: `Rgb → Latent + SourceInfo` (the model's identity goes into `SourceInfo`).
+#[derive(Debug, Clone)]
+pub struct VaeEncode {
+    vae: Arc<Vae>,
+}
+
+/// Decoding system: `Latent + SourceInfo → ReconRgb`; a stream made by another model is that
+/// entity's failure ([`Error::ModelMismatch`]).
+#[derive(Debug, Clone)]
+pub struct VaeDecode {
+    vae: Arc<Vae>,
+}
+
+impl VaeEncode {
+    /// The encoder of `vae`.
+    pub fn new(vae: Arc<Vae>) -> Self {
+        Self { vae }
+    }
+}
+
+impl VaeDecode {
+    /// The decoder of `vae`.
+    pub fn new(vae: Arc<Vae>) -> Self {
+        Self { vae }
+    }
+}
+
+impl System for VaeEncode {
+    fn name(&self) -> &'static str {
+        "VaeEncode"
+    }
+    fn direction(&self) -> Direction {
+        Direction::Forward
+    }
+    fn required(&self) -> Vec<ComponentId> {
+        vec![ComponentId::of::<Rgb>()]
+    }
+    fn produced(&self) -> Vec<ComponentId> {
+        vec![ComponentId::of::<Latent>(), ComponentId::of::<SourceInfo>()]
+    }
+
+    /// The f32 latent, on the host.
+    fn footprint(&self, shape: &EntityShape, _: Device, _: Location) -> Footprint {
+        Footprint::host(&[4 * shape.latent_len()])
+    }
+
+    fn run(&self, world: &mut World, entities: &[Entity]) -> Result<()> {
+        let vae = &*self.vae;
+        // Group by padded size; BTreeMap keeps the order deterministic.
+        let mut groups: BTreeMap<(u32, u32), Vec<Member>> = BTreeMap::new();
+        for &e in entities {
+            let shape = match world.get::<Rgb>(e) {
+                Ok(rgb) => rgb_shape(&rgb.tensor),
+                Err(err) => Err(err),
+            };
+            match shape {
+                Ok((w, h)) => groups
+                    .entry(vae.padded_size(w, h))
+                    .or_default()
+                    .push((e, w, h)),
+                Err(err) => world.record_failure(e, err),
+            }
+        }
+        let f = vae.downsample();
+        let c = vae.latent_channels();
+        let range = vae.spec().input_range;
+        for ((pw, ph), members) in groups {
+            let (pw, ph) = (pw as usize, ph as usize);
+            for chunk in members.chunks(vae.max_batch) {
+                let n = chunk.len();
+                let mut x = vec![0f32; n * 3 * pw * ph];
+                {
+                    let w = &*world;
+                    let views: Vec<&[u8]> = chunk
+                        .iter()
+                        .map(|(e, _, _)| w.arena().view::<u8>(&w.get::<Rgb>(*e)?.tensor))
+                        .collect::<Result<_>>()?;
+                    x.par_chunks_mut(3 * pw * ph)
+                        .zip(views.par_iter().zip(chunk.par_iter()))
+                        .for_each(|(out, (rgb, (_, iw, ih)))| {
+                            rgb_to_planar(rgb, *iw as usize, *ih as usize, pw, ph, range, out)
+                        });
+                }
+                let z = match vae.encode_nchw(&x, n, ph, pw) {
+                    Ok(z) => z,
+                    Err(err) => {
+                        // A failed session call fails the images it held, not the batch.
+                        for (e, _, _) in chunk {
+                            world.record_failure(*e, err.clone());
+                        }
+                        continue;
+                    }
+                };
+                let plane = c * (ph / f) * (pw / f);
+                for ((e, iw, ih), lat) in chunk.iter().zip(z.chunks_exact(plane)) {
+                    let tensor = world.arena_mut().alloc_from(&[c, ph / f, pw / f], lat)?;
+                    world.insert(*e, Latent { tensor })?;
+                    world.insert(
+                        *e,
+                        SourceInfo {
+                            width: *iw,
+                            height: *ih,
+                            padded_width: pw as u32,
+                            padded_height: ph as u32,
+                            model: vae.id().clone(),
+                        },
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn rgb_shape(t: &TensorRef) -> Result<(u32, u32)> {
+    match *t.shape() {
+        [h, w, 3] if h > 0 && w > 0 && t.dtype() == DType::U8 => {
+            let to = |v: usize| {
+                u32::try_from(v)
+                    .map_err(|_| Error::InvalidInput(format!("image side {v} is too large")))
+            };
+            Ok((to(w)?, to(h)?))
+        }
+        _ => Err(Error::InvalidInput(format!(
+            "Rgb must be a non-empty u8 [H, W, 3] tensor, got {:?} {:?}",
+            t.dtype(),
+            t.shape()
+        ))),
+    }
+}
+
+impl System for VaeDecode {
+    fn name(&self) -> &'static str {
+        "VaeDecode"
+    }
+    fn direction(&self) -> Direction {
+        Direction::Inverse
+    }
+    fn required(&self) -> Vec<ComponentId> {
+        vec![ComponentId::of::<Latent>(), ComponentId::of::<SourceInfo>()]
+    }
+    fn produced(&self) -> Vec<ComponentId> {
+        vec![ComponentId::of::<ReconRgb>()]
+    }
+
+    /// The RGB8 image, on the host; a latent on the GPU is first read back to the host.
+    fn footprint(&self, shape: &EntityShape, _: Device, input: Location) -> Footprint {
+        let image = Footprint::host(&[3 * shape.pixels()]);
+        match input {
+            Location::Gpu => Footprint::host(&[4 * shape.latent_len()]).then(image),
+            Location::Cpu => image,
+        }
+    }
+
+    fn run(&self, world: &mut World, entities: &[Entity]) -> Result<()> {
+        let vae = &*self.vae;
+        let f = vae.downsample();
+        let c = vae.latent_channels();
+        let range = vae.spec().input_range;
+        // Latents decoded on a GPU come home in one readback for the whole batch.
+        world.component_tensors_to_host::<Latent>(
+            entities,
+            |l| l.tensor,
+            |_, tensor| Latent { tensor },
+        )?;
+        let mut groups: BTreeMap<(usize, usize), Vec<(Entity, SourceInfo)>> = BTreeMap::new();
+        for &e in entities {
+            let job = (|| {
+                let latent = world.get::<Latent>(e)?.tensor;
+                let info = world.get::<SourceInfo>(e)?.clone();
+                check_model(&info.model, vae.id())?;
+                let [lc, lh, lw] = *latent.shape() else {
+                    return Err(Error::InvalidInput(format!(
+                        "Latent must be [C, h, w], got {:?}",
+                        latent.shape()
+                    )));
+                };
+                let (pw, ph) = (info.padded_width as usize, info.padded_height as usize);
+                if lc != c || lh * f != ph || lw * f != pw {
+                    return Err(Error::Corrupt(format!(
+                        "latent {lc}×{lh}×{lw} does not match a {pw}×{ph} image for a {c}-channel, \
+                         /{f} model"
+                    )));
+                }
+                if info.width == 0
+                    || info.height == 0
+                    || info.width as usize > pw
+                    || info.height as usize > ph
+                {
+                    return Err(Error::Corrupt(format!(
+                        "image size {}×{} does not fit its padded size {pw}×{ph}",
+                        info.width, info.height
+                    )));
+                }
+                Ok((lh, lw, info))
+            })();
+            match job {
+                Ok((lh, lw, info)) => groups.entry((lh, lw)).or_default().push((e, info)),
+                Err(err) => world.record_failure(e, err),
+            }
+        }
+        for ((lh, lw), members) in groups {
+            let (ph, pw) = (lh * f, lw * f);
+            for chunk in members.chunks(vae.max_batch) {
+                let n = chunk.len();
+                let mut z = Vec::with_capacity(n * c * lh * lw);
+                for (e, _) in chunk {
+                    z.extend_from_slice(
+                        world
+                            .arena()
+                            .view::<f32>(&world.get::<Latent>(*e)?.tensor)?,
+                    );
+                }
+                let x = match vae.decode_nchw(&z, n, lh, lw) {
+                    Ok(x) => x,
+                    Err(err) => {
+                        for (e, _) in chunk {
+                            world.record_failure(*e, err.clone());
+                        }
+                        continue;
+                    }
+                };
+                let mut outs = Vec::with_capacity(n);
+                for (_, info) in chunk {
+                    let (w, h) = (info.width as usize, info.height as usize);
+                    outs.push(world.arena_mut().alloc(DType::U8, &[h, w, 3])?);
+                }
+                {
+                    let (_, mut views) = world.arena_mut().batch_views::<u8, u8>(&[], &outs)?;
+                    views
+                        .par_iter_mut()
+                        .zip(x.par_chunks_exact(3 * ph * pw))
+                        .zip(chunk.par_iter())
+                        .for_each(|((out, img), (_, info))| {
+                            planar_to_rgb(
+                                img,
+                                pw,
+                                ph,
+                                info.width as usize,
+                                info.height as usize,
+                                range,
+                                out,
+                            )
+                        });
+                }
+                for ((e, _), tensor) in chunk.iter().zip(outs) {
+                    world.insert(*e, ReconRgb { tensor })?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A stream's model must be the decoder's model: same name and same decoder file.
+pub fn check_model(stream: &ModelId, ours: &ModelId) -> Result<()> {
+    if stream == ours {
+        return Ok(());
+    }
+    let describe = |m: &ModelId| {
+        if m.name.is_empty() && m.decoder_hash == [0; 32] {
+            "no model (a bare latent stream)".to_string()
+        } else {
+            format!("`{}` (decoder sha256 {})", m.name, hex8(&m.decoder_hash))
+        }
+    };
+    Err(Error::ModelMismatch {
+        stream: describe(stream),
+        decoder: describe(ours),
+    })
+}
+
+/// The first 8 bytes of a hash in hex, enough to tell files apart in messages.
+pub(crate) fn hex8(hash: &[u8; 32]) -> String {
+    hash[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mismatch_names_both_models() {
+        let a = ModelId {
+            name: "a".into(),
+            decoder_hash: [1; 32],
+        };
+        let b = ModelId {
+            name: "b".into(),
+            decoder_hash: [2; 32],
+        };
+        let msg = check_model(&a, &b).unwrap_err().to_string();
+        assert!(msg.contains("`a`") && msg.contains("`b`"), "{msg}");
+        assert!(check_model(&a, &a).is_ok());
+    }
+}
