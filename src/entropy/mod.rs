@@ -2,7 +2,8 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | `model` | [`BandModel`]: the model chosen for a band's histogram, and the normalisation both sides share |
+//! | `model` | [`BandModel`]: the model the encoder chooses for a band's histogram |
+//! | `freqs` | the integer-only normalisation to `2^precision` both sides share, geometric weights |
 //! | `table` | how models are written into a stream's entropy tables and read back |
 //! | `coder` | [`encode_with_models`] / [`decode_bands`]: the interleaved rANS coder |
 //!
@@ -11,6 +12,7 @@
 
 mod bits;
 mod coder;
+mod freqs;
 mod model;
 mod table;
 

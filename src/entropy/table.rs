@@ -3,7 +3,8 @@
 //! every field checked.
 
 use super::bits::{BitCount, BitReader, BitSink, BitWriter};
-use super::model::{geometric_freqs, nonzero_range, BandModel, Model, ModelShape};
+use super::freqs::geometric_freqs;
+use super::model::{nonzero_range, BandModel, Model, ModelShape};
 use crate::error::{Error, Result};
 
 /// Bits of the frequency-length field in the table code (frequencies are `< 2^15`).
