@@ -37,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, GpuStats};
 use crate::latent::{stream, LatentCodec};
 use crate::vae::{Vae, VaeDecode, VaeEncode};
-use crate::{Device, Direction, EntityShape, Footprint, Location, System, TraceRow, World};
+use crate::{Device, EntityShape, Footprint, Location, System, TraceRow, World};
 use passes::{passes, PASS_BYTES};
 
 /// A borrowed RGB8 image: `width × height × 3` bytes, row-major.
@@ -410,12 +410,6 @@ impl Codec {
             .into_iter()
             .map(|r| r.and_then(|r| rgb_image(world, &r)))
             .collect())
-    }
-
-    /// The latent chain's arena use for one entity of `shape` in `direction` on this codec's
-    /// device (the VAE's not included).
-    pub fn latent_footprint(&self, direction: Direction, shape: &EntityShape) -> Footprint {
-        self.latent.footprint(direction, shape, self.device())
     }
 }
 

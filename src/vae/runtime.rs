@@ -123,7 +123,7 @@ pub fn find_library() -> Result<Option<PathBuf>> {
 }
 
 /// The process-wide ONNX Runtime environment, loading the library on first use.
-pub fn environment() -> Result<&'static Environment> {
+pub(crate) fn environment() -> Result<&'static Environment> {
     static ENV: OnceLock<std::result::Result<Environment, Error>> = OnceLock::new();
     let env = ENV.get_or_init(|| {
         let (builder, path) = match find_library()? {
@@ -218,7 +218,7 @@ fn with_cuda(builder: SessionBuilder) -> Result<SessionBuilder> {
 #[cfg(not(feature = "cuda"))]
 fn with_cuda(_builder: SessionBuilder) -> Result<SessionBuilder> {
     Err(Error::ExecutionProvider(
-        "this build has no CUDA support; rebuild with `--features cuda` and install onnxruntime-gpu==1.31.1".into(),
+        "this build has no CUDA support; rebuild vaerans with its `cuda` feature and install onnxruntime-gpu==1.31.1".into(),
     ))
 }
 
