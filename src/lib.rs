@@ -70,6 +70,12 @@ pub use codec::{Codec, CodecBuilder, Decoders, RawImage};
 pub use error::{Error, Remedy, Result};
 pub use latent::LatentCodec;
 
+/// The README's Rust examples, compiled (and run, where not `no_run`) as doctests, so the
+/// README cannot drift from the API.
+#[cfg(all(doctest, feature = "gpu"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// The common imports: `use vaerans::prelude::*;`.
 pub mod prelude {
     pub use crate::bitstream::{AnsBitstream, Limits};
