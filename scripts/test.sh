@@ -25,10 +25,12 @@ echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
-echo "== cargo clippy --all-targets --features avif -- -D warnings"
-cargo clippy --all-targets --features avif -- -D warnings
+echo "== cargo clippy --all-targets --features avif,check_gpu -- -D warnings"
+cargo clippy --all-targets --features avif,check_gpu -- -D warnings
 echo "== cargo test --features avif (the default features plus the AVIF baseline)"
 cargo test --features avif
+echo "== cargo test --features check_gpu --test gpu (every GPU stage checked against its CPU reference)"
+cargo test --features check_gpu --test gpu
 echo "== cargo test --no-default-features"
 cargo test --no-default-features
 echo "== cargo test --features cuda --test vae (the CUDA build reports a missing device clearly)"

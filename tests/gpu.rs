@@ -262,6 +262,7 @@ fn encode_decode_batch(w: &mut World, seed: u64) -> (GpuStats, GpuStats, GpuStat
 }
 
 #[test]
+#[cfg_attr(feature = "check_gpu", ignore = "check_gpu reads every stage back")]
 fn one_upload_and_one_readback_per_batch() {
     let ctx = ctx();
     let mut w = World::with_gpu(&ctx).unwrap();
@@ -279,6 +280,7 @@ fn one_upload_and_one_readback_per_batch() {
 }
 
 #[test]
+#[cfg_attr(feature = "check_gpu", ignore = "check_gpu reads every stage back")]
 fn a_second_batch_of_the_same_shapes_creates_no_buffer() {
     let ctx = ctx();
     let mut w = World::with_gpu(&ctx).unwrap();
@@ -375,6 +377,7 @@ fn photo(w: u32, h: u32, seed: u32) -> image::RgbImage {
 }
 
 #[test]
+#[cfg_attr(feature = "check_gpu", ignore = "check_gpu reads every stage back")]
 fn the_codec_on_the_gpu_makes_one_upload_and_one_readback_per_batch() {
     let ctx = ctx();
     let spec =
@@ -483,6 +486,7 @@ mod properties {
 }
 
 #[test]
+#[cfg_attr(feature = "check_gpu", ignore = "check_gpu reads every stage back")]
 fn the_trace_names_each_stage_and_its_device() {
     let ctx = ctx();
     let mut w = World::with_gpu(&ctx).unwrap();

@@ -514,7 +514,7 @@ mod tests {
     #[test]
     fn uploads_land_intact() {
         let ctx = context();
-        let mut gpu = GpuArena::new(ctx, 1 << 20).unwrap();
+        let mut gpu = GpuArena::new(&ctx, 1 << 20).unwrap();
         let odd = [1, 3, 4, 5, 1000, 17];
         let a = upload_bytes(&mut gpu, &odd, 1);
         let b = upload_bytes(&mut gpu, &odd, 2);
@@ -551,7 +551,7 @@ mod tests {
     /// A handle past what the arena allocated is an error, never a read of other memory.
     #[test]
     fn a_handle_beyond_the_allocated_bytes_is_an_error() {
-        let mut gpu = GpuArena::new(context(), 1 << 16).unwrap();
+        let mut gpu = GpuArena::new(&context(), 1 << 16).unwrap();
         let t = gpu.alloc(DType::F32, &[4]).unwrap();
         let forged =
             TensorRef::new(Location::Gpu, 4096, DType::F32, &[4], t.arena, t.generation).unwrap();

@@ -15,6 +15,8 @@
 //! ```
 
 pub(crate) mod arena;
+#[cfg_attr(not(feature = "check_gpu"), allow(dead_code))]
+pub(crate) mod check;
 #[cfg(test)]
 pub(crate) mod testing;
 

@@ -5,8 +5,6 @@
 //! to install one (the README's test command installs Mesa's Vulkan driver when none is found).
 //! Sizes stay small because lavapipe runs the kernels on the CPU.
 
-use std::sync::OnceLock;
-
 use rand::{Rng, SeedableRng};
 
 use super::GpuContext;
@@ -17,10 +15,10 @@ use crate::{Component, Entity, TensorRef, World};
 pub(crate) const SIZES: [(usize, usize); 6] =
     [(1, 1), (3, 5), (17, 9), (64, 64), (96, 64), (127, 255)];
 
-/// The adapter every test of this binary uses.
-pub(crate) fn context() -> &'static GpuContext {
-    static CTX: OnceLock<GpuContext> = OnceLock::new();
-    CTX.get_or_init(|| GpuContext::new().unwrap_or_else(|e| panic!("{e}")))
+/// A device of its own for one test, so the counters it asserts on ([`GpuContext::stats`])
+/// count only its own work while other tests run in parallel.
+pub(crate) fn context() -> GpuContext {
+    GpuContext::new().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A latent-like tensor: smooth structure plus noise, roughly unit range, with a per-channel

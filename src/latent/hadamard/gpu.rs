@@ -50,6 +50,22 @@ pub(super) fn run(world: &mut World, entities: &[Entity], dir: Direction) -> Res
     }
     let grid = job_grid(gpu.context(), groups_for(longest), descs.len());
     gpu.dispatch(&KERNEL, &descs, grid)?;
+    #[cfg(feature = "check_gpu")]
+    {
+        use crate::gpu::check;
+        let both: Vec<TensorRef> = inputs
+            .iter()
+            .zip(&outs)
+            .flat_map(|(i, o)| [*i, *o])
+            .collect();
+        let back = gpu.readback(&both)?;
+        for ((_, (_, [c, h, w])), io) in jobs.iter().zip(back.chunks_exact(2)) {
+            let (x, y) = (check::as_f32(&io[0]), check::as_f32(&io[1]));
+            let mut want = vec![0.0; x.len()];
+            super::hadamard4(&x, &mut want, *c, h * w);
+            check::f32s("hadamard", &y, &want, 1e-5)?;
+        }
+    }
     for ((e, _), tensor) in jobs.into_iter().zip(outs) {
         output(world, e, dir, tensor)?;
     }
@@ -78,7 +94,7 @@ mod tests {
     #[test]
     fn matches_the_reference_on_every_size() {
         let ctx = context();
-        let mut w = World::with_gpu(ctx).unwrap();
+        let mut w = World::with_gpu(&ctx).unwrap();
         let mut sh: Vec<[usize; 3]> = SIZES.iter().map(|&(h, w)| [4, h, w]).collect();
         sh.push([8, 17, 9]);
         let inputs: Vec<Vec<f32>> = sh

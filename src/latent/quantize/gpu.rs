@@ -170,6 +170,8 @@ pub(super) fn quantize(world: &mut World, entities: &[Entity], quality: u8) -> R
         )));
     }
     let sym_bytes: &[u8] = bytemuck::cast_slice(&words[sym_at..]);
+    #[cfg(feature = "check_gpu")]
+    let coefficients = gpu.readback(&inputs)?;
 
     for l in layouts {
         let [c, h, w] = l.shape;
@@ -210,9 +212,36 @@ pub(super) fn quantize(world: &mut World, entities: &[Entity], quality: u8) -> R
             symbols[at..at + b.len()].copy_from_slice(&sym_bytes[from..from + b.len()]);
             at += b.len();
         }
+        #[cfg(feature = "check_gpu")]
+        {
+            use crate::gpu::check;
+            let k = layouts_index(&l, &jobs);
+            let x = check::as_f32(&coefficients[k]);
+            let (mut want_syms, mut want_hists) = (vec![0u8; c * h * w], Vec::new());
+            let mut want = Vec::with_capacity(per);
+            for (plane, syms) in x.chunks_exact(h * w).zip(want_syms.chunks_exact_mut(h * w)) {
+                want.extend(super::quantize_plane(
+                    plane,
+                    w,
+                    &l.table,
+                    l.pyr.wavelet,
+                    quality,
+                    syms,
+                    &mut want_hists,
+                )?);
+            }
+            check::equal("quantize", &params, &want)?;
+            check::symbols("quantize", symbols, &want_syms)?;
+        }
         insert_forward(world, l.entity, tensor, &l.pyr, quality, params, hists)?;
     }
     Ok(())
+}
+
+/// The index of `l`'s entity among the batch's jobs (the order of `inputs`).
+#[cfg(feature = "check_gpu")]
+fn layouts_index(l: &Layout, jobs: &[(Entity, (WaveletPyr, [usize; 3]))]) -> usize {
+    jobs.iter().position(|(e, _)| *e == l.entity).unwrap_or(0)
 }
 
 /// `Symbols + QuantParams → WaveletPyr` for a whole batch: one upload of every entity's
@@ -256,6 +285,28 @@ pub(super) fn dequantize(world: &mut World, entities: &[Entity]) -> Result<()> {
     }
     let grid = job_grid(gpu.context(), groups_for(longest), descs.len());
     gpu.dispatch(&DEQUANTIZE, &descs, grid)?;
+    #[cfg(feature = "check_gpu")]
+    {
+        use crate::gpu::check;
+        let both: Vec<TensorRef> = inputs
+            .iter()
+            .zip(&outs)
+            .flat_map(|(i, o)| [*i, *o])
+            .collect();
+        let back = gpu.readback(&both)?;
+        for ((_, (_, [c, h, w], table, q)), io) in jobs.iter().zip(back.chunks_exact(2)) {
+            let per = table.len();
+            let mut want = vec![0.0f32; c * h * w];
+            for (ch, (syms, plane)) in io[0]
+                .chunks_exact(h * w)
+                .zip(want.chunks_exact_mut(h * w))
+                .enumerate()
+            {
+                super::dequantize_plane(syms, *w, table, &q.bands[ch * per..(ch + 1) * per], plane);
+            }
+            check::f32s("dequantize", &check::as_f32(&io[1]), &want, 1e-6)?;
+        }
+    }
     for ((e, (.., q)), tensor) in jobs.into_iter().zip(outs) {
         insert_inverse(world, e, tensor, &q)?;
     }
@@ -385,7 +436,7 @@ mod tests {
             .map(|(i, s)| latent(s[0], s[1], s[2], 20 + i as u64))
             .collect();
         let mut cpu = World::new();
-        let mut gpu = World::with_gpu(ctx).unwrap();
+        let mut gpu = World::with_gpu(&ctx).unwrap();
         for quality in [10u8, 75, 100] {
             let want = quantize_all(&mut cpu, &sh, &inputs, quality);
             let got = quantize_all(&mut gpu, &sh, &inputs, quality);
@@ -453,7 +504,7 @@ mod tests {
                 .collect()
         };
         let want = run(&mut World::new());
-        let got = run(&mut World::with_gpu(ctx).unwrap());
+        let got = run(&mut World::with_gpu(&ctx).unwrap());
         for (i, (g, c)) in got.iter().zip(&want).enumerate() {
             assert!(rel_err(g, c) <= 1e-6, "{:?}: {}", sh[i], rel_err(g, c));
         }

@@ -44,6 +44,12 @@ impl WaveletTransform {
     pub fn inverse() -> Self {
         Self::new(Direction::Inverse, Wavelet::Cdf53, 0)
     }
+
+    /// The system's name, for messages from code that holds it as itself.
+    #[cfg(feature = "check_gpu")]
+    fn name_of(&self) -> &'static str {
+        System::name(self)
+    }
 }
 
 /// One entity's run, checked (both devices): the f32 input (`Yuvw` forward, `WaveletPyr`
