@@ -27,6 +27,8 @@ echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo clippy --all-targets --features avif,check_gpu -- -D warnings"
 cargo clippy --all-targets --features avif,check_gpu -- -D warnings
+echo "== cargo doc --no-deps, warnings denied"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 echo "== cargo test --features avif (the default features plus the AVIF baseline)"
 cargo test --features avif
 echo "== cargo test --features check_gpu --test gpu (every GPU stage checked against its CPU reference)"

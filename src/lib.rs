@@ -39,7 +39,7 @@
 //! ```
 //!
 //! The crate, bottom up: [`error`] and [`layout`] (the band table every stage shares); the
-//! core model (`World`, components, systems, pipes, arenas); [`gpu`] (device, GPU arena,
+//! core model (`World`, components, systems, pipes, arenas); `gpu` (device, GPU arena,
 //! kernel plumbing); [`entropy`] (rANS) and [`bitstream`] (the container); [`latent`] (the
 //! latent codec: the stage chain and its stages); [`vae`] (the model) and [`codec`] (the
 //! high-level API). ARCHITECTURE.md has the map.

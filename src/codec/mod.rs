@@ -3,7 +3,7 @@
 //! A `Codec` is built once (it opens the model's ONNX Runtime sessions and owns a world with
 //! its arena) and reused for every call; it is `Send + Sync`, calls on one codec run one at a
 //! time. Its pipes are the VAE's systems around the one latent chain
-//! ([`LatentCodec`](crate::LatentCodec)); [`Decoders`] decodes streams of several models.
+//! ([`LatentCodec`]); [`Decoders`] decodes streams of several models.
 //!
 //! ```no_run
 //! use vaerans::Codec;

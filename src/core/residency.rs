@@ -27,7 +27,7 @@ impl World {
         Ok(())
     }
 
-    /// A world whose latent stages run on the GPU of `ctx` (a [`DEFAULT_ARENA_BYTES`] CPU arena
+    /// A world whose latent stages run on the GPU of `ctx` (a [`DEFAULT_ARENA_BYTES`](crate::DEFAULT_ARENA_BYTES) CPU arena
     /// plus a GPU arena that grows on demand).
     #[cfg(feature = "gpu")]
     pub fn with_gpu(ctx: &GpuContext) -> Result<Self> {

@@ -80,7 +80,7 @@ pub enum Location {
 /// A handle to a dense tensor inside an arena.
 ///
 /// Cheap to copy; it holds no data. A `TensorRef` is valid only until the arena it came from is
-/// [`reset`](crate::arena::Arena::reset): the arena's generation counter turns later use into
+/// [`reset`](crate::Arena::reset): the arena's generation counter turns later use into
 /// [`Error::StaleTensorRef`] instead of silently reading newer data.
 ///
 /// Its fields are private, so a handle is always one its arena handed out: the arena checks the

@@ -114,7 +114,7 @@ impl GpuArena {
         self.align
     }
 
-    /// The generation counter; bumped by every [`reset`](Self::reset).
+    /// The generation counter; bumped by every reset (when its world is cleared).
     pub fn generation(&self) -> u32 {
         self.generation
     }

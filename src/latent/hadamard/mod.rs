@@ -1,8 +1,8 @@
 //! Hadamard transform across channels: decorrelates each group of 4 latent channels.
 //!
 //! `H4` is orthonormal and symmetric, so it is its own inverse and preserves energy
-//! (quantisation error in `Yuvw` is error in `Latent`). The maths is [`reference`]'s, the
-//! kernel is `shaders/hadamard.wgsl` ([`gpu`]), checked against each other in `gpu`'s tests.
+//! (quantisation error in `Yuvw` is error in `Latent`). The maths is `reference.rs`'s, the
+//! kernel is `shaders/hadamard.wgsl` (`gpu.rs`), checked against each other in `gpu.rs`'s tests.
 
 #[cfg(feature = "gpu")]
 mod gpu;

@@ -1,10 +1,10 @@
 //! Per-band uniform quantisation of wavelet coefficients to a `u8` alphabet, with the
 //! histograms the entropy coder builds its models from, counted on the way.
 //!
-//! The maths is [`reference`]'s (see there for the step codes and the symbol mapping); the
-//! kernels are `shaders/quantize.wgsl` and `shaders/dequantize.wgsl` ([`gpu`]), checked against
+//! The maths is `reference.rs`'s (see there for the step codes and the symbol mapping); the
+//! kernels are `shaders/quantize.wgsl` and `shaders/dequantize.wgsl` (`gpu.rs`), checked against
 //! it in `gpu`'s tests. Symbols come out in coding order
-//! ([`Symbols`](crate::components::Symbols)).
+//! ([`Symbols`]).
 
 #[cfg(feature = "gpu")]
 mod gpu;

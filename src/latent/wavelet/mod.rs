@@ -1,7 +1,7 @@
 //! The lifting wavelet stage (CDF 5/3 and Haar), multi-level, Mallat layout, any size.
 //!
-//! The maths is [`reference`]'s, the kernel is `shaders/wavelet.wgsl` ([`gpu`]), checked
-//! against each other in `gpu`'s tests; the band layout is [`crate::layout`].
+//! The maths is `reference.rs`'s, the kernel is `shaders/wavelet.wgsl` (`gpu.rs`), checked
+//! against each other in `gpu.rs`'s tests; the band layout is [`crate::layout`].
 
 #[cfg(feature = "gpu")]
 mod gpu;
