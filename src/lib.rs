@@ -47,6 +47,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The test helpers shared with the integration tests (`tests/common/`) name the crate
+// `vaerans`, as those tests do.
+#[cfg(test)]
+extern crate self as vaerans;
+
 pub mod bitstream;
 pub mod codec;
 mod core;

@@ -8,73 +8,19 @@
 //! Sizes stay small because lavapipe runs the kernels on the CPU.
 #![cfg(feature = "gpu")]
 
-use rand::{Rng, SeedableRng};
+mod common;
+
+use common::gpu::{context as ctx, latent, rel_err, spawn_all, SIZES};
 use vaerans::gpu::{GpuContext, GpuStats};
 use vaerans::prelude::*;
-
-/// The sizes every parity test covers (h, w), in one batch.
-const SIZES: [(usize, usize); 6] = [(1, 1), (3, 5), (17, 9), (64, 64), (96, 64), (127, 255)];
-
-fn ctx() -> GpuContext {
-    GpuContext::new().unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// A latent-like tensor: smooth structure plus noise, roughly unit range, with a per-channel
-/// offset so the Hadamard stage has something to decorrelate.
-fn latent(c: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut v = Vec::with_capacity(c * h * w);
-    for ch in 0..c {
-        for y in 0..h {
-            for x in 0..w {
-                let smooth = ((x as f32 * 0.21 + ch as f32).sin() + (y as f32 * 0.13).cos()) * 0.8;
-                v.push(smooth + rng.random_range(-0.5f32..0.5) + ch as f32 * 0.3);
-            }
-        }
-    }
-    v
-}
 
 /// The chain every test here encodes and decodes with: CDF 5/3, 4 levels, at `quality`.
 fn codec(quality: u8) -> LatentCodec {
     LatentCodec::new(quality).unwrap()
 }
 
-/// Spawns one entity per shape with component `make(tensor)` holding `data(i)`.
-fn spawn_all<T: Component>(
-    w: &mut World,
-    shapes: &[[usize; 3]],
-    data: impl Fn(usize) -> Vec<f32>,
-    make: impl Fn(TensorRef) -> T,
-) -> Vec<Entity> {
-    shapes
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let t = w.arena_mut().alloc_from(s, &data(i)).unwrap();
-            w.spawn_with(make(t))
-        })
-        .collect()
-}
-
 fn shapes(c: usize) -> Vec<[usize; 3]> {
     SIZES.iter().map(|&(h, w)| [c, h, w]).collect()
-}
-
-/// max |a − b| / max |b| (or the absolute error when `b` is all zeros).
-fn rel_err(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let diff = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max);
-    let scale = b.iter().map(|y| y.abs()).fold(0.0, f32::max);
-    if scale > 0.0 {
-        diff / scale
-    } else {
-        diff
-    }
 }
 
 /// The latent chain's encoder at `quality`, over the batch `es`.

@@ -78,6 +78,22 @@ fn mismatch(stage: &str, what: String) -> Error {
     ))
 }
 
+/// Each stage input with its output, read back in one readback: `(input bytes, output bytes)`.
+#[cfg(feature = "check_gpu")]
+pub(crate) fn read_pairs(
+    gpu: &mut super::GpuArena,
+    inputs: &[crate::TensorRef],
+    outputs: &[crate::TensorRef],
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let both: Vec<crate::TensorRef> = inputs
+        .iter()
+        .zip(outputs)
+        .flat_map(|(i, o)| [*i, *o])
+        .collect();
+    let mut back = gpu.readback(&both)?.into_iter();
+    Ok(std::iter::from_fn(|| Some((back.next()?, back.next()?))).collect())
+}
+
 /// The f32 values of bytes read back.
 pub(crate) fn as_f32(bytes: &[u8]) -> Vec<f32> {
     bytes

@@ -18,6 +18,7 @@ pub(crate) mod arena;
 #[cfg_attr(not(feature = "check_gpu"), allow(dead_code))]
 pub(crate) mod check;
 #[cfg(test)]
+#[path = "../../tests/common/gpu.rs"]
 pub(crate) mod testing;
 
 pub use arena::{GpuArena, DEFAULT_GPU_ARENA_BYTES};

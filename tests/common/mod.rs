@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests: synthetic latents and whole-pipe round trips.
 #![allow(dead_code)]
 
+#[cfg(feature = "gpu")]
+pub mod gpu;
+
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use vaerans::prelude::*;
 

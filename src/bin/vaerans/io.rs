@@ -63,29 +63,7 @@ pub(crate) fn plan(
     exts: &[&str],
     out_ext: &str,
 ) -> Result<Vec<(PathBuf, PathBuf)>> {
-    let mut files = Vec::new();
-    let mut any_dir = false;
-    for input in inputs {
-        if input.is_dir() {
-            any_dir = true;
-            let found = list_dir(input, exts)?;
-            if found.is_empty() {
-                return Err(Error::InvalidInput(format!(
-                    "{} holds no {} files",
-                    input.display(),
-                    exts.join("/")
-                )));
-            }
-            files.extend(found);
-        } else if input.is_file() {
-            files.push(input.clone());
-        } else {
-            return Err(Error::InvalidInput(format!(
-                "{} does not exist",
-                input.display()
-            )));
-        }
-    }
+    let (mut files, any_dir) = expand(inputs, exts)?;
     let to_dir = any_dir
         || files.len() > 1
         || output.is_dir()
@@ -171,11 +149,32 @@ pub(crate) fn fail(bar: &ProgressBar, input: &Path, e: &Error) {
     bar.suspend(|| eprintln!("error: {}: {}", input.display(), crate::describe(e)));
 }
 
+/// The image files of `inputs` (files, or directories of images), for `eval` and `bench`.
 pub(crate) fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let (files, _) = expand(inputs, IMAGE_EXTS)?;
+    if files.is_empty() {
+        return Err(Error::InvalidInput("no images to evaluate".into()));
+    }
+    Ok(files)
+}
+
+/// Files and directories expanded into files (a directory: its files with one of `exts`,
+/// non-recursive, sorted; one with none is an error), and whether any input was a directory.
+fn expand(inputs: &[PathBuf], exts: &[&str]) -> Result<(Vec<PathBuf>, bool)> {
     let mut files = Vec::new();
+    let mut any_dir = false;
     for input in inputs {
         if input.is_dir() {
-            files.extend(list_dir(input, IMAGE_EXTS)?);
+            any_dir = true;
+            let found = list_dir(input, exts)?;
+            if found.is_empty() {
+                return Err(Error::InvalidInput(format!(
+                    "{} holds no {} files",
+                    input.display(),
+                    exts.join("/")
+                )));
+            }
+            files.extend(found);
         } else if input.is_file() {
             files.push(input.clone());
         } else {
@@ -185,8 +184,5 @@ pub(crate) fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             )));
         }
     }
-    if files.is_empty() {
-        return Err(Error::InvalidInput("no images to evaluate".into()));
-    }
-    Ok(files)
+    Ok((files, any_dir))
 }

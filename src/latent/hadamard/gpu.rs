@@ -53,14 +53,9 @@ pub(super) fn run(world: &mut World, entities: &[Entity], dir: Direction) -> Res
     #[cfg(feature = "check_gpu")]
     {
         use crate::gpu::check;
-        let both: Vec<TensorRef> = inputs
-            .iter()
-            .zip(&outs)
-            .flat_map(|(i, o)| [*i, *o])
-            .collect();
-        let back = gpu.readback(&both)?;
-        for ((_, (_, [c, h, w])), io) in jobs.iter().zip(back.chunks_exact(2)) {
-            let (x, y) = (check::as_f32(&io[0]), check::as_f32(&io[1]));
+        let pairs = check::read_pairs(gpu, &inputs, &outs)?;
+        for ((_, (_, [c, h, w])), (x, y)) in jobs.iter().zip(pairs) {
+            let (x, y) = (check::as_f32(&x), check::as_f32(&y));
             let mut want = vec![0.0; x.len()];
             super::hadamard4(&x, &mut want, *c, h * w);
             check::f32s("hadamard", &y, &want, 1e-5)?;

@@ -288,23 +288,18 @@ pub(super) fn dequantize(world: &mut World, entities: &[Entity]) -> Result<()> {
     #[cfg(feature = "check_gpu")]
     {
         use crate::gpu::check;
-        let both: Vec<TensorRef> = inputs
-            .iter()
-            .zip(&outs)
-            .flat_map(|(i, o)| [*i, *o])
-            .collect();
-        let back = gpu.readback(&both)?;
-        for ((_, (_, [c, h, w], table, q)), io) in jobs.iter().zip(back.chunks_exact(2)) {
+        let pairs = check::read_pairs(gpu, &inputs, &outs)?;
+        for ((_, (_, [c, h, w], table, q)), (syms, coeffs)) in jobs.iter().zip(pairs) {
             let per = table.len();
             let mut want = vec![0.0f32; c * h * w];
-            for (ch, (syms, plane)) in io[0]
+            for (ch, (syms, plane)) in syms
                 .chunks_exact(h * w)
                 .zip(want.chunks_exact_mut(h * w))
                 .enumerate()
             {
                 super::dequantize_plane(syms, *w, table, &q.bands[ch * per..(ch + 1) * per], plane);
             }
-            check::f32s("dequantize", &check::as_f32(&io[1]), &want, 1e-6)?;
+            check::f32s("dequantize", &check::as_f32(&coeffs), &want, 1e-6)?;
         }
     }
     for ((e, (.., q)), tensor) in jobs.into_iter().zip(outs) {

@@ -136,11 +136,11 @@ pub(super) fn run(world: &mut World, entities: &[Entity], sys: &WaveletTransform
     #[cfg(feature = "check_gpu")]
     {
         use crate::gpu::check;
-        let both: Vec<TensorRef> = all.iter().flat_map(|p| [p.input, p.out]).collect();
-        let back = gpu.readback(&both)?;
-        for (p, io) in all.iter().zip(back.chunks_exact(2)) {
+        let (ins, outs): (Vec<TensorRef>, Vec<TensorRef>) =
+            all.iter().map(|p| (p.input, p.out)).unzip();
+        for (p, (x, y)) in all.iter().zip(check::read_pairs(gpu, &ins, &outs)?) {
             let [_, h, w] = p.job.shape;
-            let mut want = check::as_f32(&io[0]);
+            let mut want = check::as_f32(&x);
             for plane in want.chunks_exact_mut(h * w) {
                 match sys.direction {
                     Direction::Forward => {
@@ -151,7 +151,7 @@ pub(super) fn run(world: &mut World, entities: &[Entity], sys: &WaveletTransform
                     }
                 }
             }
-            check::f32s(sys.name_of(), &check::as_f32(&io[1]), &want, 1e-5)?;
+            check::f32s(sys.name_of(), &check::as_f32(&y), &want, 1e-5)?;
         }
     }
     for p in all {

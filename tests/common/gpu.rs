@@ -1,29 +1,29 @@
-//! What the GPU parity tests of every stage share: one adapter for the whole test binary, the
-//! sizes every kernel is checked on, latent-like data and the error measure.
+//! What every GPU test shares, the stages' parity tests (`src/latent/<stage>/gpu.rs`, which
+//! include this file as `crate::gpu::testing`) and `tests/gpu.rs` alike: a device per test, the
+//! sizes every kernel is checked on, latent-like data and the error measure. Written against
+//! the public API (`vaerans::`), so both can use it.
 //!
 //! Nothing here is skipped: without an adapter the tests fail with the message that says how
 //! to install one (the README's test command installs Mesa's Vulkan driver when none is found).
 //! Sizes stay small because lavapipe runs the kernels on the CPU.
 
 use rand::{Rng, SeedableRng};
-
-use super::GpuContext;
-use crate::{Component, Entity, TensorRef, World};
+use vaerans::gpu::GpuContext;
+use vaerans::{Component, Entity, TensorRef, World};
 
 /// The sizes every parity test covers `(h, w)`, in one batch: 1×1, odd, a power of two, a
 /// latent's, and one past a workgroup on both sides.
-pub(crate) const SIZES: [(usize, usize); 6] =
-    [(1, 1), (3, 5), (17, 9), (64, 64), (96, 64), (127, 255)];
+pub const SIZES: [(usize, usize); 6] = [(1, 1), (3, 5), (17, 9), (64, 64), (96, 64), (127, 255)];
 
 /// A device of its own for one test, so the counters it asserts on ([`GpuContext::stats`])
 /// count only its own work while other tests run in parallel.
-pub(crate) fn context() -> GpuContext {
+pub fn context() -> GpuContext {
     GpuContext::new().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A latent-like tensor: smooth structure plus noise, roughly unit range, with a per-channel
 /// offset so the Hadamard stage has something to decorrelate.
-pub(crate) fn latent(c: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
+pub fn latent(c: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut v = Vec::with_capacity(c * h * w);
     for ch in 0..c {
@@ -38,7 +38,7 @@ pub(crate) fn latent(c: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
 }
 
 /// Spawns one entity per shape with component `make(tensor)` holding `data(i)`.
-pub(crate) fn spawn_all<T: Component>(
+pub fn spawn_all<T: Component>(
     w: &mut World,
     shapes: &[[usize; 3]],
     data: impl Fn(usize) -> Vec<f32>,
@@ -55,7 +55,7 @@ pub(crate) fn spawn_all<T: Component>(
 }
 
 /// max |a − b| / max |b| (or the absolute error when `b` is all zeros).
-pub(crate) fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+pub fn rel_err(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     let diff = a
         .iter()
