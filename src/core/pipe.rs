@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use super::device::Device;
 use super::entity::{Component, ComponentId, Entity};
 use super::system::{Direction, System};
+use super::trace::TraceRow;
 use super::world::World;
 use crate::error::{Error, Result};
 
@@ -53,6 +54,18 @@ pub struct PipeReport {
     pub steps: Vec<StepReport>,
     /// Entities that failed, with the first error each hit. They were skipped by later steps.
     pub failures: Vec<(Entity, Error)>,
+}
+
+impl World {
+    /// A pipe over one entity: `world.pipe(e).to(system)...out::<T>()`.
+    pub fn pipe(&mut self, e: Entity) -> Pipe<'_> {
+        Pipe::new(self, vec![e])
+    }
+
+    /// A pipe over a batch of entities; systems process the whole batch per step.
+    pub fn pipe_batch(&mut self, entities: &[Entity]) -> Pipe<'_> {
+        Pipe::new(self, entities.to_vec())
+    }
 }
 
 /// A sequence of systems over a set of entities. Built by [`World::pipe`] and
@@ -242,7 +255,12 @@ impl<'w> Pipe<'w> {
                 elapsed: start.elapsed(),
             };
             if direction.is_some() {
-                world.record_step(&step);
+                world.record_run(TraceRow::new(
+                    step.step.clone(),
+                    step.device.to_string(),
+                    step.entities,
+                    step.elapsed.as_secs_f64() * 1e3,
+                ));
             }
             report.steps.push(step);
         }

@@ -15,7 +15,6 @@ use std::fmt;
 
 use super::arena::{Arena, DEFAULT_ARENA_BYTES};
 use super::entity::{Component, ComponentId, Entity};
-use super::pipe::{Pipe, StepReport};
 use super::trace::TraceRow;
 use crate::error::{Error, Result};
 #[cfg(feature = "gpu")]
@@ -108,14 +107,8 @@ impl World {
         self.arena = Arena::with_capacity(bytes);
     }
 
-    /// Adds a pipe step to the trace (see [`take_trace`](Self::take_trace)).
-    pub(crate) fn record_step(&mut self, step: &StepReport) {
-        let row = TraceRow::new(
-            step.step.clone(),
-            step.device.to_string(),
-            step.entities,
-            step.elapsed.as_secs_f64() * 1e3,
-        );
+    /// Adds one run of a system to the trace (see [`take_trace`](Self::take_trace)).
+    pub(crate) fn record_run(&mut self, row: TraceRow) {
         TraceRow::add_to(&mut self.trace, row);
     }
 
@@ -340,16 +333,6 @@ impl World {
     /// Takes the recorded failure of `e`, clearing it.
     pub fn take_failure(&mut self, e: Entity) -> Option<Error> {
         self.failures.remove(&e)
-    }
-
-    /// A pipe over one entity: `world.pipe(e).to(system)...out::<T>()`.
-    pub fn pipe(&mut self, e: Entity) -> Pipe<'_> {
-        Pipe::new(self, vec![e])
-    }
-
-    /// A pipe over a batch of entities; systems process the whole batch per step.
-    pub fn pipe_batch(&mut self, entities: &[Entity]) -> Pipe<'_> {
-        Pipe::new(self, entities.to_vec())
     }
 }
 

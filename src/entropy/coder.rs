@@ -17,7 +17,8 @@
 
 use std::num::{NonZeroU16, NonZeroU32};
 
-use super::model::{histogram, nonzero_range, BandModel, Model};
+use super::choice::histogram;
+use super::model::{nonzero_range, BandModel, Model};
 use super::table::{read_tables, write_tables};
 use crate::error::{Error, Result};
 

@@ -2,7 +2,9 @@
 //! encoder and the decoder run (the decoder rebuilds geometric models with it, so its output is
 //! part of the format), and the geometric model's fixed decays and weights.
 
-use super::model::MAX_PRECISION;
+/// Highest probability precision in bits. With 32-bit states and 16-bit words any precision up
+/// to 16 keeps renormalisation to one word per symbol; 15 keeps frequencies in `u16` with room.
+pub const MAX_PRECISION: u32 = 15;
 
 /// Decay ratios of the geometric model in Q16 (`round(65536 · 2^(−1/h))`, half-lives
 /// `h = 2^((k − 16)/4)` symbols). Fixed integers, so the decoder builds the same frequencies on

@@ -2,7 +2,8 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | `model` | [`BandModel`]: the model the encoder chooses for a band's histogram |
+//! | `model` | [`BandModel`]: one band's model, what the table describes and both sides code with |
+//! | `choice` | the encoder's choice of a model for a band's histogram |
 //! | `freqs` | the integer-only normalisation to `2^precision` both sides share, geometric weights |
 //! | `table` | how models are written into a stream's entropy tables and read back |
 //! | `coder` | [`encode_with_models`] / [`decode_bands`]: the interleaved rANS coder |
@@ -11,10 +12,13 @@
 //! a latent's symbols into a stream and back is [`EntropyCoder`](crate::latent::EntropyCoder).
 
 mod bits;
+mod choice;
 mod coder;
 mod freqs;
 mod model;
 mod table;
 
+pub use choice::histogram;
 pub use coder::{decode_bands, encode_bands, encode_with_models, Encoded, LANES};
-pub use model::{histogram, BandModel, ModelShape, MAX_PRECISION};
+pub use freqs::MAX_PRECISION;
+pub use model::{BandModel, ModelShape};
