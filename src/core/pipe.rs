@@ -31,6 +31,7 @@ enum Step<'w> {
 
 /// What one step of a pipe did.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StepReport {
     /// System name, or `select<T>`/`use<T>` for branch steps.
     pub step: String,
@@ -49,6 +50,7 @@ pub struct StepReport {
 
 /// What a whole pipe run did.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct PipeReport {
     /// One entry per step, in order.
     pub steps: Vec<StepReport>,

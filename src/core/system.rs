@@ -56,8 +56,10 @@ pub trait System {
 }
 
 /// What one entity's work looks like, for sizing: the image it comes from or becomes, and its
-/// latent.
+/// latent. Made by the code that knows the work ([`LatentCodec::shape_of`](crate::LatentCodec::shape_of),
+/// [`latent::stream::shape_of`](crate::latent::stream::shape_of)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EntityShape {
     /// Width and height of the image (a bare latent: its own width and height).
     pub image: [u32; 2],
@@ -80,8 +82,10 @@ impl EntityShape {
 }
 
 /// Arena bytes one system (or chain of systems) takes for one entity, in the host arena and in
-/// the GPU arena, and where its output lies.
+/// the GPU arena, and where its output lies. Made with [`Footprint::none`], [`Footprint::host`],
+/// [`Footprint::gpu`], [`Footprint::gpu_stage`] and [`Footprint::then`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Footprint {
     /// Bytes in the host arena.
     pub host: usize,

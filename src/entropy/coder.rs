@@ -30,6 +30,7 @@ const RANS_L: u32 = 1 << 16;
 
 /// An encoded set of bands.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Encoded {
     /// Bit-packed band models.
     pub tables: Vec<u8>,

@@ -31,6 +31,7 @@ pub const DEFAULT_MAX_BATCH: usize = 16;
 /// How often a [`Vae`]'s sessions ran, and on how many images: batching is observable without
 /// timing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionStats {
     /// Encoder session calls.
     pub encoder_calls: u64,
