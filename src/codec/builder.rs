@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::Codec;
+use super::images::Codec;
 use crate::bitstream::Limits;
 #[cfg(not(feature = "gpu"))]
 use crate::error::Error;
@@ -14,6 +14,19 @@ use crate::latent::{LatentCodec, DEFAULT_LEVELS};
 use crate::layout::Wavelet;
 use crate::vae::{Config, ExecutionProvider, ModelSpec, Vae, DEFAULT_MAX_BATCH};
 use crate::{Device, World};
+
+impl Codec {
+    /// The default codec: the configured default (else embedded) model, automatic execution
+    /// provider, quality 75.
+    pub fn new() -> Result<Self> {
+        Self::builder().build()
+    }
+
+    /// Settings for a codec.
+    pub fn builder() -> CodecBuilder {
+        CodecBuilder::default()
+    }
+}
 
 /// Settings for a [`Codec`].
 #[derive(Debug, Clone)]

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
-use super::{Codec, CodecBuilder};
+use super::builder::CodecBuilder;
+use super::images::Codec;
 use crate::bitstream::AnsBitstream;
 use crate::error::{Error, Result};
 

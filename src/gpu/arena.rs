@@ -11,7 +11,7 @@ use std::sync::mpsc;
 
 use rayon::prelude::*;
 
-use super::{Counters, GpuContext, Kernel, KernelBindings};
+use super::context::{Counters, GpuContext, Kernel, KernelBindings};
 use crate::core::tensor::next_arena_id;
 use crate::error::{Error, Result};
 use crate::{DType, Location, TensorRef};

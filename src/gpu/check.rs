@@ -81,7 +81,7 @@ fn mismatch(stage: &str, what: String) -> Error {
 /// Each stage input with its output, read back in one readback: `(input bytes, output bytes)`.
 #[cfg(feature = "check_gpu")]
 pub(crate) fn read_pairs(
-    gpu: &mut super::GpuArena,
+    gpu: &mut super::arena::GpuArena,
     inputs: &[crate::TensorRef],
     outputs: &[crate::TensorRef],
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {

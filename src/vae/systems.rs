@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use super::model::Vae;
 use super::pixels::{planar_to_rgb, rgb_to_planar};
-use super::Vae;
 use crate::components::{Latent, ModelId, ReconRgb, Rgb, SourceInfo};
 use crate::error::{Error, Result};
 use crate::{
@@ -86,7 +86,7 @@ impl System for VaeEncode {
         let range = vae.spec().input_range;
         for ((pw, ph), members) in groups {
             let (pw, ph) = (pw as usize, ph as usize);
-            for chunk in members.chunks(vae.max_batch) {
+            for chunk in members.chunks(vae.max_batch()) {
                 let n = chunk.len();
                 let mut x = vec![0f32; n * 3 * pw * ph];
                 {
@@ -221,7 +221,7 @@ impl System for VaeDecode {
         }
         for ((lh, lw), members) in groups {
             let (ph, pw) = (lh * f, lw * f);
-            for chunk in members.chunks(vae.max_batch) {
+            for chunk in members.chunks(vae.max_batch()) {
                 let n = chunk.len();
                 let mut z = Vec::with_capacity(n * c * lh * lw);
                 for (e, _) in chunk {

@@ -1,0 +1,124 @@
+//! What a stream's header records, and the limits a reader holds it to.
+
+use crate::components::{QuantParams, SourceInfo};
+use crate::error::{Error, Result};
+use crate::layout::bands;
+
+/// The four magic bytes every stream starts with.
+pub const MAGIC: [u8; 4] = *b"VAER";
+/// Major format version written and read by this build.
+pub const VERSION_MAJOR: u8 = 1;
+/// Minor format version written by this build.
+pub const VERSION_MINOR: u8 = 0;
+
+/// Bounds a reader enforces before allocating for a stream. The defaults accept any image up to
+/// 65535 pixels a side and refuse to allocate more than 512 MiB for one image (as the `image`
+/// crate does). Change them with the `with_*` methods:
+///
+/// ```
+/// let tight = vaerans::bitstream::Limits::default().with_max_alloc(64 << 20);
+/// assert_eq!(tight.max_alloc, 64 << 20);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest accepted image width or height, in pixels.
+    pub max_image_dim: u32,
+    /// Largest accepted latent channel count.
+    pub max_channels: u16,
+    /// Largest allocation for one image (the decoded RGB or the f32 latent), in bytes.
+    pub max_alloc: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_image_dim: 65_535,
+            max_channels: 256,
+            max_alloc: 512 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// These limits with another largest image side.
+    pub fn with_max_image_dim(mut self, pixels: u32) -> Self {
+        self.max_image_dim = pixels;
+        self
+    }
+
+    /// These limits with another largest latent channel count.
+    pub fn with_max_channels(mut self, channels: u16) -> Self {
+        self.max_channels = channels;
+        self
+    }
+
+    /// These limits with another largest allocation for one image.
+    pub fn with_max_alloc(mut self, bytes: u64) -> Self {
+        self.max_alloc = bytes;
+        self
+    }
+}
+
+/// Everything the header records: the components it was made from and the latent's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Header {
+    /// Format major version of the stream.
+    pub version_major: u8,
+    /// Format minor version of the stream.
+    pub version_minor: u8,
+    /// The image the latent came from: original and padded size, and the model.
+    pub source: SourceInfo,
+    /// Latent channels.
+    pub channels: u16,
+    /// Latent height.
+    pub latent_h: u32,
+    /// Latent width.
+    pub latent_w: u32,
+    /// The quantiser's parameters: quality, wavelet, levels, and per channel and band the step
+    /// and centre.
+    pub quant: QuantParams,
+}
+
+impl Header {
+    /// A header of this build's format version.
+    pub(crate) fn new(source: SourceInfo, latent: [u32; 3], quant: QuantParams) -> Result<Self> {
+        let channels = u16::try_from(latent[0]).map_err(|_| {
+            Error::InvalidInput(format!("{} latent channels do not fit a stream", latent[0]))
+        })?;
+        Ok(Self {
+            version_major: VERSION_MAJOR,
+            version_minor: VERSION_MINOR,
+            source,
+            channels,
+            latent_h: latent[1],
+            latent_w: latent[2],
+            quant,
+        })
+    }
+
+    /// The latent's `[C, h, w]`.
+    pub fn latent_shape(&self) -> [usize; 3] {
+        [
+            usize::from(self.channels),
+            self.latent_h as usize,
+            self.latent_w as usize,
+        ]
+    }
+
+    /// Number of bands per channel.
+    pub fn bands_per_channel(&self) -> usize {
+        bands(
+            self.latent_h as usize,
+            self.latent_w as usize,
+            self.quant.levels,
+        )
+        .len()
+    }
+
+    /// Number of latent values.
+    pub fn latent_len(&self) -> usize {
+        self.latent_shape().iter().product()
+    }
+}

@@ -1,0 +1,489 @@
+//! [`Codec`]: images to streams and back, in passes sized by the stages' footprints.
+
+use std::sync::{Arc, Mutex};
+
+use image::{DynamicImage, RgbImage};
+
+use super::passes::{passes, PASS_BYTES};
+use crate::bitstream::{AnsBitstream, Limits};
+use crate::components::{ReconRgb, Rgb};
+use crate::core::arena::DEFAULT_ARENA_BYTES;
+use crate::error::{Error, Result};
+#[cfg(feature = "gpu")]
+use crate::gpu::{GpuContext, GpuStats};
+use crate::latent::{stream, LatentCodec};
+use crate::vae::{Vae, VaeDecode, VaeEncode};
+use crate::{Device, EntityShape, Footprint, Location, System, TraceRow, World};
+
+/// A borrowed RGB8 image: `width × height × 3` bytes, row-major.
+#[derive(Debug, Clone, Copy)]
+pub struct RawImage<'a> {
+    /// Pixel bytes, RGB interleaved.
+    pub data: &'a [u8],
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl<'a> From<&'a RgbImage> for RawImage<'a> {
+    fn from(img: &'a RgbImage) -> Self {
+        Self {
+            data: img.as_raw(),
+            width: img.width(),
+            height: img.height(),
+        }
+    }
+}
+
+impl RawImage<'_> {
+    /// Checks the image against the codec's size limit and its buffer against its size.
+    fn check(&self, max_dim: u32) -> Result<()> {
+        if self.width == 0 || self.height == 0 {
+            return Err(Error::InvalidInput(format!(
+                "image is {}×{}; both sides must be at least 1",
+                self.width, self.height
+            )));
+        }
+        if self.width > max_dim || self.height > max_dim {
+            return Err(Error::InvalidInput(format!(
+                "image is {}×{}; sides above {max_dim} are not supported",
+                self.width, self.height
+            )));
+        }
+        let want = self.width as usize * self.height as usize * 3;
+        if self.data.len() != want {
+            return Err(Error::InvalidInput(format!(
+                "{} bytes for a {}×{} RGB8 image, which needs {want}",
+                self.data.len(),
+                self.width,
+                self.height
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Compresses images into vaerans streams and back (see the module docs).
+#[derive(Debug)]
+pub struct Codec {
+    pub(super) vae: Arc<Vae>,
+    pub(super) latent: LatentCodec,
+    pub(super) limits: Limits,
+    pub(super) world: Mutex<World>,
+    #[cfg(feature = "gpu")]
+    pub(super) gpu: Option<GpuContext>,
+}
+
+impl Codec {
+    /// Where the latent stages run: [`Device::Gpu`] or [`Device::Cpu`] (never `Auto`).
+    pub fn device(&self) -> Device {
+        #[cfg(feature = "gpu")]
+        if self.gpu.is_some() {
+            return Device::Gpu;
+        }
+        Device::Cpu
+    }
+
+    /// Per-system times of every call since the last `take_trace` (system, device, runs,
+    /// entities, milliseconds).
+    pub fn take_trace(&self) -> Vec<TraceRow> {
+        self.world().take_trace()
+    }
+
+    /// Waits for the GPU after every GPU stage so the trace times each stage on its own (one
+    /// submission per stage instead of one per batch: slower; for measuring).
+    pub fn set_profiling(&self, on: bool) {
+        self.world().set_profiling(on);
+    }
+
+    /// The GPU context, when the latent stages run on a GPU.
+    #[cfg(feature = "gpu")]
+    pub fn gpu_context(&self) -> Option<&GpuContext> {
+        self.gpu.as_ref()
+    }
+
+    /// The GPU helpers' counters (uploads, readbacks, buffers), when on a GPU.
+    #[cfg(feature = "gpu")]
+    pub fn gpu_stats(&self) -> Option<GpuStats> {
+        self.gpu.as_ref().map(GpuContext::stats)
+    }
+
+    /// The model.
+    pub fn vae(&self) -> &Arc<Vae> {
+        &self.vae
+    }
+
+    /// The latent chain's settings (quality, wavelet, levels).
+    pub fn latent(&self) -> &LatentCodec {
+        &self.latent
+    }
+
+    /// The quality streams are made at.
+    pub fn quality(&self) -> u8 {
+        self.latent.quality()
+    }
+
+    /// The limits streams are checked against when they are decoded.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The per-pass byte budgets: host arena and GPU arena.
+    fn budget(&self) -> (usize, usize) {
+        #[cfg(feature = "gpu")]
+        if let Some(ctx) = &self.gpu {
+            let max = usize::try_from(ctx.max_arena_bytes()).unwrap_or(usize::MAX);
+            return (PASS_BYTES, max.min(PASS_BYTES));
+        }
+        (PASS_BYTES, usize::MAX)
+    }
+
+    /// The encoding pipe's systems: the VAE's encoder, then the latent chain.
+    fn encoder(&self) -> Vec<Box<dyn System>> {
+        let mut chain: Vec<Box<dyn System>> = vec![Box::new(VaeEncode::new(self.vae.clone()))];
+        chain.extend(self.latent.encoder());
+        chain
+    }
+
+    /// The decoding pipe's systems: the latent chain, then the VAE's decoder.
+    fn decoder(&self) -> Vec<Box<dyn System>> {
+        let mut chain = self.latent.decoder();
+        chain.push(Box::new(VaeDecode::new(self.vae.clone())));
+        chain
+    }
+
+    /// The arena bytes (host, GPU) one entity of `shape` takes along `chain`, its input on the
+    /// host holding `input` bytes (the RGB image, or nothing for a stream).
+    fn footprint(
+        &self,
+        chain: &[Box<dyn System>],
+        shape: &EntityShape,
+        input: usize,
+    ) -> (usize, usize) {
+        let f = Footprint::host(&[input]).then(Footprint::of_chain(
+            chain.iter().map(|s| &**s as &dyn System),
+            shape,
+            self.device(),
+            Location::Cpu,
+        ));
+        (f.host, f.gpu)
+    }
+
+    /// The work of compressing a `width × height` image under this model and chain.
+    fn image_shape(&self, width: u32, height: u32) -> EntityShape {
+        let (pw, ph) = self.vae.padded_size(width.max(1), height.max(1));
+        let f = self.vae.downsample();
+        EntityShape {
+            image: [width, height],
+            latent: [self.vae.latent_channels(), ph as usize / f, pw as usize / f],
+            levels: self.latent.levels(),
+        }
+    }
+
+    /// Clears the world for a new pass, growing its host arena when the pass needs more than
+    /// it has (the GPU arena grows itself on demand).
+    fn prepare_world(world: &mut World, need: usize) {
+        // A margin over the stages' footprints, so an estimate that falls short by a little
+        // costs a larger arena, never a failed batch.
+        let need = need + need / 4;
+        if world.arena().capacity() < need {
+            world.grow_arena(need.max(DEFAULT_ARENA_BYTES));
+        } else {
+            world.clear();
+        }
+    }
+
+    /// Compresses one image.
+    pub fn compress(&self, image: &RgbImage) -> Result<Vec<u8>> {
+        self.compress_rgb8(image.as_raw(), image.width(), image.height())
+    }
+
+    /// Compresses any image the `image` crate decodes (converted to RGB8; alpha is dropped).
+    pub fn compress_dynamic(&self, image: &DynamicImage) -> Result<Vec<u8>> {
+        self.compress(&image.to_rgb8())
+    }
+
+    /// Compresses raw RGB8 pixels (`width × height × 3` bytes, row-major).
+    pub fn compress_rgb8(&self, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
+        let image = RawImage {
+            data,
+            width,
+            height,
+        };
+        self.compress_raw(&[image]).pop().unwrap_or_else(no_result)
+    }
+
+    /// Compresses several images; one result per image, in order. Images of equal padded size
+    /// share VAE session calls.
+    pub fn compress_batch(&self, images: &[RgbImage]) -> Vec<Result<Vec<u8>>> {
+        let raws: Vec<RawImage<'_>> = images.iter().map(RawImage::from).collect();
+        self.compress_raw(&raws)
+    }
+
+    /// [`compress_batch`](Self::compress_batch) on raw RGB8 buffers.
+    pub fn compress_raw(&self, images: &[RawImage<'_>]) -> Vec<Result<Vec<u8>>> {
+        let chain = self.encoder();
+        let max_dim = self.limits.max_image_dim;
+        // Each image checked once; a bad one takes no room in a pass and fails alone.
+        let jobs: Vec<Result<(usize, usize)>> = images
+            .iter()
+            .map(|img| {
+                img.check(max_dim)?;
+                let shape = self.image_shape(img.width, img.height);
+                Ok(self.footprint(&chain, &shape, img.data.len()))
+            })
+            .collect();
+        let mut world = self.world();
+        let mut out = Vec::with_capacity(images.len());
+        let sizes = jobs.iter().map(|j| *j.as_ref().unwrap_or(&(0, 0)));
+        for range in passes(sizes, self.budget()) {
+            let (chunk, checked) = (&images[range.clone()], &jobs[range]);
+            out.extend(fail_alone(
+                checked,
+                self.compress_pass(&mut world, chunk, checked),
+            ));
+        }
+        out
+    }
+
+    /// Compresses the checked images of one pass.
+    fn compress_pass(
+        &self,
+        world: &mut World,
+        images: &[RawImage<'_>],
+        checked: &[Result<(usize, usize)>],
+    ) -> Result<Vec<Result<Vec<u8>>>> {
+        let need = checked.iter().flatten().map(|(host, _)| host).sum();
+        Self::prepare_world(world, need);
+        let mut entities = Vec::new();
+        for (img, ok) in images.iter().zip(checked) {
+            if ok.is_ok() {
+                let shape = [img.height as usize, img.width as usize, 3];
+                let tensor = world.arena_mut().alloc_from::<u8>(&shape, img.data)?;
+                entities.push(world.spawn_with(Rgb { tensor }));
+            }
+        }
+        if entities.is_empty() {
+            return Ok(Vec::new());
+        }
+        let streams = world
+            .pipe_batch(&entities)
+            .chain(self.encoder())
+            .outs::<AnsBitstream>()?;
+        Ok(streams
+            .into_iter()
+            .map(|r| r.map(AnsBitstream::into_bytes))
+            .collect())
+    }
+
+    /// The model's own reconstruction of an image, without quantisation: encode, decode, crop.
+    /// The ceiling the codec approaches as quality rises.
+    pub fn vae_round_trip(&self, image: &RgbImage) -> Result<RgbImage> {
+        RawImage::from(image).check(self.limits.max_image_dim)?;
+        let mut world = self.world();
+        let shape = self.image_shape(image.width(), image.height());
+        let vae: [Box<dyn System>; 2] = [
+            Box::new(VaeEncode::new(self.vae.clone())),
+            Box::new(VaeDecode::new(self.vae.clone())),
+        ];
+        let (need, _) = self.footprint(&vae, &shape, image.as_raw().len());
+        Self::prepare_world(&mut world, need);
+        let dims = [image.height() as usize, image.width() as usize, 3];
+        let tensor = world.arena_mut().alloc_from::<u8>(&dims, image.as_raw())?;
+        let e = world.spawn_with(Rgb { tensor });
+        let recon = world.pipe(e).chain(vae).out::<ReconRgb>()?;
+        rgb_image(&world, &recon)
+    }
+
+    /// Decompresses one stream.
+    pub fn decompress(&self, stream: &[u8]) -> Result<RgbImage> {
+        self.decompress_batch(&[stream])
+            .pop()
+            .unwrap_or_else(no_result)
+    }
+
+    /// Decompresses several streams; one result per stream, in order. A corrupt stream fails
+    /// alone. Each stream is parsed and checked once, against the codec's [`Limits`].
+    pub fn decompress_batch<B: AsRef<[u8]>>(&self, streams: &[B]) -> Vec<Result<RgbImage>> {
+        let parsed = streams
+            .iter()
+            .map(|s| AnsBitstream::parse(s.as_ref().to_vec(), &self.limits))
+            .collect();
+        self.decompress_parsed(parsed)
+    }
+
+    /// Decompresses streams already parsed (by [`AnsBitstream::parse`], or an error each that
+    /// is passed through); one result per stream, in order.
+    pub fn decompress_parsed(&self, streams: Vec<Result<AnsBitstream>>) -> Vec<Result<RgbImage>> {
+        let chain = self.decoder();
+        let sizes: Vec<(usize, usize)> = streams
+            .iter()
+            .map(|s| match s {
+                Ok(s) => self.footprint(&chain, &stream::shape_of(s.header()), 0),
+                Err(_) => (0, 0),
+            })
+            .collect();
+        let checked: Vec<Result<(usize, usize)>> = streams
+            .iter()
+            .zip(&sizes)
+            .map(|(s, &size)| s.as_ref().map(|_| size).map_err(Clone::clone))
+            .collect();
+        let mut streams: Vec<Option<AnsBitstream>> = streams.into_iter().map(Result::ok).collect();
+        let mut world = self.world();
+        let mut out = Vec::with_capacity(streams.len());
+        for range in passes(sizes.into_iter(), self.budget()) {
+            let part: Vec<AnsBitstream> = streams[range.clone()]
+                .iter_mut()
+                .filter_map(Option::take)
+                .collect();
+            let need = checked[range.clone()]
+                .iter()
+                .flatten()
+                .map(|(host, _)| host)
+                .sum();
+            out.extend(fail_alone(
+                &checked[range],
+                self.decompress_pass(&mut world, part, need),
+            ));
+        }
+        out
+    }
+
+    /// Decodes the good streams of one pass, which need `need` host bytes.
+    fn decompress_pass(
+        &self,
+        world: &mut World,
+        streams: Vec<AnsBitstream>,
+        need: usize,
+    ) -> Result<Vec<Result<RgbImage>>> {
+        Self::prepare_world(world, need);
+        let entities: Vec<_> = streams.into_iter().map(|s| world.spawn_with(s)).collect();
+        if entities.is_empty() {
+            return Ok(Vec::new());
+        }
+        let recon = world
+            .pipe_batch(&entities)
+            .chain(self.decoder())
+            .outs::<ReconRgb>()?;
+        Ok(recon
+            .into_iter()
+            .map(|r| r.and_then(|r| rgb_image(world, &r)))
+            .collect())
+    }
+}
+
+/// The image a `ReconRgb` holds.
+fn rgb_image(world: &World, r: &ReconRgb) -> Result<RgbImage> {
+    let [h, w, _] = *r.tensor.shape() else {
+        return Err(Error::Internal("ReconRgb is not [H, W, 3]".into()));
+    };
+    let data = world.arena().to_vec::<u8>(&r.tensor)?;
+    RgbImage::from_raw(w as u32, h as u32, data)
+        .ok_or_else(|| Error::Internal("ReconRgb's size does not match its shape".into()))
+}
+
+/// The results of one pass, in order, for the items `checked` says were sent to it (an item
+/// that failed its check keeps its own error): `pass` holds one result per good item, or the
+/// error that sank the whole pass, which every good item of it then carries, kind and all.
+fn fail_alone<T, C>(checked: &[Result<C>], pass: Result<Vec<Result<T>>>) -> Vec<Result<T>> {
+    let mut results = match pass {
+        Ok(r) => Ok(r.into_iter()),
+        Err(e) => Err(e),
+    };
+    checked
+        .iter()
+        .map(|c| match (c, &mut results) {
+            (Err(e), _) => Err(e.clone()),
+            (Ok(_), Ok(it)) => it.next().unwrap_or_else(|| {
+                Err(Error::Internal(
+                    "a pass returned fewer results than it had items".into(),
+                ))
+            }),
+            (Ok(_), Err(e)) => Err(e.clone()),
+        })
+        .collect()
+}
+
+/// The error of a one-item batch that returned nothing.
+fn no_result<T>() -> Result<T> {
+    Err(Error::Internal("a batch of one returned no result".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_pass_gives_every_good_item_its_error_kind() {
+        let checked: Vec<Result<()>> = vec![Ok(()), Err(Error::BadMagic), Ok(())];
+        let sunk: Vec<Result<u8>> = fail_alone(&checked, Err(Error::NoGpu("gone".into())));
+        assert!(matches!(sunk[0], Err(Error::NoGpu(_))));
+        assert!(matches!(sunk[1], Err(Error::BadMagic)));
+        assert!(matches!(sunk[2], Err(Error::NoGpu(_))));
+        let ok = fail_alone(&checked, Ok(vec![Ok(1u8), Err(Error::Corrupt("x".into()))]));
+        assert_eq!(ok[0].as_ref().unwrap(), &1);
+        assert!(matches!(ok[2], Err(Error::Corrupt(_))));
+        let short = fail_alone(&checked, Ok(vec![Ok(1u8)]));
+        assert!(matches!(short[2], Err(Error::Internal(_))));
+    }
+
+    fn tiny() -> Codec {
+        let spec = crate::vae::ModelSpec::from_path(std::path::Path::new(
+            "tests/models/tiny_encoder.onnx",
+        ))
+        .unwrap();
+        Codec::builder()
+            .model_spec(spec)
+            .execution_provider(crate::vae::ExecutionProvider::Cpu)
+            .device(Device::Cpu)
+            .build()
+            .unwrap()
+    }
+
+    /// The stages' footprints are what a pass allocates: after a pass the host arena holds
+    /// exactly the sum of the images' footprints (each allocation rounded to the alignment).
+    #[test]
+    fn footprints_are_what_a_pass_allocates() {
+        let codec = tiny();
+        let images: Vec<RgbImage> = [(37u32, 21u32), (64, 48), (8, 8)]
+            .iter()
+            .map(|&(w, h)| RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 7])))
+            .collect();
+        let chain = codec.encoder();
+        let want: usize = images
+            .iter()
+            .map(|i| {
+                codec
+                    .footprint(
+                        &chain,
+                        &codec.image_shape(i.width(), i.height()),
+                        i.as_raw().len(),
+                    )
+                    .0
+            })
+            .sum();
+        let streams: Vec<Vec<u8>> = codec
+            .compress_batch(&images)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(codec.world().arena().used(), want);
+        let chain = codec.decoder();
+        let want: usize = streams
+            .iter()
+            .map(|s| {
+                let s = AnsBitstream::parse(s.clone(), &Limits::default()).unwrap();
+                codec.footprint(&chain, &stream::shape_of(s.header()), 0).0
+            })
+            .sum();
+        for r in codec.decompress_batch(&streams) {
+            r.unwrap();
+        }
+        assert_eq!(codec.world().arena().used(), want);
+    }
+}

@@ -1,0 +1,324 @@
+//! [`Vae`]: an opened model, both its ONNX Runtime sessions, its tensor names and its identity.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use ort::session::Session;
+use sha2::{Digest, Sha256};
+
+use super::config::ModelSpec;
+use super::runtime::{self, ExecutionProvider};
+use crate::components::ModelId;
+use crate::error::{Error, Result};
+
+/// Default largest number of images per session call.
+pub const DEFAULT_MAX_BATCH: usize = 16;
+
+/// How often a [`Vae`]'s sessions ran, and on how many images: batching is observable without
+/// timing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionStats {
+    /// Encoder session calls.
+    pub encoder_calls: u64,
+    /// Images through the encoder.
+    pub encoder_images: u64,
+    /// Decoder session calls.
+    pub decoder_calls: u64,
+    /// Latents through the decoder.
+    pub decoder_images: u64,
+}
+
+/// An opened model: both sessions, the tensor names, and the model's identity.
+///
+/// Sessions are behind mutexes (ONNX Runtime's `run` takes `&mut`), so a `Vae` is `Sync` and
+/// can be shared by several worlds through an `Arc`.
+pub struct Vae {
+    spec: ModelSpec,
+    id: ModelId,
+    provider: ExecutionProvider,
+    latent_channels: usize,
+    max_batch: usize,
+    encoder: Mutex<Session>,
+    decoder: Mutex<Session>,
+    enc_names: (String, String),
+    dec_names: (String, String),
+    counters: [AtomicU64; 4],
+}
+
+impl std::fmt::Debug for Vae {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vae")
+            .field("name", &self.spec.name)
+            .field("provider", &self.provider)
+            .field("latent_channels", &self.latent_channels)
+            .field("downsample", &self.spec.downsample)
+            .finish()
+    }
+}
+
+/// Picks the one tensor name, or the configured one, with an error naming the choices.
+fn pick_name(
+    outlets: &[ort::value::Outlet],
+    configured: Option<&str>,
+    what: &str,
+    key: &str,
+) -> Result<String> {
+    let names: Vec<&str> = outlets.iter().map(|o| o.name()).collect();
+    match (configured, names.as_slice()) {
+        (Some(c), _) if names.contains(&c) => Ok(c.to_string()),
+        (Some(c), _) => Err(Error::Model(format!(
+            "the {what} has no tensor `{c}`; it has {names:?}"
+        ))),
+        (None, [one]) => Ok(one.to_string()),
+        (None, _) => Err(Error::Model(format!(
+            "the {what} has tensors {names:?}; set `{key}` in the model's config to pick one"
+        ))),
+    }
+}
+
+/// Dimension `axis` of a named outlet, when the graph fixes it.
+fn static_dim(outlets: &[ort::value::Outlet], name: &str, axis: usize) -> Option<usize> {
+    let o = outlets.iter().find(|o| o.name() == name)?;
+    let d = *o.dtype().tensor_shape()?.get(axis)?;
+    usize::try_from(d).ok().filter(|&d| d > 0)
+}
+
+/// The SHA-256 of a model file's bytes: the decoder's is the model identity in streams.
+pub fn file_hash(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+impl Vae {
+    /// Opens both graphs of `spec` on the requested execution provider.
+    pub fn open(spec: &ModelSpec, ep: ExecutionProvider) -> Result<Self> {
+        for (what, file) in [("encoder", &spec.encoder), ("decoder", &spec.decoder)] {
+            if !file.exists() {
+                return Err(Error::Model(format!(
+                    "model `{}`: {what} file {file} not found",
+                    spec.name
+                )));
+            }
+        }
+        let enc_bytes = spec.encoder.bytes()?;
+        let dec_bytes = spec.decoder.bytes()?;
+        let (encoder, provider) =
+            runtime::open_session(&enc_bytes, ep, &format!("encoder {}", spec.encoder))?;
+        // The decoder runs where the encoder does, so `Auto` resolves once.
+        let (decoder, _) =
+            runtime::open_session(&dec_bytes, provider, &format!("decoder {}", spec.decoder))?;
+        tracing::info!(model = %spec.name, execution_provider = %provider, "opened VAE");
+
+        let enc_names = (
+            pick_name(
+                encoder.inputs(),
+                spec.encoder_input.as_deref(),
+                "encoder",
+                "encoder_input",
+            )?,
+            pick_name(
+                encoder.outputs(),
+                spec.encoder_output.as_deref(),
+                "encoder",
+                "encoder_output",
+            )?,
+        );
+        let dec_names = (
+            pick_name(
+                decoder.inputs(),
+                spec.decoder_input.as_deref(),
+                "decoder",
+                "decoder_input",
+            )?,
+            pick_name(
+                decoder.outputs(),
+                spec.decoder_output.as_deref(),
+                "decoder",
+                "decoder_output",
+            )?,
+        );
+        let graph_c = static_dim(decoder.inputs(), &dec_names.0, 1);
+        let latent_channels = match (spec.latent_channels, graph_c) {
+            (Some(c), Some(g)) if c != g => {
+                return Err(Error::Model(format!(
+                    "model `{}`: latent_channels = {c} but the decoder takes {g} channels",
+                    spec.name
+                )))
+            }
+            (Some(c), _) | (None, Some(c)) => c,
+            (None, None) => {
+                return Err(Error::Model(format!(
+                    "model `{}`: the decoder's channel count is dynamic; set latent_channels",
+                    spec.name
+                )))
+            }
+        };
+        if static_dim(encoder.inputs(), &enc_names.0, 1).is_some_and(|c| c != 3) {
+            return Err(Error::Model(format!(
+                "model `{}`: the encoder does not take 3-channel images",
+                spec.name
+            )));
+        }
+        Ok(Self {
+            id: ModelId {
+                name: spec.name.clone(),
+                decoder_hash: file_hash(&dec_bytes),
+            },
+            spec: spec.clone(),
+            provider,
+            latent_channels,
+            max_batch: DEFAULT_MAX_BATCH,
+            encoder: Mutex::new(encoder),
+            decoder: Mutex::new(decoder),
+            enc_names,
+            dec_names,
+            counters: Default::default(),
+        })
+    }
+
+    /// Sets the largest number of images per session call (at least 1).
+    pub fn with_max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch.max(1);
+        self
+    }
+
+    /// The model's identity, as written into streams.
+    pub fn id(&self) -> &ModelId {
+        &self.id
+    }
+
+    /// The model's description.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// The execution provider the sessions run on.
+    pub fn provider(&self) -> ExecutionProvider {
+        self.provider
+    }
+
+    /// Latent channels `C`.
+    pub fn latent_channels(&self) -> usize {
+        self.latent_channels
+    }
+
+    /// Downsample factor `f`.
+    pub fn downsample(&self) -> usize {
+        self.spec.downsample
+    }
+
+    /// Largest number of images per session call.
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
+    /// Session calls and images so far.
+    pub fn stats(&self) -> SessionStats {
+        let c = |i: usize| self.counters[i].load(Ordering::Relaxed);
+        SessionStats {
+            encoder_calls: c(0),
+            encoder_images: c(1),
+            decoder_calls: c(2),
+            decoder_images: c(3),
+        }
+    }
+
+    fn count(&self, decoder: bool, images: usize) {
+        let base = if decoder { 2 } else { 0 };
+        self.counters[base].fetch_add(1, Ordering::Relaxed);
+        self.counters[base + 1].fetch_add(images as u64, Ordering::Relaxed);
+    }
+
+    /// Runs one graph on an f32 tensor of `shape` and returns its output's shape and values.
+    /// Counts the call in [`Vae::stats`].
+    fn run(&self, decoder: bool, shape: [usize; 4], data: &[f32]) -> Result<(Vec<i64>, Vec<f32>)> {
+        let (what, session, (input_name, output_name)) = if decoder {
+            ("decoder", &self.decoder, &self.dec_names)
+        } else {
+            ("encoder", &self.encoder, &self.enc_names)
+        };
+        let input = ort::value::TensorRef::from_array_view((shape, data))
+            .map_err(|e| Error::Runtime(format!("{what} input: {e}")))?;
+        let mut session = session.lock().unwrap_or_else(|p| p.into_inner());
+        self.count(decoder, shape[0]);
+        let outputs = session
+            .run(ort::inputs![input_name.as_str() => input])
+            .map_err(|e| Error::Runtime(format!("{what} of `{}` failed: {e}", self.spec.name)))?;
+        let (out_shape, values) = outputs[output_name.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| Error::Model(format!("{what} output is not an f32 tensor: {e}")))?;
+        Ok((out_shape.to_vec(), values.to_vec()))
+    }
+
+    /// `(width, height)` padded up to multiples of the downsample factor.
+    pub fn padded_size(&self, width: u32, height: u32) -> (u32, u32) {
+        let f = self.spec.downsample as u32;
+        (width.div_ceil(f) * f, height.div_ceil(f) * f)
+    }
+
+    /// Runs the encoder on `n` images, NCHW f32 in the model's range, `h`×`w` each (multiples of
+    /// the downsample factor). Returns `n × C × h/f × w/f` latent values (the mean, for an
+    /// encoder that outputs moments).
+    pub fn encode_nchw(&self, x: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {
+        let f = self.spec.downsample;
+        let (lh, lw) = (h / f, w / f);
+        let c = self.latent_channels;
+        if x.len() != n * 3 * h * w || h % f != 0 || w % f != 0 || n == 0 {
+            return Err(Error::InvalidInput(format!(
+                "encoder input of {} values is not {n}×3×{h}×{w} with sides multiple of {f}",
+                x.len()
+            )));
+        }
+        let (dims, mut data) = self.run(false, [n, 3, h, w], x)?;
+        let oc = match dims.as_slice() {
+            [bn, oc, oh, ow] if *bn as usize == n && *oh as usize == lh && *ow as usize == lw => {
+                *oc as usize
+            }
+            _ => {
+                return Err(Error::Model(format!(
+                    "encoder output shape {dims:?}; expected [{n}, {c} or {}, {lh}, {lw}] \
+                     (is the downsample factor {f} right?)",
+                    2 * c
+                )))
+            }
+        };
+        if oc == c {
+            return Ok(data);
+        }
+        if oc == 2 * c {
+            // Distribution moments [mean, logvar]: keep the mean, compacted in place.
+            let plane = c * lh * lw;
+            for b in 1..n {
+                data.copy_within(2 * b * plane..(2 * b + 1) * plane, b * plane);
+            }
+            data.truncate(n * plane);
+            return Ok(data);
+        }
+        Err(Error::Model(format!(
+            "encoder outputs {oc} channels; model `{}` has {c} latent channels (or {} moments)",
+            self.spec.name,
+            2 * c
+        )))
+    }
+
+    /// Runs the decoder on `n` latents `C × lh × lw`; returns `n × 3 × lh·f × lw·f` values in
+    /// the model's range.
+    pub fn decode_nchw(&self, z: &[f32], n: usize, lh: usize, lw: usize) -> Result<Vec<f32>> {
+        let c = self.latent_channels;
+        let f = self.spec.downsample;
+        if z.len() != n * c * lh * lw || n == 0 {
+            return Err(Error::InvalidInput(format!(
+                "decoder input of {} values is not {n}×{c}×{lh}×{lw}",
+                z.len()
+            )));
+        }
+        let (shape, data) = self.run(true, [n, c, lh, lw], z)?;
+        let want = [n as i64, 3, (lh * f) as i64, (lw * f) as i64];
+        if shape != want {
+            return Err(Error::Model(format!(
+                "decoder output shape {shape:?}; expected {want:?}"
+            )));
+        }
+        Ok(data)
+    }
+}
