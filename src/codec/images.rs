@@ -166,7 +166,7 @@ impl Codec {
         input: usize,
     ) -> (usize, usize) {
         let f = Footprint::host(&[input]).then(Footprint::of_chain(
-            chain.iter().map(|s| &**s as &dyn System),
+            chain,
             shape,
             self.device(),
             Location::Cpu,

@@ -156,13 +156,13 @@ impl Footprint {
 
     /// The footprint of running `systems` in order on one entity of `shape` whose input lies
     /// in `input`: each system is told where the previous one left its output.
-    pub fn of_chain<'a>(
-        systems: impl IntoIterator<Item = &'a (dyn System + 'a)>,
+    pub fn of_chain(
+        systems: &[Box<dyn System + '_>],
         shape: &EntityShape,
         device: Device,
         input: Location,
     ) -> Self {
-        systems.into_iter().fold(Self::none(input), |acc, s| {
+        systems.iter().fold(Self::none(input), |acc, s| {
             acc.then(s.footprint(shape, device, acc.output))
         })
     }

@@ -145,13 +145,7 @@ impl LatentCodec {
         shape: &EntityShape,
         device: Device,
     ) -> Footprint {
-        let stages = self.stages(direction);
-        Footprint::of_chain(
-            stages.iter().map(|s| &**s as &dyn System),
-            shape,
-            device,
-            Location::Cpu,
-        )
+        Footprint::of_chain(&self.stages(direction), shape, device, Location::Cpu)
     }
 
     /// The shape of a latent's work under this chain: its own size as the image.
