@@ -21,21 +21,26 @@ fi
 # cmake and nasm: the AVIF baseline (feature `avif`) builds libaom and rav1e.
 ./scripts/ensure-build-tools.sh
 
-echo "== cargo fmt --check"
-cargo fmt --check
-echo "== cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
-echo "== cargo clippy --all-targets --features avif,check_gpu -- -D warnings"
-cargo clippy --all-targets --features avif,check_gpu -- -D warnings
-echo "== cargo doc --no-deps, warnings denied"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
-echo "== cargo test --features avif (the default features plus the AVIF baseline)"
-cargo test --features avif
-echo "== cargo test --features check_gpu --test gpu (every GPU stage checked against its CPU reference)"
-cargo test --features check_gpu --test gpu
-echo "== cargo test --no-default-features"
-cargo test --no-default-features
-echo "== cargo test --features cuda --test vae (the CUDA build reports a missing device clearly)"
-cargo test --features cuda --test vae
-echo "== cargo bench --no-run (benchmarks compile)"
-cargo bench --no-run
+# Each step prints its name, then how long it took.
+step() {
+    local name=$1 start=$SECONDS
+    shift
+    echo "== $name"
+    "$@"
+    echo "   ($name: $((SECONDS - start)) s)"
+}
+
+step "cargo fmt --check" cargo fmt --check
+step "cargo clippy --all-targets -- -D warnings" cargo clippy --all-targets -- -D warnings
+step "cargo clippy --all-targets --features avif,check_gpu -- -D warnings" \
+    cargo clippy --all-targets --features avif,check_gpu -- -D warnings
+step "cargo doc --no-deps, warnings denied" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
+step "cargo test --features avif (the default features plus the AVIF baseline)" \
+    cargo test --features avif
+# The same dependency build as the step before: only vaerans is rebuilt with the checks.
+step "cargo test --features avif,check_gpu --test gpu (every GPU stage checked against its CPU reference)" \
+    cargo test --features avif,check_gpu --test gpu
+step "cargo test --no-default-features" cargo test --no-default-features
+step "cargo test --features cuda --test vae (the CUDA build reports a missing device clearly)" \
+    cargo test --features cuda --test vae
+step "cargo bench --no-run (benchmarks compile)" cargo bench --no-run
