@@ -186,6 +186,63 @@ fn errors_are_one_line_and_nonzero() {
 }
 
 #[test]
+fn providers_that_cannot_start_say_why_and_auto_says_what_it_chose() {
+    let dir = workdir();
+    let d = dir.path();
+    photo(&d.join("p.png"), 16, 16);
+    let compress = |ep: &str| {
+        let mut cmd = bin();
+        cmd.args([
+            "compress", "p.png", "-o", "p.vaer", "--device", "cpu", "--ep", ep,
+        ]);
+        cmd
+    };
+    let fails = |out: &Output, needles: &[&str]| {
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        let [err] = errors[..] else {
+            panic!("one error line expected: {stderr}");
+        };
+        for n in needles {
+            assert!(err.contains(n), "`{n}` missing from: {err}");
+        }
+        assert!(
+            !d.join("p.vaer").exists(),
+            "nothing may run on the CPU instead"
+        );
+    };
+
+    // No plugin: where it looked, and how to install it.
+    let out = run(
+        compress("webgpu").env("VAERANS_WEBGPU_EP_PATH", d.join("nowhere.so")),
+        d,
+    );
+    fails(
+        &out,
+        &["not installed", "nowhere.so", "pip install", "(--ep cpu)"],
+    );
+
+    // The plugin, but no Vulkan driver at all: no adapter, and what it needs.
+    let out = run(
+        compress("webgpu").env("VK_ICD_FILENAMES", d.join("no-driver.json")),
+        d,
+    );
+    fails(&out, &["found no adapter", "Vulkan"]);
+
+    // CUDA in a build without it, or on a machine without it.
+    let out = run(&mut compress("cuda"), d);
+    fails(&out, &["CUDA"]);
+
+    // Auto logs its choice and why it passed over the others.
+    let out = run(&mut compress("auto"), d);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("execution provider auto: using"), "{err}");
+    assert!(err.contains("not WebGPU"), "{err}");
+}
+
+#[test]
 fn models_lists_default_and_configured() {
     let dir = workdir();
     let out = run(bin().args(["models", "--json"]), dir.path());

@@ -12,7 +12,7 @@ use crate::gpu::GpuContext;
 use crate::latent::quantize::DEFAULT_QUALITY;
 use crate::latent::{LatentCodec, DEFAULT_LEVELS};
 use crate::layout::Wavelet;
-use crate::vae::{Config, ExecutionProvider, ModelSpec, Vae, DEFAULT_MAX_BATCH};
+use crate::vae::{Config, ExecutionProvider, ModelSpec, ProviderOptions, Vae, DEFAULT_MAX_BATCH};
 use crate::{Device, World};
 
 impl Codec {
@@ -36,6 +36,7 @@ pub struct CodecBuilder {
     config: Option<Config>,
     vae: Option<Arc<Vae>>,
     ep: ExecutionProvider,
+    provider_options: ProviderOptions,
     quality: u8,
     wavelet: Wavelet,
     levels: u8,
@@ -54,6 +55,7 @@ impl Default for CodecBuilder {
             config: None,
             vae: None,
             ep: ExecutionProvider::Auto,
+            provider_options: ProviderOptions::default(),
             quality: DEFAULT_QUALITY,
             wavelet: Wavelet::Cdf53,
             levels: DEFAULT_LEVELS,
@@ -102,6 +104,12 @@ impl CodecBuilder {
     /// ONNX Runtime execution provider (default [`ExecutionProvider::Auto`]).
     pub fn execution_provider(mut self, ep: ExecutionProvider) -> Self {
         self.ep = ep;
+        self
+    }
+
+    /// Options of the GPU execution providers (CUDA device, cuDNN search, TF32).
+    pub fn provider_options(mut self, options: ProviderOptions) -> Self {
+        self.provider_options = options;
         self
     }
 
@@ -171,7 +179,10 @@ impl CodecBuilder {
                         config.resolve(self.model.as_deref())?
                     }
                 };
-                Arc::new(Vae::open(&spec, self.ep)?.with_max_batch(self.max_batch))
+                Arc::new(
+                    Vae::open_with(&spec, self.ep, &self.provider_options)?
+                        .with_max_batch(self.max_batch),
+                )
             }
         };
         #[cfg(feature = "gpu")]

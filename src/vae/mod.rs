@@ -10,11 +10,12 @@
 pub mod config;
 mod model;
 mod pixels;
+pub mod provider;
 pub mod runtime;
 mod systems;
 
 pub use config::{Config, ModelFile, ModelSpec, DEFAULT_MODEL_NAME};
 pub use model::{file_hash, SessionStats, Vae, DEFAULT_MAX_BATCH};
 pub use pixels::{planar_to_rgb, rgb_to_planar};
-pub use runtime::ExecutionProvider;
+pub use provider::{ConvSearch, ExecutionProvider, Placement, ProviderOptions};
 pub use systems::{check_model, VaeDecode, VaeEncode};

@@ -7,7 +7,7 @@ use ort::session::Session;
 use sha2::{Digest, Sha256};
 
 use super::config::ModelSpec;
-use super::runtime::{self, ExecutionProvider};
+use super::provider::{self, ExecutionProvider, Placement, ProviderOptions};
 use crate::components::ModelId;
 use crate::error::{Error, Result};
 
@@ -37,6 +37,7 @@ pub struct Vae {
     spec: ModelSpec,
     id: ModelId,
     provider: ExecutionProvider,
+    options: ProviderOptions,
     latent_channels: usize,
     max_batch: usize,
     encoder: Mutex<Session>,
@@ -90,8 +91,18 @@ pub fn file_hash(bytes: &[u8]) -> [u8; 32] {
 }
 
 impl Vae {
-    /// Opens both graphs of `spec` on the requested execution provider.
+    /// Opens both graphs of `spec` on the requested execution provider, with its default
+    /// options.
     pub fn open(spec: &ModelSpec, ep: ExecutionProvider) -> Result<Self> {
+        Self::open_with(spec, ep, &ProviderOptions::default())
+    }
+
+    /// Opens both graphs of `spec` on the requested execution provider with `options`.
+    pub fn open_with(
+        spec: &ModelSpec,
+        ep: ExecutionProvider,
+        options: &ProviderOptions,
+    ) -> Result<Self> {
         for (what, file) in [("encoder", &spec.encoder), ("decoder", &spec.decoder)] {
             if !file.exists() {
                 return Err(Error::Model(format!(
@@ -102,11 +113,19 @@ impl Vae {
         }
         let enc_bytes = spec.encoder.bytes()?;
         let dec_bytes = spec.decoder.bytes()?;
-        let (encoder, provider) =
-            runtime::open_session(&enc_bytes, ep, &format!("encoder {}", spec.encoder))?;
+        let (encoder, provider) = provider::open_session(
+            &enc_bytes,
+            ep,
+            options,
+            &format!("encoder {}", spec.encoder),
+        )?;
         // The decoder runs where the encoder does, so `Auto` resolves once.
-        let (decoder, _) =
-            runtime::open_session(&dec_bytes, provider, &format!("decoder {}", spec.decoder))?;
+        let (decoder, _) = provider::open_session(
+            &dec_bytes,
+            provider,
+            options,
+            &format!("decoder {}", spec.decoder),
+        )?;
         tracing::info!(model = %spec.name, execution_provider = %provider, "opened VAE");
 
         let enc_names = (
@@ -166,6 +185,7 @@ impl Vae {
             },
             spec: spec.clone(),
             provider,
+            options: options.clone(),
             latent_channels,
             max_batch: DEFAULT_MAX_BATCH,
             encoder: Mutex::new(encoder),
@@ -195,6 +215,28 @@ impl Vae {
     /// The execution provider the sessions run on.
     pub fn provider(&self) -> ExecutionProvider {
         self.provider
+    }
+
+    /// Where each graph's nodes run on this model's provider: both graphs run once more, on
+    /// zeros (a 4f×4f image, and its latent), with ONNX Runtime's profiler on. A diagnostic for
+    /// a provider that may leave nodes to the CPU (WebGPU, CUDA); costs two session builds.
+    pub fn placement(&self) -> Result<(Placement, Placement)> {
+        let side = 4 * self.spec.downsample;
+        let encoder = provider::profile_placement(
+            &self.spec.encoder.bytes()?,
+            self.provider,
+            &self.options,
+            &self.enc_names.0,
+            [1, 3, side, side],
+        )?;
+        let decoder = provider::profile_placement(
+            &self.spec.decoder.bytes()?,
+            self.provider,
+            &self.options,
+            &self.dec_names.0,
+            [1, self.latent_channels, 4, 4],
+        )?;
+        Ok((encoder, decoder))
     }
 
     /// Latent channels `C`.
@@ -240,6 +282,7 @@ impl Vae {
         let input = ort::value::TensorRef::from_array_view((shape, data))
             .map_err(|e| Error::Runtime(format!("{what} input: {e}")))?;
         let mut session = session.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = provider::exclusive(self.provider);
         self.count(decoder, shape[0]);
         let outputs = session
             .run(ort::inputs![input_name.as_str() => input])

@@ -1,17 +1,19 @@
-//! Finding and loading ONNX Runtime, and choosing its execution provider.
+//! Finding and loading ONNX Runtime and its WebGPU plugin provider.
 //!
 //! ONNX Runtime is loaded at run time (never downloaded): from `ORT_DYLIB_PATH`, then from
-//! wherever a front end said to look ([`set_fallback_search`]; the CLI looks in the project's
-//! `target/onnxruntime` and in an installed Python `onnxruntime` package), then by name on the
+//! the folders a front end said to look in ([`set_fallback_search`]; the CLI looks in the
+//! project's `target/onnxruntime` and in installed Python packages), then by name on the
 //! system's library search path. The library is loaded once per process; every model shares
 //! the one environment.
+//!
+//! The WebGPU provider is a plugin library (PyPI `onnxruntime-ep-webgpu`), found the same way:
+//! `VAERANS_WEBGPU_EP_PATH`, then the front end's folders. It is registered with the
+//! environment the first time a WebGPU session is asked for.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use ort::environment::Environment;
-use ort::session::builder::SessionBuilder;
-use ort::session::Session;
 
 use crate::error::{Error, Result};
 
@@ -28,65 +30,51 @@ const LIB_NAMES: &[&str] = &["onnxruntime.dll"];
 #[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
 const LIB_NAMES: &[&str] = &["libonnxruntime.so"];
 
+/// The WebGPU plugin provider's release this build is tested with.
+pub const WEBGPU_EP_VERSION: &str = "0.4.0";
+
+/// File name of the WebGPU plugin provider library on this platform.
+#[cfg(target_os = "windows")]
+const WEBGPU_LIB: &str = "onnxruntime_providers_webgpu.dll";
+#[cfg(target_os = "macos")]
+const WEBGPU_LIB: &str = "libonnxruntime_providers_webgpu.dylib";
+#[cfg(not(any(target_os = "macos", target_os = "windows")))]
+const WEBGPU_LIB: &str = "libonnxruntime_providers_webgpu.so";
+
+/// The command that installs the WebGPU plugin where [`find_webgpu_plugin`] looks.
+pub const WEBGPU_INSTALL_HINT: &str =
+    "pip install --no-deps --target target/onnxruntime onnxruntime-ep-webgpu==0.4.0, \
+or set VAERANS_WEBGPU_EP_PATH to libonnxruntime_providers_webgpu";
+
 /// The command that installs ONNX Runtime where [`find_library`] looks.
 pub const INSTALL_HINT: &str =
     "pip install --no-deps --target target/onnxruntime onnxruntime==1.31.1 \
 (onnxruntime-gpu==1.31.1 for CUDA), or set ORT_DYLIB_PATH to the libonnxruntime shared library";
 
-/// Which ONNX Runtime execution provider runs the VAE.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum ExecutionProvider {
-    /// CUDA when this build has the `cuda` feature and the provider starts; else the CPU. The
-    /// choice is logged.
-    #[default]
-    Auto,
-    /// The CPU provider.
-    Cpu,
-    /// CUDA; failing to start it is an error carrying the provider's reason.
-    Cuda,
-}
-
-impl std::str::FromStr for ExecutionProvider {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
-            "cpu" => Ok(Self::Cpu),
-            "cuda" => Ok(Self::Cuda),
-            other => Err(Error::InvalidInput(format!(
-                "unknown execution provider `{other}`; use auto, cpu or cuda"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for ExecutionProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Auto => "auto",
-            Self::Cpu => "cpu",
-            Self::Cuda => "cuda",
-        })
-    }
-}
-
 fn lib_in(dir: &Path) -> Option<PathBuf> {
     LIB_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
 }
 
-/// A front end's own place to look for the library: what it is called in messages, and how to
-/// find it.
-type Fallback = (&'static str, fn() -> Option<PathBuf>);
+/// A front end's own places to look: what they are called in messages, and how to list them.
+type Fallback = (&'static str, fn() -> Vec<PathBuf>);
 
 static FALLBACK: Mutex<Option<Fallback>> = Mutex::new(None);
 
-/// Adds one more place to look for the library, after `ORT_DYLIB_PATH` and before the
-/// system's library search path: `find` runs (once) when the library is first needed, and
-/// `describe` names it in the error when nothing is found. For front ends that know where their
-/// installs put the library (the CLI: the project's `target/onnxruntime` folder, a Python
-/// `onnxruntime` package); the library itself never guesses.
-pub fn set_fallback_search(describe: &'static str, find: fn() -> Option<PathBuf>) {
-    *FALLBACK.lock().unwrap_or_else(|p| p.into_inner()) = Some((describe, find));
+/// Adds folders to look in for the libraries, after the environment variables and before the
+/// system's library search path. Each folder holds Python packages as `pip install --target`
+/// or a `site-packages` lays them out: ONNX Runtime's library in `onnxruntime/capi/`, the
+/// WebGPU plugin in `onnxruntime_ep_webgpu/`. `list` runs when a library is first needed, and
+/// `describe` names the folders in the error when nothing is found. For front ends that know
+/// where their installs put the libraries (the CLI: the project's `target/onnxruntime`, the
+/// Python packages); the library itself never guesses.
+pub fn set_fallback_search(describe: &'static str, list: fn() -> Vec<PathBuf>) {
+    *FALLBACK.lock().unwrap_or_else(|p| p.into_inner()) = Some((describe, list));
+}
+
+/// The front end's folders, and what it calls them.
+fn fallback_folders() -> Option<(&'static str, Vec<PathBuf>)> {
+    let fallback = *FALLBACK.lock().unwrap_or_else(|p| p.into_inner());
+    fallback.map(|(describe, list)| (describe, list()))
 }
 
 /// The library in folder `dir`, by this platform's file names.
@@ -94,32 +82,73 @@ pub fn library_in(dir: &Path) -> Option<PathBuf> {
     lib_in(dir)
 }
 
+/// A library named by an environment variable: the file, or the file `name` in the folder.
+/// `Ok(None)` when the variable is not set; an error when it names nothing, never shadowed by
+/// a library found elsewhere.
+fn from_env(
+    var: &str,
+    find_in: impl Fn(&Path) -> Option<PathBuf>,
+) -> std::result::Result<Option<PathBuf>, PathBuf> {
+    let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let p = PathBuf::from(p);
+    let found = if p.is_dir() {
+        find_in(&p)
+    } else {
+        p.is_file().then(|| p.clone())
+    };
+    found.map(Some).ok_or(p)
+}
+
 /// Finds the ONNX Runtime shared library: `ORT_DYLIB_PATH` (a file, or a folder holding it),
-/// then the front end's fallback ([`set_fallback_search`]). `Ok(None)` means neither is set:
+/// then the front end's folders ([`set_fallback_search`]). `Ok(None)` means neither has it:
 /// the library is then loaded by name from the system's library search path.
 pub fn find_library() -> Result<Option<PathBuf>> {
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        let found = if p.is_dir() {
-            lib_in(&p)
-        } else {
-            p.is_file().then(|| p.clone())
-        };
-        match found {
-            Some(f) => return Ok(Some(f)),
-            // An explicit choice that does not exist is an error, never shadowed by a library
-            // found elsewhere.
-            None => {
-                return Err(Error::OrtNotFound {
-                    version: ORT_VERSION,
-                    searched: vec![format!("ORT_DYLIB_PATH={}", p.display())],
-                    hint: INSTALL_HINT,
-                })
-            }
+    match from_env("ORT_DYLIB_PATH", lib_in) {
+        Ok(Some(f)) => return Ok(Some(f)),
+        Ok(None) => {}
+        Err(p) => {
+            return Err(Error::OrtNotFound {
+                version: ORT_VERSION,
+                searched: vec![format!("ORT_DYLIB_PATH={}", p.display())],
+                hint: INSTALL_HINT,
+            })
         }
     }
-    let fallback = *FALLBACK.lock().unwrap_or_else(|p| p.into_inner());
-    Ok(fallback.and_then(|(_, find)| find()))
+    Ok(fallback_folders()
+        .into_iter()
+        .flat_map(|(_, dirs)| dirs)
+        .find_map(|d| lib_in(&d.join("onnxruntime").join("capi"))))
+}
+
+/// Finds the WebGPU plugin provider library: `VAERANS_WEBGPU_EP_PATH` (a file, or a folder
+/// holding it), then `onnxruntime_ep_webgpu/` in the front end's folders. The error says where
+/// it looked and how to install it.
+pub fn find_webgpu_plugin() -> Result<PathBuf> {
+    let in_dir = |d: &Path| Some(d.join(WEBGPU_LIB)).filter(|p| p.is_file());
+    let not_found = |searched: String| {
+        Error::ExecutionProvider(format!(
+            "ONNX Runtime's WebGPU plugin provider (onnxruntime-ep-webgpu {WEBGPU_EP_VERSION}) \
+             is not installed (searched: {searched}); install it with: {WEBGPU_INSTALL_HINT}"
+        ))
+    };
+    match from_env("VAERANS_WEBGPU_EP_PATH", in_dir) {
+        Ok(Some(f)) => return Ok(f),
+        Ok(None) => {}
+        Err(p) => return Err(not_found(format!("VAERANS_WEBGPU_EP_PATH={}", p.display()))),
+    }
+    let mut searched = vec!["VAERANS_WEBGPU_EP_PATH (not set)".to_string()];
+    if let Some((describe, dirs)) = fallback_folders() {
+        if let Some(f) = dirs
+            .iter()
+            .find_map(|d| in_dir(&d.join("onnxruntime_ep_webgpu")))
+        {
+            return Ok(f);
+        }
+        searched.push(describe.to_string());
+    }
+    Err(not_found(searched.join(", ")))
 }
 
 /// The process-wide ONNX Runtime environment, loading the library on first use.
@@ -167,91 +196,32 @@ fn searched_places(name: &str) -> Vec<String> {
     out
 }
 
-fn ort_err(context: &str) -> impl Fn(ort::Error<SessionBuilder>) -> Error + '_ {
-    move |e| Error::Runtime(format!("{context}: {e}"))
-}
-
-/// A session builder with the provider registered. Returns the builder and the provider
-/// actually used.
-fn builder_for(ep: ExecutionProvider) -> Result<(SessionBuilder, ExecutionProvider)> {
-    let builder = new_builder()?;
-    match ep {
-        ExecutionProvider::Cpu => Ok((builder, ExecutionProvider::Cpu)),
-        ExecutionProvider::Cuda => with_cuda(builder).map(|b| (b, ExecutionProvider::Cuda)),
-        #[cfg(feature = "cuda")]
-        ExecutionProvider::Auto => match with_cuda(builder) {
-            Ok(b) => Ok((b, ExecutionProvider::Cuda)),
-            Err(Error::ExecutionProvider(reason)) => {
-                tracing::info!("{reason}; using the CPU execution provider");
-                Ok((new_builder()?, ExecutionProvider::Cpu))
-            }
-            Err(e) => Err(e),
-        },
-        #[cfg(not(feature = "cuda"))]
-        ExecutionProvider::Auto => Ok((builder, ExecutionProvider::Cpu)),
-    }
-}
-
-/// A session builder on the shared environment with full graph optimisation.
-fn new_builder() -> Result<SessionBuilder> {
-    let builder = Session::builder(environment()?).map_err(|e| Error::Runtime(e.to_string()))?;
-    builder
-        .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
-        .map_err(ort_err("setting the optimisation level"))
-}
-
-#[cfg(feature = "cuda")]
-fn with_cuda(builder: SessionBuilder) -> Result<SessionBuilder> {
-    builder
-        .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
-        .map_err(|e| {
-            // ONNX Runtime's reason can span lines; keep errors to one.
-            let reason = e
-                .to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
-            Error::ExecutionProvider(format!("CUDA could not start: {reason}"))
+/// The environment with the WebGPU plugin provider registered (once per process; a failure
+/// is remembered, so every WebGPU request reports the same cause).
+pub(crate) fn webgpu_environment() -> Result<&'static Environment> {
+    static REGISTERED: OnceLock<std::result::Result<(), Error>> = OnceLock::new();
+    let env = environment()?;
+    REGISTERED
+        .get_or_init(|| {
+            let found = find_webgpu_plugin()?;
+            // ONNX Runtime resolves a relative path against its own folder, not ours.
+            let path = std::fs::canonicalize(&found).unwrap_or(found);
+            tracing::debug!(path = %path.display(), "registering the WebGPU provider");
+            env.register_ep_library("webgpu", &path).map_err(|e| {
+                Error::ExecutionProvider(format!(
+                    "ONNX Runtime refused the WebGPU plugin {}: {e} (it needs ONNX Runtime \
+                     1.24.4 or later and the system's libvulkan.so.1)",
+                    path.display()
+                ))
+            })
         })
-}
-
-#[cfg(not(feature = "cuda"))]
-fn with_cuda(_builder: SessionBuilder) -> Result<SessionBuilder> {
-    Err(Error::ExecutionProvider(
-        "this build has no CUDA support; rebuild vaerans with its `cuda` feature and install onnxruntime-gpu==1.31.1".into(),
-    ))
-}
-
-/// Opens a model held in memory with the requested provider; returns the session and the
-/// provider it runs on.
-pub(crate) fn open_session(
-    bytes: &[u8],
-    ep: ExecutionProvider,
-    what: &str,
-) -> Result<(Session, ExecutionProvider)> {
-    let (mut builder, used) = builder_for(ep)?;
-    let session = builder
-        .commit_from_memory(bytes)
-        .map_err(|e| Error::Model(format!("ONNX Runtime cannot load the {what}: {e}")))?;
-    Ok((session, used))
+        .clone()?;
+    Ok(env)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn provider_names_parse() {
-        assert_eq!(
-            "CUDA".parse::<ExecutionProvider>().unwrap(),
-            ExecutionProvider::Cuda
-        );
-        assert_eq!(
-            "auto".parse::<ExecutionProvider>().unwrap(),
-            ExecutionProvider::Auto
-        );
-        assert!("tpu".parse::<ExecutionProvider>().is_err());
-    }
 
     #[test]
     fn finds_and_loads_the_library() {

@@ -36,7 +36,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<usize> {
     }
     let model = ModelArgs {
         model: args.model,
-        ep: args.ep,
+        provider: args.provider.clone(),
         batch: vaerans::vae::DEFAULT_MAX_BATCH,
         device: args.device,
         trace: false,

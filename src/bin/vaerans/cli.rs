@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use vaerans::vae::{Config, ExecutionProvider};
+use vaerans::vae::{Config, ConvSearch, ExecutionProvider, ProviderOptions};
 use vaerans::{Codec, CodecBuilder, Device};
 
 use crate::eval::baselines;
@@ -87,9 +87,13 @@ pub(crate) enum Command {
         /// One JSON line per model.
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value = "cpu")]
+        /// Also run each model once with ONNX Runtime's profiler and report how many of its
+        /// nodes ran on each provider (a WebGPU or CUDA run may leave some to the CPU).
+        #[arg(long)]
+        placement: bool,
         /// Execution provider used to load them.
-        ep: ExecutionProvider,
+        #[command(flatten)]
+        provider: ProviderArgs,
     },
 }
 
@@ -99,9 +103,9 @@ pub(crate) struct ModelArgs {
     /// embedded model; decompress defaults to the model the stream names).
     #[arg(short, long)]
     pub(crate) model: Option<String>,
-    /// ONNX Runtime execution provider: auto, cpu or cuda.
-    #[arg(long, default_value = "auto")]
-    pub(crate) ep: ExecutionProvider,
+    /// The VAE's execution provider.
+    #[command(flatten)]
+    pub(crate) provider: ProviderArgs,
     /// Images per VAE session call.
     #[arg(long, default_value_t = vaerans::vae::DEFAULT_MAX_BATCH)]
     pub(crate) batch: usize,
@@ -117,6 +121,36 @@ pub(crate) struct ModelArgs {
     /// file's share of its batch).
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// Which ONNX Runtime execution provider runs the VAE, and its options.
+#[derive(Args, Clone)]
+pub(crate) struct ProviderArgs {
+    /// ONNX Runtime execution provider for the VAE: auto (CUDA, else WebGPU on a hardware
+    /// adapter, else the CPU; the choice is logged), cpu, cuda or webgpu. An explicit provider
+    /// that cannot start is an error, never a CPU run.
+    #[arg(long, default_value = "auto")]
+    pub(crate) ep: ExecutionProvider,
+    /// CUDA device to run the VAE on.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) cuda_device: u32,
+    /// How cuDNN picks convolution algorithms: exhaustive (fastest after a slow first batch
+    /// per size), heuristic or default.
+    #[arg(long, default_value = "exhaustive")]
+    pub(crate) cudnn_search: ConvSearch,
+    /// Keep CUDA from using TF32 tensor cores for f32 convolutions (Ampere and later).
+    #[arg(long)]
+    pub(crate) no_tf32: bool,
+}
+
+impl ProviderArgs {
+    /// The provider options these flags ask for.
+    pub(crate) fn options(&self) -> ProviderOptions {
+        ProviderOptions::default()
+            .with_cuda_device(self.cuda_device)
+            .with_conv_search(self.cudnn_search)
+            .with_tf32(!self.no_tf32)
+    }
 }
 
 /// `values`, or `default` when none were given.
@@ -165,7 +199,8 @@ pub(crate) fn parse_shape(s: &str) -> std::result::Result<[usize; 3], String> {
 /// `--model` applied.
 pub(crate) fn codec_builder(args: &ModelArgs, config: Config) -> CodecBuilder {
     let builder = Codec::builder()
-        .execution_provider(args.ep)
+        .execution_provider(args.provider.ep)
+        .provider_options(args.provider.options())
         .device(args.device)
         .max_batch(args.batch)
         .config(config);
@@ -195,9 +230,9 @@ pub(crate) struct BenchArgs {
     /// embedded model).
     #[arg(short, long)]
     pub(crate) model: Option<String>,
-    /// ONNX Runtime execution provider for the VAE: auto, cpu or cuda.
-    #[arg(long, default_value = "auto")]
-    pub(crate) ep: ExecutionProvider,
+    /// The VAE's execution provider.
+    #[command(flatten)]
+    pub(crate) provider: ProviderArgs,
     /// Batch sizes, comma-separated [default: 1,8 for images, 1,8,64 for latents].
     #[arg(long, value_delimiter = ',')]
     pub(crate) batch: Vec<usize>,

@@ -37,41 +37,44 @@ pub(crate) fn describe(e: &Error) -> String {
     }
 }
 
-/// Where the CLI finds ONNX Runtime when `ORT_DYLIB_PATH` is not set: the project-local install
-/// that `scripts/ensure-onnxruntime.sh` makes (`target/onnxruntime` in the working directory),
-/// then an installed Python `onnxruntime` package.
-fn find_onnxruntime() -> Option<std::path::PathBuf> {
-    let local = std::path::Path::new("target/onnxruntime/onnxruntime/capi");
-    if let Some(p) = vaerans::vae::runtime::library_in(local) {
-        return Some(p);
-    }
+/// Where the CLI finds ONNX Runtime and its WebGPU plugin when the environment does not say:
+/// the project-local install that `scripts/ensure-onnxruntime.sh` makes (`target/onnxruntime`
+/// in the working directory), then the folders the Python packages are installed in.
+fn package_folders() -> Vec<std::path::PathBuf> {
+    let mut dirs = vec![std::path::PathBuf::from("target/onnxruntime")];
     for python in ["python3", "python"] {
         let out = std::process::Command::new(python)
             .args([
                 "-c",
-                "import importlib.util as u, os; s = u.find_spec('onnxruntime'); \
-                 print(os.path.join(os.path.dirname(s.origin), 'capi') if s else '')",
+                "import importlib.util as u, os\n\
+                 for m in ('onnxruntime', 'onnxruntime_ep_webgpu'):\n\
+                 \x20   s = u.find_spec(m)\n\
+                 \x20   s and print(os.path.dirname(os.path.dirname(s.origin)))",
             ])
             .stderr(std::process::Stdio::null())
             .output();
         if let Ok(out) = out {
-            let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if let Some(p) = (!dir.is_empty())
-                .then(|| vaerans::vae::runtime::library_in(std::path::Path::new(&dir)))
-                .flatten()
-            {
-                return Some(p);
+            let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+            dirs.extend(
+                listed
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(Into::into),
+            );
+            if out.status.success() {
+                break;
             }
         }
     }
-    None
+    dirs
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     vaerans::vae::runtime::set_fallback_search(
-        "target/onnxruntime in the working directory, and the python onnxruntime package",
-        find_onnxruntime,
+        "target/onnxruntime in the working directory, and the installed Python packages",
+        package_folders,
     );
     let level = match cli.verbose {
         0 => "vaerans=info",
@@ -128,7 +131,11 @@ fn run(command: Command) -> Result<usize> {
             eval::eval(&inputs, &quality, &baselines, Some(&out), &model)
         }
         Command::Info { stream, json } => info::info(&stream, json).map(|()| 0),
-        Command::Models { json, ep } => models::models(json, ep),
+        Command::Models {
+            json,
+            placement,
+            provider,
+        } => models::models(json, placement, &provider),
         Command::Bench(args) => bench::run(args),
     }
 }

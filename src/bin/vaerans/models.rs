@@ -1,7 +1,9 @@
 //! `vaerans models`: the configured models, whether they load, and their latent shape.
 
 use serde::Serialize;
-use vaerans::vae::{Config, ExecutionProvider, Vae};
+use vaerans::vae::{Config, Vae};
+
+use crate::cli::ProviderArgs;
 use vaerans::{Error, Result};
 
 #[derive(Serialize)]
@@ -14,9 +16,14 @@ pub(crate) struct ModelReport {
     loads: bool,
     error: Option<String>,
     latent: Option<String>,
+    /// The provider the model opened on.
+    provider: Option<String>,
+    /// With `--placement`: nodes per provider, encoder then decoder.
+    placement: Option<[std::collections::BTreeMap<String, usize>; 2]>,
 }
 
-pub(crate) fn models(json: bool, ep: ExecutionProvider) -> Result<usize> {
+/// Lists the models; returns how many do not load.
+pub(crate) fn models(json: bool, placement: bool, provider: &ProviderArgs) -> Result<usize> {
     let config = Config::load()?;
     let default = config.resolve(None).map(|s| s.name).unwrap_or_default();
     match &config.path {
@@ -35,13 +42,23 @@ pub(crate) fn models(json: bool, ep: ExecutionProvider) -> Result<usize> {
     for spec in config.all() {
         let files_exist = spec.encoder.exists() && spec.decoder.exists();
         let opened = if files_exist {
-            Vae::open(&spec, ep).and_then(|vae| {
-                // Probe the latent shape with one 64×64 image.
+            Vae::open_with(&spec, provider.ep, &provider.options()).and_then(|vae| {
+                // Probe the latent shape with one 8f×8f image.
                 let f = vae.downsample();
                 let side = 8 * f;
                 let z = vae.encode_nchw(&vec![0.0; 3 * side * side], 1, side, side)?;
                 let c = z.len() / (side / f * (side / f));
-                Ok(format!("{c}×H/{f}×W/{f}"))
+                let nodes = if placement {
+                    let (e, d) = vae.placement()?;
+                    Some([e.0, d.0])
+                } else {
+                    None
+                };
+                Ok((
+                    format!("{c}×H/{f}×W/{f}"),
+                    vae.provider().to_string(),
+                    nodes,
+                ))
             })
         } else {
             Err(Error::Model("file missing".into()))
@@ -53,8 +70,10 @@ pub(crate) fn models(json: bool, ep: ExecutionProvider) -> Result<usize> {
             decoder: spec.decoder.to_string(),
             files_exist,
             loads: opened.is_ok(),
-            error: opened.as_ref().err().map(|e| e.to_string()),
-            latent: opened.ok(),
+            error: opened.as_ref().err().map(crate::describe),
+            provider: opened.as_ref().ok().map(|o| o.1.clone()),
+            placement: opened.as_ref().ok().and_then(|o| o.2.clone()),
+            latent: opened.ok().map(|o| o.0),
         };
         if !r.loads {
             broken += 1;
@@ -69,7 +88,18 @@ pub(crate) fn models(json: bool, ep: ExecutionProvider) -> Result<usize> {
                 r.encoder,
                 r.decoder,
                 match (&r.latent, &r.error) {
-                    (Some(l), _) => format!("loads; latent {l}"),
+                    (Some(l), _) => format!(
+                        "loads on {}; latent {l}{}",
+                        r.provider.as_deref().unwrap_or("?"),
+                        r.placement
+                            .as_ref()
+                            .map(|[e, d]| format!(
+                                "\n  encoder nodes: {}\n  decoder nodes: {}",
+                                vaerans::vae::Placement(e.clone()),
+                                vaerans::vae::Placement(d.clone())
+                            ))
+                            .unwrap_or_default()
+                    ),
                     (None, Some(e)) => format!("does not load: {e}"),
                     _ => String::new(),
                 }
