@@ -13,7 +13,8 @@ fi
 # ONNX Runtime's shared library (PyPI wheel, into target/onnxruntime): the VAE tests run
 # real sessions and are never skipped.
 ./scripts/ensure-onnxruntime.sh
-# A Vulkan adapter (Mesa's lavapipe where there is no GPU): the GPU tests are never skipped.
+# A Vulkan adapter (Mesa's lavapipe, 25 or later, where there is no GPU): the GPU and WebGPU
+# provider tests are never skipped.
 ./scripts/ensure-vulkan.sh
 # Headless: keep Mesa's device-select layer from printing "XDG_RUNTIME_DIR is invalid" into
 # the output while it looks for a display (see README, GPU).
@@ -43,4 +44,5 @@ step "cargo test --features avif,check_gpu --test gpu (every GPU stage checked a
 step "cargo test --no-default-features" cargo test --no-default-features
 step "cargo test --features cuda --test vae (the CUDA build reports a missing device clearly)" \
     cargo test --features cuda --test vae
-step "cargo bench --no-run (benchmarks compile)" cargo bench --no-run
+# The benchmarks are type-checked by the clippy steps (--all-targets); building them in the
+# release profile would rebuild every dependency a third time (about 9 minutes on 2 cores).
