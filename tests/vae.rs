@@ -414,6 +414,30 @@ fn cuda_request_without_cuda_is_an_error_with_a_reason() {
 }
 
 #[test]
+fn a_pixel_cap_splits_session_calls_and_keeps_the_results() {
+    let whole = tiny();
+    let split = Vae::open(&tiny_spec(), ExecutionProvider::Cpu)
+        .unwrap()
+        .with_max_pixels(3 * 16 * 16);
+    let (n, h, w) = (8, 16, 16);
+    let mut rng = StdRng::seed_from_u64(11);
+    let x: Vec<f32> = (0..n * 3 * h * w)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let z = whole.encode_nchw(&x, n, h, w).unwrap();
+    let z_split = split.encode_nchw(&x, n, h, w).unwrap();
+    assert!(max_abs(&z, &z_split) <= 1e-6);
+    let y = whole.decode_nchw(&z, n, h / 8, w / 8).unwrap();
+    let y_split = split.decode_nchw(&z, n, h / 8, w / 8).unwrap();
+    assert!(max_abs(&y, &y_split) <= 1e-6);
+    // 8 images, at most 3 a call: 3 + 3 + 2, both ways.
+    let stats = split.stats();
+    assert_eq!((stats.encoder_calls, stats.encoder_images), (3, 8));
+    assert_eq!((stats.decoder_calls, stats.decoder_images), (3, 8));
+    assert_eq!(whole.stats().encoder_calls, 1);
+}
+
+#[test]
 fn round_trips_keep_every_size_and_batches_mix_sizes() {
     let codec = codec_of(tiny(), 75);
     let sizes = [(8, 8), (17, 9), (451, 300), (768, 512), (512, 768)];

@@ -45,6 +45,9 @@ pub struct Vae {
     enc_names: (String, String),
     dec_names: (String, String),
     counters: [AtomicU64; 4],
+    /// Per graph (encoder, decoder): the most pixels one call has been found to take, for
+    /// providers whose buffers are bounded (see [`Vae::run`]); `u64::MAX` until a call fails.
+    pixel_caps: [AtomicU64; 2],
 }
 
 impl std::fmt::Debug for Vae {
@@ -193,12 +196,26 @@ impl Vae {
             enc_names,
             dec_names,
             counters: Default::default(),
+            pixel_caps: [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)],
         })
     }
 
     /// Sets the largest number of images per session call (at least 1).
     pub fn with_max_batch(mut self, max_batch: usize) -> Self {
         self.max_batch = max_batch.max(1);
+        self
+    }
+
+    /// Sets the most pixels (images × height × width, at the graph's input) one session call
+    /// takes: larger batches are split into several calls, with the same results. Bounds the
+    /// VAE's peak memory, which grows with the pixels of a call. Default: unbounded, except
+    /// that on WebGPU a call that fails is retried in halves and its cap is lowered.
+    pub fn with_max_pixels(self, pixels: u64) -> Self {
+        let pixels = pixels.max(1);
+        // The decoder's input is the latent: f² fewer pixels for the same images.
+        let f = self.spec.downsample as u64;
+        self.pixel_caps[0].store(pixels, Ordering::Relaxed);
+        self.pixel_caps[1].store((pixels / (f * f)).max(1), Ordering::Relaxed);
         self
     }
 
@@ -271,9 +288,58 @@ impl Vae {
         self.counters[base + 1].fetch_add(images as u64, Ordering::Relaxed);
     }
 
-    /// Runs one graph on an f32 tensor of `shape` and returns its output's shape and values.
-    /// Counts the call in [`Vae::stats`].
+    /// Runs one graph on an f32 tensor of `shape` and returns its output's shape and values,
+    /// in as many session calls as the provider needs.
+    ///
+    /// WebGPU bounds each buffer (Dawn's storage-buffer limit), so a batch whose largest
+    /// activation does not fit fails inside ONNX Runtime with an opaque message. Then the batch
+    /// is halved and retried, and the most pixels that one call took is remembered for the
+    /// graph, so later batches are split up front. Other providers' failures are returned.
     fn run(&self, decoder: bool, shape: [usize; 4], data: &[f32]) -> Result<(Vec<i64>, Vec<f32>)> {
+        let n = shape[0];
+        let pixels = (shape[2] * shape[3]) as u64;
+        let cap = &self.pixel_caps[usize::from(decoder)];
+        let fits = usize::try_from(cap.load(Ordering::Relaxed) / pixels.max(1))
+            .unwrap_or(usize::MAX)
+            .max(1);
+        if n <= fits {
+            match self.run_once(decoder, shape, data) {
+                Err(e) if n > 1 && self.provider == ExecutionProvider::WebGpu => {
+                    let half = n.div_ceil(2);
+                    cap.fetch_min(half as u64 * pixels, Ordering::Relaxed);
+                    tracing::info!(
+                        "{} batch of {n} failed on WebGPU ({e}); retrying {half} at a time",
+                        if decoder { "decoder" } else { "encoder" }
+                    );
+                }
+                done => return done,
+            }
+        }
+        // Split along the batch; each part's output is appended in order.
+        let part = if n <= fits { n.div_ceil(2) } else { fits };
+        let per = data.len() / n;
+        let mut dims = Vec::new();
+        let mut out = Vec::new();
+        for chunk in data.chunks(part * per) {
+            let m = chunk.len() / per;
+            let (d, v) = self.run(decoder, [m, shape[1], shape[2], shape[3]], chunk)?;
+            if dims.is_empty() {
+                dims = d;
+            } else {
+                dims[0] += d[0];
+            }
+            out.extend_from_slice(&v);
+        }
+        Ok((dims, out))
+    }
+
+    /// One session call of one graph. Counts the call in [`Vae::stats`].
+    fn run_once(
+        &self,
+        decoder: bool,
+        shape: [usize; 4],
+        data: &[f32],
+    ) -> Result<(Vec<i64>, Vec<f32>)> {
         let (what, session, (input_name, output_name)) = if decoder {
             ("decoder", &self.decoder, &self.dec_names)
         } else {
