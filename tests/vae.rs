@@ -12,6 +12,8 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use vaerans::prelude::*;
 use vaerans::vae::{self, ModelFile};
 
+use common::max_abs;
+
 fn tiny_spec() -> ModelSpec {
     ModelSpec::from_path(Path::new("tests/models/tiny_encoder.onnx")).unwrap()
 }
@@ -119,14 +121,6 @@ fn random_image(w: u32, h: u32, seed: u64) -> RgbImage {
             (base + rng.random_range(-20.0..20.0) + 10.0 * c as f32).clamp(0.0, 255.0) as u8
         }))
     })
-}
-
-fn max_abs(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 #[test]

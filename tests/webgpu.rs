@@ -7,6 +7,9 @@
 //! the tests at the plugin and lets ONNX Runtime offer the software adapter. Nothing here is
 //! skipped for lack of a device.
 
+mod common;
+
+use common::max_abs;
 use image::RgbImage;
 use vaerans::metrics::psnr_u8;
 use vaerans::prelude::*;
@@ -35,14 +38,6 @@ fn photo(w: u32, h: u32, seed: u32) -> RgbImage {
 fn embedded(ep: ExecutionProvider) -> Vae {
     Vae::open(&ModelSpec::embedded_default(), ep)
         .unwrap_or_else(|e| panic!("the embedded model opens on {ep}: {e}"))
-}
-
-fn max_abs(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 #[test]

@@ -7,6 +7,15 @@ pub mod gpu;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use vaerans::prelude::*;
 
+/// The largest absolute difference between two equally long slices.
+pub fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 /// A smooth 4-channel latent: low-frequency sinusoids with correlated channels, like a VAE
 /// latent of a natural image (std around 1).
 pub fn smooth_latent(c: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
