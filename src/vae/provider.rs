@@ -323,10 +323,12 @@ fn builder_for(
 /// Held while a WebGPU session is built or runs. All of a process's WebGPU sessions share the
 /// plugin's one Dawn device, and the plugin (0.4.0) crashed the process (SIGSEGV) when sessions
 /// were built and run from several threads at once; one at a time, it runs correctly. WebGPU
-/// work is queued on one GPU anyway, so this costs little. `None` for other providers.
+/// work is queued on one GPU anyway, so this costs little. `Auto` may end on WebGPU, so its
+/// session builds take the lock too; `None` for the other providers.
 pub(crate) fn exclusive(ep: ExecutionProvider) -> Option<MutexGuard<'static, ()>> {
     static WEBGPU: Mutex<()> = Mutex::new(());
-    (ep == ExecutionProvider::WebGpu).then(|| WEBGPU.lock().unwrap_or_else(|p| p.into_inner()))
+    matches!(ep, ExecutionProvider::WebGpu | ExecutionProvider::Auto)
+        .then(|| WEBGPU.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
 /// Opens a model held in memory with the requested provider; returns the session and the
@@ -337,11 +339,7 @@ pub(crate) fn open_session(
     opts: &ProviderOptions,
     what: &str,
 ) -> Result<(Session, ExecutionProvider)> {
-    // `Auto` may end on WebGPU, so it builds under the lock too.
-    let _one_at_a_time = exclusive(match ep {
-        ExecutionProvider::Auto => ExecutionProvider::WebGpu,
-        other => other,
-    });
+    let _one_at_a_time = exclusive(ep);
     let (mut builder, used) = builder_for(ep, opts)?;
     let session = builder
         .commit_from_memory(bytes)
@@ -415,10 +413,7 @@ pub(crate) fn profile_placement(
         std::process::id(),
         RUN.fetch_add(1, Ordering::Relaxed)
     ));
-    let _one_at_a_time = exclusive(match ep {
-        ExecutionProvider::Auto => ExecutionProvider::WebGpu,
-        other => other,
-    });
+    let _one_at_a_time = exclusive(ep);
     let (builder, used) = builder_for(ep, opts)?;
     let mut session = builder
         .with_profiling(&prefix)

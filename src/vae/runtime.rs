@@ -59,22 +59,27 @@ fn lib_in(dir: &Path) -> Option<PathBuf> {
 type Fallback = (&'static str, fn() -> Vec<PathBuf>);
 
 static FALLBACK: Mutex<Option<Fallback>> = Mutex::new(None);
+/// The front end's folders, listed once: both libraries search them, and listing may be slow
+/// (the CLI asks Python).
+static FOLDERS: Mutex<Option<Vec<PathBuf>>> = Mutex::new(None);
 
 /// Adds folders to look in for the libraries, after the environment variables and before the
 /// system's library search path. Each folder holds Python packages as `pip install --target`
 /// or a `site-packages` lays them out: ONNX Runtime's library in `onnxruntime/capi/`, the
-/// WebGPU plugin in `onnxruntime_ep_webgpu/`. `list` runs when a library is first needed, and
+/// WebGPU plugin in `onnxruntime_ep_webgpu/`. `list` runs once, when a library is first needed, and
 /// `describe` names the folders in the error when nothing is found. For front ends that know
 /// where their installs put the libraries (the CLI: the project's `target/onnxruntime`, the
 /// Python packages); the library itself never guesses.
 pub fn set_fallback_search(describe: &'static str, list: fn() -> Vec<PathBuf>) {
     *FALLBACK.lock().unwrap_or_else(|p| p.into_inner()) = Some((describe, list));
+    *FOLDERS.lock().unwrap_or_else(|p| p.into_inner()) = None;
 }
 
-/// The front end's folders, and what it calls them.
+/// The front end's folders (listed on first use), and what it calls them.
 fn fallback_folders() -> Option<(&'static str, Vec<PathBuf>)> {
-    let fallback = *FALLBACK.lock().unwrap_or_else(|p| p.into_inner());
-    fallback.map(|(describe, list)| (describe, list()))
+    let (describe, list) = (*FALLBACK.lock().unwrap_or_else(|p| p.into_inner()))?;
+    let mut folders = FOLDERS.lock().unwrap_or_else(|p| p.into_inner());
+    Some((describe, folders.get_or_insert_with(list).clone()))
 }
 
 /// The library in folder `dir`, by this platform's file names.
@@ -82,7 +87,7 @@ pub fn library_in(dir: &Path) -> Option<PathBuf> {
     lib_in(dir)
 }
 
-/// A library named by an environment variable: the file, or the file `name` in the folder.
+/// A library named by an environment variable: the file, or what `find_in` finds in the folder.
 /// `Ok(None)` when the variable is not set; an error when it names nothing, never shadowed by
 /// a library found elsewhere.
 fn from_env(

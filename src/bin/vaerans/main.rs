@@ -39,9 +39,17 @@ pub(crate) fn describe(e: &Error) -> String {
 
 /// Where the CLI finds ONNX Runtime and its WebGPU plugin when the environment does not say:
 /// the project-local install that `scripts/ensure-onnxruntime.sh` makes (`target/onnxruntime`
-/// in the working directory), then the folders the Python packages are installed in.
+/// in the working directory), then the folders the Python packages are installed in. Python is
+/// asked only when the local install lacks one of the two packages.
 fn package_folders() -> Vec<std::path::PathBuf> {
-    let mut dirs = vec![std::path::PathBuf::from("target/onnxruntime")];
+    let local = std::path::PathBuf::from("target/onnxruntime");
+    let mut dirs = vec![local.clone()];
+    if ["onnxruntime", "onnxruntime_ep_webgpu"]
+        .iter()
+        .all(|package| local.join(package).is_dir())
+    {
+        return dirs;
+    }
     for python in ["python3", "python"] {
         let out = std::process::Command::new(python)
             .args([
