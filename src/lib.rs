@@ -71,7 +71,7 @@ pub use self::core::{
     World, DEFAULT_ARENA_BYTES, MAX_RANK,
 };
 pub use bitstream::{AnsBitstream, Limits};
-pub use codec::{Codec, CodecBuilder, Decoders, RawImage};
+pub use codec::{Codec, CodecBuilder, Decoders, Pipeline, PipelineReport, RawImage};
 pub use error::{Error, Remedy, Result};
 pub use latent::LatentCodec;
 
@@ -84,7 +84,7 @@ struct ReadmeDoctests;
 /// The common imports: `use vaerans::prelude::*;`.
 pub mod prelude {
     pub use crate::bitstream::{AnsBitstream, Limits};
-    pub use crate::codec::{Codec, CodecBuilder, Decoders, RawImage};
+    pub use crate::codec::{Codec, CodecBuilder, Decoders, Pipeline, RawImage};
     pub use crate::components::{
         BandQuant, Histograms, Latent, ModelId, QuantParams, ReconRgb, Rgb, SourceInfo, Symbols,
         WaveletPyr, Yuvw,

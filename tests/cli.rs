@@ -139,6 +139,71 @@ fn directories_json_lines_and_per_file_failures() {
     assert!(d.join("png/x.png").is_file() && d.join("png/y.png").is_file());
 }
 
+/// The pipeline (the default) and `--one-batch-at-a-time` write the same files both ways, and
+/// each run ends with its line: files, rate, how, peak memory.
+#[test]
+fn pipelined_and_one_batch_at_a_time_write_the_same_files() {
+    let dir = workdir();
+    let d = dir.path();
+    std::fs::create_dir(d.join("in")).unwrap();
+    for (i, (w, h)) in [(16, 16), (40, 24), (24, 40), (33, 17), (8, 8)]
+        .iter()
+        .enumerate()
+    {
+        photo(&d.join(format!("in/{i}.png")), *w, *h);
+    }
+    let read = |sub: &str| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = std::fs::read_dir(d.join(sub))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, std::fs::read(e.path()).unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let modes: [&[&str]; 2] = [
+        &["--lanes", "2", "--batch", "2"],
+        &["--one-batch-at-a-time"],
+    ];
+    for (k, mode) in modes.iter().enumerate() {
+        let out = run(
+            bin()
+                .args(["compress", "in", "-o", &format!("s{k}"), "--model", "tiny"])
+                .args(*mode),
+            d,
+        );
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let how = if k == 0 {
+            "pipelined, 2 lane(s) × batches of 2"
+        } else {
+            "one batch of 16"
+        };
+        assert!(
+            stderr.contains("compressed 5 files in") && stderr.contains(how),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("peak memory") && stderr.contains("MiB"),
+            "{stderr}"
+        );
+        let out = run(
+            bin()
+                .args(["decompress", &format!("s{k}"), "-o", &format!("p{k}")])
+                .args(*mode),
+            d,
+        );
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("decompressed 5 files in"));
+    }
+    assert_eq!(read("s0"), read("s1"));
+    assert_eq!(read("s0").len(), 5);
+    assert_eq!(read("p0"), read("p1"));
+}
+
 #[test]
 fn errors_are_one_line_and_nonzero() {
     let dir = workdir();
@@ -379,6 +444,81 @@ fn device_gpu_streams_decode_on_the_cpu_and_back() {
         .count();
     assert_eq!(ours, 1, "{err}");
     assert!(!d.join("x.vaer").exists());
+}
+
+/// `bench --compare` runs the three configurations in one go (here the third on WebGPU,
+/// lavapipe's), each row saying where the VAE and the latent stages ran and the VAE's share.
+#[cfg(feature = "gpu")]
+#[test]
+fn bench_compare_runs_three_configurations_in_one_run() {
+    let dir = workdir();
+    let d = dir.path();
+    let out = run(
+        bin().args([
+            "bench",
+            "--compare",
+            "--ep",
+            "webgpu",
+            "--size",
+            "32x24",
+            "--batch",
+            "2",
+            "--iters",
+            "1",
+            "--json",
+        ]),
+        d,
+    );
+    assert!(out.status.success());
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["config"].as_str().unwrap(),
+                r["vae_provider"].as_str().unwrap(),
+                r["device"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("cpu", "cpu", "cpu"),
+            ("latent-gpu", "cpu", "gpu"),
+            ("gpu", "webgpu", "gpu")
+        ]
+    );
+    for r in &rows {
+        let share = r["vae_share"].as_f64().unwrap();
+        assert!(share > 0.0 && share <= 1.0, "{r}");
+        assert!(r["decode_images_per_s"].as_f64().unwrap() > 0.0);
+    }
+    // Under auto on a machine without a GPU provider, the third is skipped with the reason.
+    let out = run(
+        bin().args([
+            "bench",
+            "--compare",
+            "--size",
+            "16x16",
+            "--batch",
+            "1",
+            "--iters",
+            "1",
+        ]),
+        d,
+    );
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("configuration gpu: skipped"), "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("against cpu") && text.contains("latent-gpu"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -333,6 +333,135 @@ fn batch_results_equal_single_results() {
     }
 }
 
+/// The pipelined calls give the batch calls' bytes and images, one result per item in order,
+/// whatever the lanes and batch sizes, and a failed load fails alone.
+#[test]
+fn pipelined_runs_equal_batch_calls_in_order() {
+    let codec = codec_of(tiny(), 60);
+    let images: Vec<RgbImage> = (0..11)
+        .map(|i| random_image(20 + i * 5, 12 + i * 3, 40 + u64::from(i)))
+        .collect();
+    let want: Vec<Vec<u8>> = codec
+        .compress_batch(&images)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let load = |&i: &usize| -> Result<RgbImage> {
+        match i {
+            4 => Err(Error::Image("item 4 is unreadable".into())),
+            _ => Ok(images[i].clone()),
+        }
+    };
+    for plan in [
+        Pipeline::default(),
+        Pipeline::default().with_lanes(3).with_batch(2),
+        Pipeline::default().with_lanes(1).with_batch(16),
+    ] {
+        let mut got = Vec::new();
+        let report = codec
+            .compress_each(0..images.len(), load, plan, |batch| got.extend(batch))
+            .unwrap();
+        assert_eq!(report.items, images.len());
+        assert_eq!(got.len(), images.len());
+        for (k, (i, r)) in got.iter().enumerate() {
+            assert_eq!(k, *i, "{plan:?}: out of order");
+            match r {
+                Ok(bytes) => assert_eq!(bytes, &want[*i], "{plan:?}: image {i}"),
+                Err(e) => assert!(*i == 4 && e.to_string().contains("unreadable"), "{e}"),
+            }
+        }
+        let mut streams: Vec<Vec<u8>> = want.clone();
+        streams[7] = b"not a stream".to_vec();
+        let load = |&i: &usize| -> Result<Vec<u8>> { Ok(streams[i].clone()) };
+        let mut back = Vec::new();
+        codec
+            .decompress_each(0..streams.len(), load, plan, |batch| back.extend(batch))
+            .unwrap();
+        let direct = codec.decompress_batch(&streams);
+        for ((k, (i, r)), d) in back.into_iter().enumerate().zip(direct) {
+            assert_eq!(k, i);
+            match (r, d) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{plan:?}: image {i}"),
+                (Err(a), Err(b)) => {
+                    assert_eq!(i, 7);
+                    assert_eq!(a.to_string(), b.to_string());
+                }
+                (a, b) => panic!("image {i}: {:?} against {:?}", a.err(), b.err()),
+            }
+        }
+    }
+}
+
+/// `Decoders::decompress_each` decodes each stream with the model it names, in order, like
+/// `Decoders::decompress_parsed`; a stream naming an unknown model fails alone.
+#[test]
+fn pipelined_decoders_route_each_stream_to_its_model() {
+    let models = std::fs::canonicalize("tests/models").unwrap();
+    let text = format!(
+        "default = \"plain\"\n\
+         [models.plain]\nencoder = \"{m}/tiny_encoder.onnx\"\ndecoder = \"{m}/tiny_decoder.onnx\"\n\
+         [models.moments]\nencoder = \"{m}/tiny_moments_encoder.onnx\"\ndecoder = \"{m}/tiny_decoder.onnx\"\n",
+        m = models.display()
+    );
+    let config = Config::parse(&text, &models).unwrap();
+    let codec = |name: &str| {
+        Codec::builder()
+            .config(config.clone())
+            .model(name)
+            .execution_provider(ExecutionProvider::Cpu)
+            .device(Device::Cpu)
+            .build()
+            .unwrap()
+    };
+    let (plain, moments) = (codec("plain"), codec("moments"));
+    let mut streams: Vec<Vec<u8>> = (0..7)
+        .map(|i| {
+            let c = if i % 3 == 1 { &moments } else { &plain };
+            c.compress(&random_image(16 + 8 * i, 24, 70 + u64::from(i)))
+                .unwrap()
+        })
+        .collect();
+    // The same graphs filed under a name no config knows.
+    let mut spec = tiny_spec();
+    spec.name = "nowhere".into();
+    streams.push(
+        codec_of(
+            Arc::new(Vae::open(&spec, ExecutionProvider::Cpu).unwrap()),
+            75,
+        )
+        .compress(&random_image(16, 16, 1))
+        .unwrap(),
+    );
+    let builder = Codec::builder()
+        .config(config.clone())
+        .execution_provider(ExecutionProvider::Cpu)
+        .device(Device::Cpu);
+    let want = Decoders::new(builder.clone()).decompress_parsed(
+        streams
+            .iter()
+            .map(|s| AnsBitstream::parse(s.clone(), &Limits::default()))
+            .collect(),
+    );
+    let mut decoders = Decoders::new(builder);
+    let mut got = Vec::new();
+    let plan = Pipeline::default().with_lanes(2).with_batch(3);
+    let load = |&i: &usize| -> Result<Vec<u8>> { Ok(streams[i].clone()) };
+    decoders
+        .decompress_each(0..streams.len(), load, plan, |b| got.extend(b))
+        .unwrap();
+    assert_eq!(got.len(), streams.len());
+    for ((k, (i, r)), w) in got.into_iter().enumerate().zip(want) {
+        assert_eq!(k, i);
+        if i == 7 {
+            let e = r.unwrap_err().to_string();
+            assert!(e.contains("nowhere"), "{e}");
+        } else {
+            assert_eq!(r.unwrap(), w.unwrap(), "stream {i}");
+        }
+    }
+    assert_eq!(decoders.codecs().count(), 2);
+}
+
 #[test]
 fn decoding_with_another_model_names_both() {
     let tiny_codec = codec_of(tiny(), 75);

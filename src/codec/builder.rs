@@ -81,6 +81,19 @@ impl CodecBuilder {
         self.model.as_deref()
     }
 
+    /// The name [`Decoders`](super::Decoders) file the model under that this builder opens
+    /// unless a stream names another: the named model, else the configured default.
+    pub(super) fn default_model_name(&self) -> Result<String> {
+        if let Some(m) = &self.model {
+            return Ok(m.clone());
+        }
+        let config = match &self.config {
+            Some(c) => c.clone(),
+            None => Config::load()?,
+        };
+        Ok(config.resolve(None)?.name)
+    }
+
     /// A model described in code (takes precedence over [`model`](Self::model)).
     pub fn model_spec(mut self, spec: ModelSpec) -> Self {
         self.spec = Some(spec);
@@ -185,21 +198,17 @@ impl CodecBuilder {
                 )
             }
         };
-        #[cfg(feature = "gpu")]
-        let world = match &gpu {
-            Some(ctx) => World::with_gpu(ctx)?,
-            None => World::new(),
-        };
-        #[cfg(not(feature = "gpu"))]
-        let world = World::new();
-        Ok(Codec {
+        let mut codec = Codec {
             vae,
             latent,
             limits: self.limits,
-            world: Mutex::new(world),
+            world: Mutex::new(World::new()),
+            lanes: Mutex::new(Vec::new()),
             #[cfg(feature = "gpu")]
             gpu,
-        })
+        };
+        codec.world = Mutex::new(codec.new_world()?);
+        Ok(codec)
     }
 }
 

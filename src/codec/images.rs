@@ -71,6 +71,8 @@ pub struct Codec {
     pub(super) latent: LatentCodec,
     pub(super) limits: Limits,
     pub(super) world: Mutex<World>,
+    /// The pipeline's lanes, opened on first use (see [`Codec::compress_each`]).
+    pub(super) lanes: Mutex<Vec<Arc<super::pipeline::Lane>>>,
     #[cfg(feature = "gpu")]
     pub(super) gpu: Option<GpuContext>,
 }
@@ -129,6 +131,15 @@ impl Codec {
         &self.limits
     }
 
+    /// A new world on this codec's device.
+    pub(super) fn new_world(&self) -> Result<World> {
+        #[cfg(feature = "gpu")]
+        if let Some(ctx) = &self.gpu {
+            return World::with_gpu(ctx);
+        }
+        Ok(World::new())
+    }
+
     fn world(&self) -> std::sync::MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -143,17 +154,17 @@ impl Codec {
         (PASS_BYTES, usize::MAX)
     }
 
-    /// The encoding pipe's systems: the VAE's encoder, then the latent chain.
-    fn encoder(&self) -> Vec<Box<dyn System>> {
-        let mut chain: Vec<Box<dyn System>> = vec![Box::new(VaeEncode::new(self.vae.clone()))];
+    /// The encoding pipe's systems: `vae`'s encoder, then the latent chain.
+    fn encoder(&self, vae: &Arc<Vae>) -> Vec<Box<dyn System>> {
+        let mut chain: Vec<Box<dyn System>> = vec![Box::new(VaeEncode::new(vae.clone()))];
         chain.extend(self.latent.encoder());
         chain
     }
 
-    /// The decoding pipe's systems: the latent chain, then the VAE's decoder.
-    fn decoder(&self) -> Vec<Box<dyn System>> {
+    /// The decoding pipe's systems: the latent chain, then `vae`'s decoder.
+    fn decoder(&self, vae: &Arc<Vae>) -> Vec<Box<dyn System>> {
         let mut chain = self.latent.decoder();
-        chain.push(Box::new(VaeDecode::new(self.vae.clone())));
+        chain.push(Box::new(VaeDecode::new(vae.clone())));
         chain
     }
 
@@ -227,7 +238,17 @@ impl Codec {
 
     /// [`compress_batch`](Self::compress_batch) on raw RGB8 buffers.
     pub fn compress_raw(&self, images: &[RawImage<'_>]) -> Vec<Result<Vec<u8>>> {
-        let chain = self.encoder();
+        self.compress_on(&mut self.world(), &self.vae, images)
+    }
+
+    /// Compresses `images` in `world` with `vae`'s sessions, in passes.
+    pub(super) fn compress_on(
+        &self,
+        world: &mut World,
+        vae: &Arc<Vae>,
+        images: &[RawImage<'_>],
+    ) -> Vec<Result<Vec<u8>>> {
+        let chain = self.encoder(vae);
         let max_dim = self.limits.max_image_dim;
         // Each image checked once; a bad one takes no room in a pass and fails alone.
         let jobs: Vec<Result<(usize, usize)>> = images
@@ -238,14 +259,13 @@ impl Codec {
                 Ok(self.footprint(&chain, &shape, img.data.len()))
             })
             .collect();
-        let mut world = self.world();
         let mut out = Vec::with_capacity(images.len());
         let sizes = jobs.iter().map(|j| *j.as_ref().unwrap_or(&(0, 0)));
         for range in passes(sizes, self.budget()) {
             let (chunk, checked) = (&images[range.clone()], &jobs[range]);
             out.extend(fail_alone(
                 checked,
-                self.compress_pass(&mut world, chunk, checked),
+                self.compress_pass(world, vae, chunk, checked),
             ));
         }
         out
@@ -255,6 +275,7 @@ impl Codec {
     fn compress_pass(
         &self,
         world: &mut World,
+        vae: &Arc<Vae>,
         images: &[RawImage<'_>],
         checked: &[Result<(usize, usize)>],
     ) -> Result<Vec<Result<Vec<u8>>>> {
@@ -273,7 +294,7 @@ impl Codec {
         }
         let streams = world
             .pipe_batch(&entities)
-            .chain(self.encoder())
+            .chain(self.encoder(vae))
             .outs::<AnsBitstream>()?;
         Ok(streams
             .into_iter()
@@ -320,7 +341,17 @@ impl Codec {
     /// Decompresses streams already parsed (by [`AnsBitstream::parse`], or an error each that
     /// is passed through); one result per stream, in order.
     pub fn decompress_parsed(&self, streams: Vec<Result<AnsBitstream>>) -> Vec<Result<RgbImage>> {
-        let chain = self.decoder();
+        self.decompress_on(&mut self.world(), &self.vae, streams)
+    }
+
+    /// Decompresses parsed streams in `world` with `vae`'s sessions, in passes.
+    pub(super) fn decompress_on(
+        &self,
+        world: &mut World,
+        vae: &Arc<Vae>,
+        streams: Vec<Result<AnsBitstream>>,
+    ) -> Vec<Result<RgbImage>> {
+        let chain = self.decoder(vae);
         let sizes: Vec<(usize, usize)> = streams
             .iter()
             .map(|s| match s {
@@ -334,7 +365,6 @@ impl Codec {
             .map(|(s, &size)| s.as_ref().map(|_| size).map_err(Clone::clone))
             .collect();
         let mut streams: Vec<Option<AnsBitstream>> = streams.into_iter().map(Result::ok).collect();
-        let mut world = self.world();
         let mut out = Vec::with_capacity(streams.len());
         for range in passes(sizes.into_iter(), self.budget()) {
             let part: Vec<AnsBitstream> = streams[range.clone()]
@@ -348,7 +378,7 @@ impl Codec {
                 .sum();
             out.extend(fail_alone(
                 &checked[range],
-                self.decompress_pass(&mut world, part, need),
+                self.decompress_pass(world, vae, part, need),
             ));
         }
         out
@@ -358,6 +388,7 @@ impl Codec {
     fn decompress_pass(
         &self,
         world: &mut World,
+        vae: &Arc<Vae>,
         streams: Vec<AnsBitstream>,
         need: usize,
     ) -> Result<Vec<Result<RgbImage>>> {
@@ -368,7 +399,7 @@ impl Codec {
         }
         let recon = world
             .pipe_batch(&entities)
-            .chain(self.decoder())
+            .chain(self.decoder(vae))
             .outs::<ReconRgb>()?;
         Ok(recon
             .into_iter()
@@ -454,7 +485,7 @@ mod tests {
             .iter()
             .map(|&(w, h)| RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 7])))
             .collect();
-        let chain = codec.encoder();
+        let chain = codec.encoder(&codec.vae);
         let want: usize = images
             .iter()
             .map(|i| {
@@ -473,7 +504,7 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(codec.world().arena().used(), want);
-        let chain = codec.decoder();
+        let chain = codec.decoder(&codec.vae);
         let want: usize = streams
             .iter()
             .map(|s| {

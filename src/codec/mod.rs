@@ -21,8 +21,10 @@
 mod builder;
 mod images;
 mod passes;
+mod pipeline;
 mod router;
 
 pub use builder::CodecBuilder;
 pub use images::{Codec, RawImage};
+pub use pipeline::{Pipeline, PipelineReport};
 pub use router::Decoders;

@@ -1,12 +1,14 @@
 //! [`Decoders`]: decoding streams of several models, each with the model it names.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
 use super::builder::CodecBuilder;
 use super::images::Codec;
+use super::pipeline::{self, Pipeline, PipelineReport};
 use crate::bitstream::AnsBitstream;
 use crate::error::{Error, Result};
 
@@ -27,7 +29,7 @@ use crate::error::{Error, Result};
 pub struct Decoders {
     builder: CodecBuilder,
     /// Each model asked for so far: its codec, or why it could not be opened.
-    codecs: BTreeMap<String, Result<Codec>>,
+    codecs: BTreeMap<String, Result<Arc<Codec>>>,
     opening: Duration,
     profiling: bool,
 }
@@ -63,63 +65,116 @@ impl Decoders {
         &mut self,
         streams: Vec<Result<AnsBitstream>>,
     ) -> Vec<Result<RgbImage>> {
-        let mut results: Vec<Option<Result<RgbImage>>> = streams.iter().map(|_| None).collect();
-        let mut by_model: BTreeMap<String, Vec<(usize, AnsBitstream)>> = BTreeMap::new();
-        for (i, s) in streams.into_iter().enumerate() {
-            match s {
-                Ok(s) => {
-                    let name = match self.builder.model_name() {
-                        Some(m) => m.to_string(),
-                        None => s.header().source.model.name.clone(),
-                    };
-                    by_model.entry(name).or_default().push((i, s));
-                }
-                Err(e) => results[i] = Some(Err(e)),
-            }
-        }
-        for (name, members) in by_model {
-            let (idx, streams): (Vec<usize>, Vec<AnsBitstream>) = members.into_iter().unzip();
-            let decoded = match self.codec(&name) {
-                Ok(codec) => codec.decompress_parsed(streams.into_iter().map(Ok).collect()),
-                Err(e) => idx.iter().map(|_| Err(e.clone())).collect(),
-            };
-            for (i, r) in idx.into_iter().zip(decoded) {
-                results[i] = Some(r);
-            }
-        }
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Error::Internal("a stream was not decoded".into()))))
-            .collect()
+        let pinned = self.builder.model_name().map(str::to_string);
+        route(
+            streams,
+            pinned.as_deref(),
+            |name| self.codec(name),
+            |codec, s| codec.decompress_parsed(s),
+        )
+    }
+
+    /// Decompresses every item of `items` in a pipeline, each stream with the model it names
+    /// (see [`Codec::decompress_each`]; `load` gives an item's stream bytes). The batch size
+    /// and lanes are chosen for the model the builder opens when a stream names none.
+    ///
+    /// Errors: only when that model cannot be opened; everything else is per item.
+    pub fn decompress_each<I, T, L, S>(
+        &mut self,
+        items: I,
+        load: L,
+        plan: Pipeline,
+        sink: S,
+    ) -> Result<PipelineReport>
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send,
+        T: Send + Sync,
+        L: Fn(&T) -> Result<Vec<u8>> + Sync,
+        S: FnMut(Vec<(T, Result<RgbImage>)>),
+    {
+        let items = items.into_iter();
+        let first = self.codec(&self.builder.default_model_name()?)?;
+        let (batch, n) = plan.resolve(first.vae());
+        let n = pipeline::cap_lanes(n, batch, &items);
+        let pinned = self.builder.model_name().map(str::to_string);
+        let limits = self.builder.limits;
+        let parse = |item: &T| AnsBitstream::parse(load(item)?, &limits);
+        let me = Mutex::new(self);
+        let work = |lane: usize, streams: Vec<Result<AnsBitstream>>| {
+            let codec = |name: &str| me.lock().unwrap_or_else(|p| p.into_inner()).codec(name);
+            route(streams, pinned.as_deref(), codec, |c, s| {
+                c.decompress_lane(lane, n, s)
+            })
+        };
+        Ok(pipeline::run(items, batch, n, parse, work, sink))
     }
 
     /// The codec of model `name`, opened on first use.
-    fn codec(&mut self, name: &str) -> Result<&Codec> {
+    fn codec(&mut self, name: &str) -> Result<Arc<Codec>> {
         if !self.codecs.contains_key(name) {
             let start = Instant::now();
-            let built =
-                self.builder.clone().model(name).build().map_err(|e| {
-                    Error::Model(format!("cannot open the stream's model `{name}`: {e}"))
-                });
+            let built = self
+                .builder
+                .clone()
+                .model(name)
+                .build()
+                .map(Arc::new)
+                .map_err(|e| Error::Model(format!("cannot open the stream's model `{name}`: {e}")));
             self.opening += start.elapsed();
             if let Ok(c) = &built {
                 c.set_profiling(self.profiling);
             }
             self.codecs.insert(name.to_string(), built);
         }
-        match &self.codecs[name] {
-            Ok(codec) => Ok(codec),
-            Err(e) => Err(e.clone()),
-        }
+        self.codecs[name].clone()
     }
 
     /// The codecs opened so far.
     pub fn codecs(&self) -> impl Iterator<Item = &Codec> {
-        self.codecs.values().filter_map(|c| c.as_ref().ok())
+        self.codecs.values().filter_map(|c| c.as_deref().ok())
     }
 
     /// Time spent opening models so far (a one-off cost, not any stream's).
     pub fn time_opening(&self) -> Duration {
         self.opening
     }
+}
+
+/// Decodes each stream with its model's codec (`pinned`, when given, for all): streams of one
+/// model as one batch through `decode`; one result per stream, in order.
+fn route(
+    streams: Vec<Result<AnsBitstream>>,
+    pinned: Option<&str>,
+    mut codec: impl FnMut(&str) -> Result<Arc<Codec>>,
+    mut decode: impl FnMut(&Codec, Vec<Result<AnsBitstream>>) -> Vec<Result<RgbImage>>,
+) -> Vec<Result<RgbImage>> {
+    let mut results: Vec<Option<Result<RgbImage>>> = streams.iter().map(|_| None).collect();
+    let mut by_model: BTreeMap<String, Vec<(usize, AnsBitstream)>> = BTreeMap::new();
+    for (i, s) in streams.into_iter().enumerate() {
+        match s {
+            Ok(s) => {
+                let name = match pinned {
+                    Some(m) => m.to_string(),
+                    None => s.header().source.model.name.clone(),
+                };
+                by_model.entry(name).or_default().push((i, s));
+            }
+            Err(e) => results[i] = Some(Err(e)),
+        }
+    }
+    for (name, members) in by_model {
+        let (idx, streams): (Vec<usize>, Vec<AnsBitstream>) = members.into_iter().unzip();
+        let decoded = match codec(&name) {
+            Ok(c) => decode(&c, streams.into_iter().map(Ok).collect()),
+            Err(e) => idx.iter().map(|_| Err(e.clone())).collect(),
+        };
+        for (i, r) in idx.into_iter().zip(decoded) {
+            results[i] = Some(r);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Internal("a stream was not decoded".into()))))
+        .collect()
 }

@@ -271,6 +271,22 @@ impl Vae {
         self.max_batch
     }
 
+    /// The provider options the sessions were opened with.
+    pub fn options(&self) -> &ProviderOptions {
+        &self.options
+    }
+
+    /// The same model opened again, on the provider these sessions run on, with `options`
+    /// (for example another thread count); batch and pixel caps carry over.
+    pub fn reopen(&self, options: &ProviderOptions) -> Result<Self> {
+        let mut vae = Self::open_with(&self.spec, self.provider, options)?;
+        vae.max_batch = self.max_batch;
+        for (mine, theirs) in vae.pixel_caps.iter().zip(&self.pixel_caps) {
+            mine.store(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        Ok(vae)
+    }
+
     /// Session calls and images so far.
     pub fn stats(&self) -> SessionStats {
         let c = |i: usize| self.counters[i].load(Ordering::Relaxed);

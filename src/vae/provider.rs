@@ -128,6 +128,10 @@ pub struct ProviderOptions {
     /// Whether CUDA may use TF32 tensor cores for f32 maths on Ampere and later (default
     /// true): several times faster convolutions, with a 10-bit mantissa inside them.
     pub tf32: bool,
+    /// Threads one session call of the CPU provider uses (default `None`: ONNX Runtime's
+    /// choice, one per physical core). A pipeline running several sessions side by side gives
+    /// each a share of the cores.
+    pub threads: Option<usize>,
 }
 
 impl Default for ProviderOptions {
@@ -136,6 +140,7 @@ impl Default for ProviderOptions {
             cuda_device: 0,
             conv_search: ConvSearch::Exhaustive,
             tf32: true,
+            threads: None,
         }
     }
 }
@@ -158,6 +163,12 @@ impl ProviderOptions {
         self.tf32 = tf32;
         self
     }
+
+    /// Sets [`threads`](Self::threads) (at least 1).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads.max(1));
+        self
+    }
 }
 
 /// Keeps ONNX Runtime's multi-line reasons to one line.
@@ -168,13 +179,20 @@ fn one_line(e: impl std::fmt::Display) -> String {
         .join(" ")
 }
 
-/// A session builder on the shared environment with full graph optimisation.
-fn new_builder() -> Result<SessionBuilder> {
+/// A session builder on the shared environment with full graph optimisation and the
+/// options' thread count.
+fn new_builder(opts: &ProviderOptions) -> Result<SessionBuilder> {
     let builder =
         Session::builder(runtime::environment()?).map_err(|e| Error::Runtime(e.to_string()))?;
-    builder
+    let builder = builder
         .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
-        .map_err(|e| Error::Runtime(format!("setting the optimisation level: {e}")))
+        .map_err(|e| Error::Runtime(format!("setting the optimisation level: {e}")))?;
+    match opts.threads {
+        Some(n) => builder
+            .with_intra_threads(n)
+            .map_err(|e| Error::Runtime(format!("setting {n} intra-op threads: {e}"))),
+        None => Ok(builder),
+    }
 }
 
 #[cfg(feature = "cuda")]
@@ -283,7 +301,7 @@ fn builder_for(
     ep: ExecutionProvider,
     opts: &ProviderOptions,
 ) -> Result<(SessionBuilder, ExecutionProvider)> {
-    let builder = new_builder()?;
+    let builder = new_builder(opts)?;
     match ep {
         ExecutionProvider::Cpu => Ok((builder, ExecutionProvider::Cpu)),
         ExecutionProvider::Cuda => with_cuda(builder, opts).map(|b| (b, ExecutionProvider::Cuda)),
@@ -300,7 +318,7 @@ fn builder_for(
                 Err(Error::ExecutionProvider(why)) => passed.push(format!("not CUDA: {why}")),
                 Err(e) => return Err(e),
             }
-            match with_webgpu(new_builder()?, true) {
+            match with_webgpu(new_builder(opts)?, true) {
                 Ok(b) => {
                     tracing::info!(
                         "execution provider auto: using WebGPU ({})",
@@ -315,7 +333,7 @@ fn builder_for(
                 "execution provider auto: using the CPU ({})",
                 passed.join("; ")
             );
-            Ok((new_builder()?, ExecutionProvider::Cpu))
+            Ok((new_builder(opts)?, ExecutionProvider::Cpu))
         }
     }
 }

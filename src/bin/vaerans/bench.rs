@@ -34,17 +34,8 @@ pub(crate) fn run(args: BenchArgs) -> Result<usize> {
             args.json,
         );
     }
-    let model = ModelArgs {
-        model: args.model,
-        provider: args.provider.clone(),
-        batch: vaerans::vae::DEFAULT_MAX_BATCH,
-        device: args.device,
-        trace: false,
-        json: args.json,
-    };
-    let codec = codec_builder(&model, Config::load()?)
-        .quality(args.quality)
-        .build()?;
+    let batches = or_default(args.batch.clone(), &[1, 8]);
+    let iters = args.iters.unwrap_or(3);
     let (images, source) = if args.inputs.is_empty() {
         let (w, h) = args.size;
         let images = (0..4).map(|i| synthetic_image(w, h, i + 1)).collect();
@@ -62,14 +53,85 @@ pub(crate) fn run(args: BenchArgs) -> Result<usize> {
         let source = format!("{} image(s) from {}", files.len(), args.inputs[0].display());
         (images, source)
     };
-    run_images(
-        &codec,
-        &images,
-        &source,
-        &or_default(args.batch, &[1, 8]),
-        args.iters.unwrap_or(3),
-        args.json,
-    )
+    let configs = if args.compare {
+        let gpu_ep = match args.provider.ep {
+            ExecutionProvider::Cpu => ExecutionProvider::Auto,
+            ep => ep,
+        };
+        vec![
+            ("cpu", ExecutionProvider::Cpu, Device::Cpu),
+            ("latent-gpu", ExecutionProvider::Cpu, Device::Gpu),
+            ("gpu", gpu_ep, Device::Gpu),
+        ]
+    } else {
+        vec![("", args.provider.ep, args.device)]
+    };
+    let mut rows: Vec<BenchRow> = Vec::new();
+    for (name, ep, device) in configs {
+        let mut provider = args.provider.clone();
+        provider.ep = ep;
+        let model = ModelArgs {
+            model: args.model.clone(),
+            provider,
+            // Session calls as large as the largest batch measured.
+            batch: batches.iter().copied().max(),
+            lanes: None,
+            one_batch_at_a_time: true,
+            device,
+            trace: false,
+            json: args.json,
+        };
+        let codec = codec_builder(&model, Config::load()?)
+            .quality(args.quality)
+            .build();
+        match codec {
+            // The third configuration is the VAE on a GPU provider; auto settling on the CPU
+            // would measure the second one again.
+            Ok(c) if name == "gpu" && c.vae().provider() == ExecutionProvider::Cpu => {
+                eprintln!(
+                    "configuration gpu: skipped: no GPU execution provider started under auto \
+                     (the log line above says why); name one with --ep"
+                );
+            }
+            Ok(codec) => {
+                let mut got =
+                    run_images(&codec, &images, &source, name, &batches, iters, args.json)?;
+                rows.append(&mut got);
+            }
+            Err(e) if args.compare => {
+                eprintln!("configuration {name}: cannot run: {}", crate::describe(&e));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if args.compare && !args.json {
+        print_ratios(&rows);
+    }
+    Ok(0)
+}
+
+/// Each configuration's images/s against the `cpu` configuration's at the same batch size.
+fn print_ratios(rows: &[BenchRow]) {
+    let base = |batch: usize| {
+        rows.iter()
+            .find(|r| r.config.as_deref() == Some("cpu") && r.batch == batch)
+    };
+    println!();
+    println!(
+        "{:<11} {:>6} {:>11} {:>11}   (against cpu at the same batch)",
+        "config", "batch", "encode ×", "decode ×"
+    );
+    for r in rows {
+        if let Some(b) = base(r.batch) {
+            println!(
+                "{:<11} {:>6} {:>11.2} {:>11.2}",
+                r.config.as_deref().unwrap_or(""),
+                r.batch,
+                r.encode_images_per_s / b.encode_images_per_s,
+                r.decode_images_per_s / b.decode_images_per_s
+            );
+        }
+    }
 }
 
 /// Uniform noise in [-0.5, 0.5), deterministic in `seed`. (A tiny xorshift generator:
@@ -117,6 +179,8 @@ fn stage_names(codec: &LatentCodec) -> Vec<String> {
 struct BenchRow {
     /// `images` (the whole codec) or `latents` (the latent pipeline alone).
     workload: &'static str,
+    /// The configuration's name under `--compare` (`cpu`, `latent-gpu`, `gpu`).
+    config: Option<String>,
     /// Where the latent stages ran (`cpu` or `gpu`).
     device: String,
     /// The adapter or CPU the latent stages ran on.
@@ -136,6 +200,8 @@ struct BenchRow {
     /// Milliseconds per batch of each stage, each waited for on its own (from the world's
     /// trace; `readback` is the decoder's final copy of the latents to the host).
     stage_ms: Vec<(String, f64)>,
+    /// The VAE's share of the stages' time, both ways (`images` only).
+    vae_share: Option<f64>,
 }
 
 fn spawn_latents(
@@ -266,6 +332,7 @@ fn bench_batch(
     let per_batch_ms = |d: Duration| d.as_secs_f64() * 1e3 / iters as f64;
     Ok(BenchRow {
         workload: "latents",
+        config: None,
         device: world.device().to_string(),
         adapter: String::new(),
         model: None,
@@ -280,6 +347,7 @@ fn bench_batch(
             .zip(stage)
             .map(|(s, d)| (s, per_batch_ms(d)))
             .collect(),
+        vae_share: None,
     })
 }
 
@@ -326,6 +394,9 @@ fn print_header(stages: &[String]) {
     for s in stages {
         print!(" {s:>11}");
     }
+    if stages.iter().any(|s| s.starts_with("Vae")) {
+        print!(" {:>6}", "vae %");
+    }
     println!("   (stage columns: ms per batch)");
 }
 
@@ -340,6 +411,9 @@ fn print_row(row: &BenchRow, json: bool) {
     );
     for (_, ms) in &row.stage_ms {
         print!(" {ms:>11.3}");
+    }
+    if let Some(share) = row.vae_share {
+        print!(" {:>6.1}", share * 100.0);
     }
     println!();
 }
@@ -442,8 +516,16 @@ fn bench_images(codec: &Codec, images: &[RgbImage], iters: usize) -> Result<Benc
     let n = (iters * batch) as f64;
     let first = &images[0];
     let bytes: usize = streams.iter().map(Vec::len).sum();
+    let stage_ms = stage_times(codec.take_trace(), iters);
+    let total: f64 = stage_ms.iter().map(|(_, ms)| ms).sum();
+    let vae: f64 = stage_ms
+        .iter()
+        .filter(|(s, _)| s.starts_with("Vae"))
+        .map(|(_, ms)| ms)
+        .sum();
     Ok(BenchRow {
         workload: "images",
+        config: None,
         device: codec.device().to_string(),
         adapter: String::new(),
         model: Some(codec.vae().id().name.clone()),
@@ -453,7 +535,8 @@ fn bench_images(codec: &Codec, images: &[RgbImage], iters: usize) -> Result<Benc
         encode_images_per_s: n / enc.as_secs_f64(),
         decode_images_per_s: n / dec.as_secs_f64(),
         bytes_per_image: bytes as f64 / batch as f64,
-        stage_ms: stage_times(codec.take_trace(), iters),
+        stage_ms,
+        vae_share: (total > 0.0).then(|| vae / total),
     })
 }
 
@@ -463,10 +546,11 @@ fn run_images(
     codec: &Codec,
     images: &[RgbImage],
     source: &str,
+    config: &str,
     batches: &[usize],
     iters: usize,
     json: bool,
-) -> Result<usize> {
+) -> Result<Vec<BenchRow>> {
     check_counts(batches, iters)?;
     if images.is_empty() {
         return Err(Error::InvalidInput("no images to benchmark".into()));
@@ -480,6 +564,9 @@ fn run_images(
     let adapter = format!("{} CPU threads", rayon::current_num_threads());
     let vae = codec.vae();
     if !json {
+        if !config.is_empty() {
+            println!("\nconfiguration {config}:");
+        }
         println!(
             "whole codec: model {} (VAE on {}), latent stages on {} ({adapter}); {source}; \
              quality {}, {iters} iterations",
@@ -489,10 +576,12 @@ fn run_images(
             codec.quality()
         );
     }
+    let mut rows = Vec::new();
     for (k, &batch) in batches.iter().enumerate() {
         let set: Vec<RgbImage> = images.iter().cycle().take(batch).cloned().collect();
         let mut row = bench_images(codec, &set, iters)?;
         row.adapter = adapter.clone();
+        row.config = (!config.is_empty()).then(|| config.to_string());
         if k == 0 && !json {
             print_header(
                 &row.stage_ms
@@ -502,6 +591,7 @@ fn run_images(
             );
         }
         print_row(&row, json);
+        rows.push(row);
     }
-    Ok(0)
+    Ok(rows)
 }

@@ -106,9 +106,19 @@ pub(crate) struct ModelArgs {
     /// The VAE's execution provider.
     #[command(flatten)]
     pub(crate) provider: ProviderArgs,
-    /// Images per VAE session call.
-    #[arg(long, default_value_t = vaerans::vae::DEFAULT_MAX_BATCH)]
-    pub(crate) batch: usize,
+    /// Images per batch, and the most per VAE session call [default: compress and decompress
+    /// code one image per lane on the CPU provider, 16 on a GPU provider; one batch at a time
+    /// and eval: 16].
+    #[arg(long)]
+    pub(crate) batch: Option<usize>,
+    /// Batches compress and decompress code side by side [default: one per core, at most 8,
+    /// on the CPU provider; 2 on a GPU provider].
+    #[arg(long)]
+    pub(crate) lanes: Option<usize>,
+    /// Compress or decompress one batch at a time (load, code, write, then the next batch)
+    /// instead of pipelined: slower; for comparison.
+    #[arg(long)]
+    pub(crate) one_batch_at_a_time: bool,
     /// Where Hadamard, wavelet and quantisation run: auto (a hardware GPU if present), gpu or
     /// cpu. The choice is logged.
     #[arg(long, default_value = "auto")]
@@ -118,7 +128,7 @@ pub(crate) struct ModelArgs {
     #[arg(long)]
     pub(crate) trace: bool,
     /// One JSON line per file on stdout (input, output, bytes, bpp, seconds; seconds are the
-    /// file's share of its batch).
+    /// file's share of the run's time).
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -197,12 +207,27 @@ pub(crate) fn parse_shape(s: &str) -> std::result::Result<[usize; 3], String> {
 
 /// A codec builder from the shared model options, resolving names in `config`, with
 /// `--model` applied.
+impl ModelArgs {
+    /// The pipeline's batch and lanes, as given (`None`: the library's choice).
+    pub(crate) fn pipeline(&self) -> vaerans::Pipeline {
+        vaerans::Pipeline {
+            batch: self.batch.map(|b| b.max(1)),
+            lanes: self.lanes.map(|l| l.max(1)),
+        }
+    }
+
+    /// Images per batch when coding one batch at a time.
+    pub(crate) fn batch_at_a_time(&self) -> usize {
+        self.batch.unwrap_or(vaerans::vae::DEFAULT_MAX_BATCH).max(1)
+    }
+}
+
 pub(crate) fn codec_builder(args: &ModelArgs, config: Config) -> CodecBuilder {
     let builder = Codec::builder()
         .execution_provider(args.provider.ep)
         .provider_options(args.provider.options())
         .device(args.device)
-        .max_batch(args.batch)
+        .max_batch(args.batch.unwrap_or(vaerans::vae::DEFAULT_MAX_BATCH))
         .config(config);
     match &args.model {
         Some(m) => builder.model(m.clone()),
@@ -226,6 +251,13 @@ pub(crate) struct BenchArgs {
     /// Where the latent stages run: auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     pub(crate) device: Device,
+    /// The whole codec in three configurations, one after the other on the same images, so
+    /// their ratios compare: `cpu` (the VAE on ONNX Runtime's CPU provider, the latent stages
+    /// on the CPU), `latent-gpu` (the VAE on the CPU, the latent stages on the GPU) and `gpu`
+    /// (the VAE on `--ep`, under auto the first GPU provider that starts, and the latent
+    /// stages on the GPU). A configuration that cannot start is reported and skipped.
+    #[arg(long, conflicts_with = "latent")]
+    pub(crate) compare: bool,
     /// Model: a configured name or an .onnx path (default: the config's default, else the
     /// embedded model).
     #[arg(short, long)]

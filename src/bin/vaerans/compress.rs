@@ -1,6 +1,8 @@
-//! `vaerans compress`: images to streams, in batches.
+//! `vaerans compress`: images to streams, pipelined (or one batch at a time).
 
+use std::borrow::Borrow;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -8,8 +10,15 @@ use vaerans::vae::Config;
 use vaerans::{Error, RawImage, Result};
 
 use crate::cli::{codec_builder, ModelArgs};
-use crate::io::{finish_file, plan, progress, write_atomic, IMAGE_EXTS};
+use crate::io::{finish_file, plan, progress, summary, write_atomic, Pace, IMAGE_EXTS};
 use crate::trace::print_trace;
+
+/// One file to compress: its input, its output, and its pixels once loaded (for bpp).
+struct Job {
+    input: PathBuf,
+    output: PathBuf,
+    pixels: OnceLock<f64>,
+}
 
 pub(crate) fn compress(
     inputs: &[PathBuf],
@@ -22,43 +31,89 @@ pub(crate) fn compress(
         .quality(quality)
         .build()?;
     codec.set_profiling(args.trace);
-    let bar = progress(pairs.len(), args.json);
+    let n = pairs.len();
+    let bar = progress(n, args.json);
     let mut failed = 0;
-    for chunk in pairs.chunks(args.batch.max(1)) {
-        let start = Instant::now();
-        let loaded: Vec<Result<image::RgbImage>> = chunk
-            .par_iter()
-            .map(|(i, _)| {
-                image::open(i)
-                    .map(|img| img.to_rgb8())
-                    .map_err(|e| Error::Image(e.to_string()))
-            })
-            .collect();
-        let raws: Vec<RawImage<'_>> = loaded
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .map(RawImage::from)
-            .collect();
-        let mut streams = codec.compress_raw(&raws).into_iter();
-        let share = start.elapsed().as_secs_f64() / chunk.len() as f64;
-        for ((input, out), img) in chunk.iter().zip(&loaded) {
-            let result = img.as_ref().map_err(Clone::clone).and_then(|img| {
-                let bytes = streams.next().unwrap_or_else(|| {
-                    Err(Error::Internal(
-                        "the codec returned fewer streams than images".into(),
-                    ))
-                })?;
-                write_atomic(out, |tmp| {
-                    std::fs::write(tmp, &bytes).map_err(|e| Error::io(tmp, e))
-                })?;
-                Ok((bytes.len(), img.width() as f64 * img.height() as f64))
+    let start = Instant::now();
+    let jobs = pairs.into_iter().map(|(input, output)| Job {
+        input,
+        output,
+        pixels: OnceLock::new(),
+    });
+    let how = if args.one_batch_at_a_time {
+        let batch = args.batch_at_a_time();
+        let jobs: Vec<Job> = jobs.collect();
+        for chunk in jobs.chunks(batch) {
+            let mut pace = Pace::start();
+            let loaded: Vec<Result<image::RgbImage>> = chunk.par_iter().map(load).collect();
+            let raws: Vec<RawImage<'_>> = loaded
+                .iter()
+                .filter_map(|r| r.as_ref().ok())
+                .map(RawImage::from)
+                .collect();
+            let mut streams = codec.compress_raw(&raws).into_iter();
+            let results = loaded.iter().map(|img| {
+                img.as_ref().map_err(Clone::clone).and_then(|_| {
+                    streams.next().unwrap_or_else(|| {
+                        Err(Error::Internal(
+                            "the codec returned fewer streams than images".into(),
+                        ))
+                    })
+                })
             });
-            finish_file(&bar, args.json, (input, out), result, share, &mut failed);
+            let done: Vec<(&Job, Result<Vec<u8>>)> = chunk.iter().zip(results).collect();
+            write(&done, &mut pace, &bar, args.json, &mut failed);
         }
-    }
+        format!("one batch of {batch} at a time")
+    } else {
+        let mut pace = Pace::start();
+        let report = codec.compress_each(jobs, load, args.pipeline(), |done| {
+            write(&done, &mut pace, &bar, args.json, &mut failed);
+        })?;
+        format!(
+            "pipelined, {} lane(s) × batches of {}",
+            report.lanes, report.batch
+        )
+    };
     bar.finish_and_clear();
+    summary("compressed", n, start.elapsed(), &how);
     if args.trace {
         print_trace(codec.take_trace());
     }
     Ok(failed)
+}
+
+/// Loads one input as RGB8, noting its pixels.
+fn load(job: &Job) -> Result<image::RgbImage> {
+    let img = image::open(&job.input)
+        .map_err(|e| Error::Image(format!("{}: {e}", job.input.display())))?
+        .to_rgb8();
+    let _ = job.pixels.set(img.width() as f64 * img.height() as f64);
+    Ok(img)
+}
+
+/// Writes one batch's streams and reports each file, in order.
+fn write<J: Borrow<Job> + Sync>(
+    done: &[(J, Result<Vec<u8>>)],
+    pace: &mut Pace,
+    bar: &indicatif::ProgressBar,
+    json: bool,
+    failed: &mut usize,
+) {
+    let written: Vec<Result<(usize, f64)>> = done
+        .par_iter()
+        .map(|(job, r)| {
+            let job = job.borrow();
+            let bytes = r.as_ref().map_err(Clone::clone)?;
+            write_atomic(&job.output, |tmp| {
+                std::fs::write(tmp, bytes).map_err(|e| Error::io(tmp, e))
+            })?;
+            Ok((bytes.len(), job.pixels.get().copied().unwrap_or(f64::NAN)))
+        })
+        .collect();
+    let share = pace.share(done.len());
+    for ((job, _), result) in done.iter().zip(written) {
+        let job = job.borrow();
+        finish_file(bar, json, (&job.input, &job.output), result, share, failed);
+    }
 }

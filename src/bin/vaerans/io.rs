@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -106,6 +107,54 @@ pub(crate) fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>)
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Each batch's share of the wall time since the previous one: the per-file `seconds` of a
+/// pipelined run, where batches overlap and no one batch owns a span of time.
+pub(crate) struct Pace(Instant);
+
+impl Pace {
+    pub(crate) fn start() -> Self {
+        Self(Instant::now())
+    }
+
+    /// Leaves `d` (a one-off cost such as opening a model) out of the next share.
+    pub(crate) fn skip(&mut self, d: Duration) {
+        self.0 += d;
+    }
+
+    /// The seconds per file of a batch of `n` just finished, and the clock restarted.
+    pub(crate) fn share(&mut self, n: usize) -> f64 {
+        let now = Instant::now();
+        let s = now.saturating_duration_since(self.0).as_secs_f64() / n.max(1) as f64;
+        self.0 = now;
+        s
+    }
+}
+
+/// The peak resident memory of this process so far (Linux's `VmHWM`), in bytes.
+pub(crate) fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The run's line on stderr, for more than one file: files, time, rate, how they were coded
+/// and the peak memory.
+pub(crate) fn summary(what: &str, n: usize, elapsed: Duration, how: &str) {
+    if n <= 1 {
+        return;
+    }
+    let s = elapsed.as_secs_f64();
+    let peak = peak_memory().map_or_else(
+        || "peak memory unknown".to_string(),
+        |b| format!("peak memory {:.0} MiB", b as f64 / (1 << 20) as f64),
+    );
+    eprintln!(
+        "{what} {n} files in {s:.2} s, {:.2} files/s ({how}; {peak})",
+        n as f64 / s
+    );
 }
 
 pub(crate) fn progress(n: usize, json: bool) -> ProgressBar {
