@@ -288,6 +288,99 @@ fn a_host_device_is_used_as_given() {
     device.destroy();
 }
 
+/// What a graphics tool's event loop does: it owns the device, polls it once per frame, and
+/// drives `compress_async`/`decompress_async` from a single-threaded executor that must never
+/// block. The futures resolve while the host polls, to the blocking calls' bytes and pixels.
+#[test]
+fn async_calls_on_a_host_polled_device_leave_the_host_free() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use futures::executor::LocalPool;
+    use futures::task::LocalSpawnExt;
+
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    let (device, queue) = pollster::block_on(adapter.request_device(&Default::default())).unwrap();
+    let spec =
+        ModelSpec::from_path(std::path::Path::new("tests/models/tiny_encoder.onnx")).unwrap();
+    let codec = |ctx: GpuContext| {
+        Codec::builder()
+            .model_spec(spec.clone())
+            .execution_provider(ExecutionProvider::Cpu)
+            .device(Device::Gpu)
+            .gpu_context(ctx)
+            .build()
+            .unwrap()
+    };
+    let image = image::RgbImage::from_fn(40, 24, |x, y| image::Rgb([x as u8 * 6, y as u8 * 9, 77]));
+    // The blocking calls, on the same device, polled by vaerans itself.
+    let blocking = codec(GpuContext::from_wgpu(device.clone(), queue.clone()));
+    let want_stream = blocking.compress(&image).unwrap();
+    let want_image = blocking.decompress(&want_stream).unwrap();
+
+    let hosted = GpuContext::from_wgpu(device.clone(), queue.clone()).with_host_polling(true);
+    let codec = Arc::new(codec(hosted));
+    let mut pool = LocalPool::new();
+    type Done = Option<(Vec<u8>, image::RgbImage)>;
+    let got: Rc<RefCell<Done>> = Rc::default();
+    let (slot, c) = (got.clone(), codec.clone());
+    let img = image.clone();
+    pool.spawner()
+        .spawn_local(async move {
+            let stream = c.compress_async(img).await.unwrap();
+            let back = c.decompress_async(stream.clone()).await.unwrap();
+            *slot.borrow_mut() = Some((stream, back));
+        })
+        .unwrap();
+    // The host's frames: run what is ready, poll the device, never wait on the codec.
+    let (mut frames, start) = (0u32, Instant::now());
+    let mut longest = Duration::ZERO;
+    while got.borrow().is_none() {
+        let frame = Instant::now();
+        pool.run_until_stalled();
+        device.poll(wgpu::PollType::Poll).unwrap();
+        longest = longest.max(frame.elapsed());
+        frames += 1;
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no result after {frames} frames"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (stream, back) = got.borrow_mut().take().unwrap();
+    assert_eq!(stream, want_stream);
+    assert_eq!(back, want_image);
+    // The work took many frames, and no frame waited for it.
+    assert!(frames > 5, "{frames} frames");
+    assert!(
+        longest < Duration::from_millis(500),
+        "a frame took {longest:?}"
+    );
+
+    // A host that stops polling: the readback gives up with the reason, not a hang.
+    let stalled = Arc::new(codec_with_timeout(&spec, &device, &queue));
+    let err = futures::executor::block_on(stalled.compress_async(image)).unwrap_err();
+    assert!(err.to_string().contains("Device::poll"), "{err}");
+}
+
+/// A host-polled codec whose readbacks wait at most 300 ms.
+fn codec_with_timeout(spec: &ModelSpec, device: &wgpu::Device, queue: &wgpu::Queue) -> Codec {
+    let ctx = GpuContext::from_wgpu(device.clone(), queue.clone())
+        .with_host_polling(true)
+        .with_poll_timeout(std::time::Duration::from_millis(300));
+    Codec::builder()
+        .model_spec(spec.clone())
+        .execution_provider(ExecutionProvider::Cpu)
+        .device(Device::Gpu)
+        .gpu_context(ctx)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn stale_and_foreign_gpu_tensors_are_errors() {
     let ctx = ctx();

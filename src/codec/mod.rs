@@ -18,6 +18,7 @@
 //! # }
 //! ```
 
+mod asynchronous;
 mod builder;
 mod images;
 mod passes;

@@ -1,25 +1,7 @@
 //! Pipelined batch encoding and decoding: [`Codec::compress_each`],
 //! [`Codec::decompress_each`] and [`Decoders::decompress_each`](super::Decoders::decompress_each).
 //!
-//! A run has three kinds of threads, joined by bounded queues:
-//!
-//! ```text
-//! items ─▶ loader ─(queue)─▶ lane 0 ─┐
-//!          (rayon: decode     lane 1 ─┼─(in order)─▶ sink (the caller's thread:
-//!           one batch's       …      ─┘               write, report)
-//!           items at once)    (each: VAE on its provider, latent stages, rANS,
-//!                              in its own world)
-//! ```
-//!
-//! While one lane waits on the VAE another runs its latent stages and entropy coding, the loader
-//! decodes the next batch, and the caller writes the last one. At most `lanes + 2` batches are
-//! in flight (loaded, being coded, or waiting to be written in order), whatever the number of
-//! items, so memory stays bounded.
-//!
-//! On the CPU provider each lane has its own VAE sessions with a share of the cores: ONNX
-//! Runtime runs one small call on several threads less efficiently than several calls side by
-//! side (see the README's pipeline figures). On a GPU provider the lanes share the one model on
-//! the device and overlap its work with the latent stages and the CPU's.
+//! See [`Pipeline`] for how a run is organised.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::sync_channel;
@@ -40,6 +22,26 @@ const MAX_AUTO_LANES: usize = 8;
 
 /// How a pipelined run is split: images per batch and batches coded side by side. `None`
 /// chooses from the model's provider (see [`Pipeline::resolve`]).
+///
+/// A run has three kinds of threads, joined by bounded queues:
+///
+/// ```text
+/// items ─▶ loader ─(queue)─▶ lane 0 ─┐
+///          (rayon: decode     lane 1 ─┼─(in order)─▶ sink (the caller's thread:
+///           one batch's       …      ─┘               write, report)
+///           items at once)    (each: VAE on its provider, latent stages, rANS,
+///                              in its own world)
+/// ```
+///
+/// While one lane waits on the VAE another runs its latent stages and entropy coding, the loader
+/// decodes the next batch, and the caller writes the last one. At most `lanes + 2` batches are
+/// in flight (loaded, being coded, or waiting to be written in order), whatever the number of
+/// items, so memory stays bounded.
+///
+/// On the CPU provider each lane has its own VAE sessions with a share of the cores: ONNX
+/// Runtime runs one small call on several threads less efficiently than several calls side by
+/// side (see the README's pipeline figures). On a GPU provider the lanes share the one model on
+/// the device and overlap its work with the latent stages and the CPU's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pipeline {
     /// Images per batch (one world pass, split further by the codec's arena budget and the
@@ -164,7 +166,7 @@ impl Codec {
         Ok(lanes[..n].to_vec())
     }
 
-    /// Compresses every item of `items` in a pipeline (see the [module docs](self)): `load`
+    /// Compresses every item of `items` in a pipeline (see [`Pipeline`]): `load`
     /// turns an item into an image on the loader's threads (several at once), the lanes code
     /// batches side by side, and `sink` is called on the caller's thread with each batch's
     /// items and their streams, in the order of `items`. One result per item; a failed load

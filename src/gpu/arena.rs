@@ -353,6 +353,14 @@ impl GpuArena {
 
     fn wait(&self, index: wgpu::SubmissionIndex) -> Result<()> {
         let timeout = self.ctx.timeout();
+        if self.ctx.host_polls() {
+            // The host's poll runs the callback; this thread only waits for it.
+            let (tx, rx) = mpsc::channel();
+            self.ctx.queue().on_submitted_work_done(move || {
+                let _ = tx.send(());
+            });
+            return rx.recv_timeout(timeout).map_err(|_| not_polled(timeout));
+        }
         self.ctx
             .device()
             .poll(wgpu::PollType::Wait {
@@ -448,15 +456,18 @@ impl GpuArena {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.wait(index)?;
-        match rx.try_recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Error::Gpu(format!("mapping the staging buffer: {e}"))),
-            Err(_) => {
-                return Err(Error::Gpu(
-                    "the staging buffer was not mapped after the GPU finished".into(),
-                ))
-            }
+        let timeout = self.ctx.timeout();
+        let mapped = if self.ctx.host_polls() {
+            // The host's poll runs the callback; this thread only waits for it.
+            rx.recv_timeout(timeout).map_err(|_| not_polled(timeout))?
+        } else {
+            self.wait(index)?;
+            rx.try_recv().map_err(|_| {
+                Error::Gpu("the staging buffer was not mapped after the GPU finished".into())
+            })?
+        };
+        if let Err(e) = mapped {
+            return Err(Error::Gpu(format!("mapping the staging buffer: {e}")));
         }
         let handed = slice
             .get_mapped_range()
@@ -474,6 +485,14 @@ impl GpuArena {
         Counters::bump(&self.ctx.counters().readbacks);
         handed
     }
+}
+
+/// The error of a wait the host's polling did not end in time.
+fn not_polled(timeout: std::time::Duration) -> Error {
+    Error::Gpu(format!(
+        "the GPU work was not done within {timeout:?}; with host polling on, the host must \
+         keep calling Device::poll while a readback waits"
+    ))
 }
 
 #[cfg(test)]

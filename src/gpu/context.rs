@@ -144,6 +144,7 @@ struct Inner {
 pub struct GpuContext {
     inner: Arc<Inner>,
     timeout: Duration,
+    host_polls: bool,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -263,6 +264,7 @@ impl GpuContext {
                 counters: Counters::default(),
             }),
             timeout: DEFAULT_POLL_TIMEOUT,
+            host_polls: false,
         }
     }
 
@@ -426,6 +428,22 @@ impl GpuContext {
 
     pub(super) fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// Whether the host drives the device (see [`with_host_polling`](Self::with_host_polling)).
+    pub fn host_polls(&self) -> bool {
+        self.host_polls
+    }
+
+    /// The same device, driven by the host: vaerans never calls [`wgpu::Device::poll`] on it.
+    /// A readback waits, at most the poll timeout, for its `map_async` callback, which the
+    /// host's own `poll` fires. For hosts that run their own event loop and poll the device
+    /// every frame; pair it with [`Codec::compress_async`](crate::Codec::compress_async), so the
+    /// wait happens on the codec's worker thread, never on the host's. If the host does not
+    /// poll, a readback fails with [`Error::Gpu`] once the timeout has passed.
+    pub fn with_host_polling(mut self, on: bool) -> Self {
+        self.host_polls = on;
+        self
     }
 
     /// The same device with another bound on how long a readback waits for the GPU (default
