@@ -392,6 +392,31 @@ fn pipelined_runs_equal_batch_calls_in_order() {
     }
 }
 
+/// A reopened model (a pipeline lane's) has the same identity and results, opens each graph at
+/// its first run, and refuses a decoder file that changed since the model was opened.
+#[test]
+fn a_reopened_model_opens_each_graph_when_first_run() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["tiny_encoder.onnx", "tiny_decoder.onnx"] {
+        std::fs::copy(Path::new("tests/models").join(f), dir.path().join(f)).unwrap();
+    }
+    let spec = ModelSpec::from_path(&dir.path().join("tiny_encoder.onnx")).unwrap();
+    let vae = Vae::open(&spec, ExecutionProvider::Cpu).unwrap();
+    let copy = vae.reopen(&vae.options().clone().with_threads(1));
+    assert_eq!(copy.id(), vae.id());
+    assert_eq!(copy.latent_channels(), vae.latent_channels());
+    let x: Vec<f32> = (0..3 * 16 * 24)
+        .map(|i| (i % 17) as f32 / 17.0 - 0.5)
+        .collect();
+    let z = vae.encode_nchw(&x, 1, 16, 24).unwrap();
+    assert_eq!(copy.encode_nchw(&x, 1, 16, 24).unwrap(), z);
+    // The decoder file changes on disk: the copy's first decode refuses it.
+    std::fs::write(dir.path().join("tiny_decoder.onnx"), b"not the same graph").unwrap();
+    let err = copy.decode_nchw(&z, 1, 2, 3).unwrap_err().to_string();
+    assert!(err.contains("changed since the model was opened"), "{err}");
+    assert!(vae.decode_nchw(&z, 1, 2, 3).is_ok());
+}
+
 /// `Decoders::decompress_each` decodes each stream with the model it names, in order, like
 /// `Decoders::decompress_parsed`; a stream naming an unknown model fails alone.
 #[test]

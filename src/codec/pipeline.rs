@@ -119,8 +119,9 @@ impl Lane {
 }
 
 impl Codec {
-    /// The first `n` lanes, opened on first use: on the CPU provider each with its own sessions
-    /// on `cores / n` threads, on other providers sharing this codec's model.
+    /// The first `n` lanes, made on first use: on the CPU provider each with its own sessions
+    /// on `cores / n` threads (opened by the lane's first call), on other providers sharing
+    /// this codec's model.
     pub(super) fn lanes(&self, n: usize) -> Result<Vec<Arc<Lane>>> {
         let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
         let cpu = self.vae.provider() == ExecutionProvider::Cpu;
@@ -132,36 +133,21 @@ impl Codec {
             lanes.clear();
         }
         // Opening sessions is mostly graph optimisation on the CPU: the lanes open side by side.
-        let open = || -> Result<Lane> {
+        while lanes.len() < n {
             // One lane on the CPU takes every core, as the codec's own sessions do.
             let vae = match own {
                 Some(threads) => {
                     let options = self.vae.options().clone().with_threads(threads);
-                    Arc::new(self.vae.reopen(&options)?)
+                    Arc::new(self.vae.reopen(&options))
                 }
                 None => self.vae.clone(),
             };
             let world = Mutex::new(self.new_world()?);
-            Ok(Lane {
+            lanes.push(Arc::new(Lane {
                 vae,
                 world,
                 threads: own,
-            })
-        };
-        let open = &open;
-        let opened: Vec<Result<Lane>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (lanes.len()..n).map(|_| scope.spawn(open)).collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Error::Internal("opening a pipeline lane panicked".into()))
-                    })
-                })
-                .collect()
-        });
-        for lane in opened {
-            lanes.push(Arc::new(lane?));
+            }));
         }
         Ok(lanes[..n].to_vec())
     }

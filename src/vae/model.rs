@@ -40,8 +40,9 @@ pub struct Vae {
     options: ProviderOptions,
     latent_channels: usize,
     max_batch: usize,
-    encoder: Mutex<Session>,
-    decoder: Mutex<Session>,
+    /// The sessions; `None` until first used, for a model [reopened](Vae::reopen).
+    encoder: Mutex<Option<Session>>,
+    decoder: Mutex<Option<Session>>,
     enc_names: (String, String),
     dec_names: (String, String),
     counters: [AtomicU64; 4],
@@ -191,8 +192,8 @@ impl Vae {
             options: options.clone(),
             latent_channels,
             max_batch: DEFAULT_MAX_BATCH,
-            encoder: Mutex::new(encoder),
-            decoder: Mutex::new(decoder),
+            encoder: Mutex::new(Some(encoder)),
+            decoder: Mutex::new(Some(decoder)),
             enc_names,
             dec_names,
             counters: Default::default(),
@@ -276,15 +277,50 @@ impl Vae {
         &self.options
     }
 
-    /// The same model opened again, on the provider these sessions run on, with `options`
-    /// (for example another thread count); batch and pixel caps carry over.
-    pub fn reopen(&self, options: &ProviderOptions) -> Result<Self> {
-        let mut vae = Self::open_with(&self.spec, self.provider, options)?;
-        vae.max_batch = self.max_batch;
-        for (mine, theirs) in vae.pixel_caps.iter().zip(&self.pixel_caps) {
-            mine.store(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
+    /// The same model with sessions of its own, on the provider these sessions run on, with
+    /// `options` (for example another thread count); batch and pixel caps carry over. Each
+    /// graph's session is opened when it is first run, so a copy that only encodes never opens
+    /// its decoder; a decoder file that changed since the model was opened is then an error.
+    pub fn reopen(&self, options: &ProviderOptions) -> Self {
+        let caps = |i: usize| AtomicU64::new(self.pixel_caps[i].load(Ordering::Relaxed));
+        Self {
+            spec: self.spec.clone(),
+            id: self.id.clone(),
+            provider: self.provider,
+            options: options.clone(),
+            latent_channels: self.latent_channels,
+            max_batch: self.max_batch,
+            encoder: Mutex::new(None),
+            decoder: Mutex::new(None),
+            enc_names: self.enc_names.clone(),
+            dec_names: self.dec_names.clone(),
+            counters: Default::default(),
+            pixel_caps: [caps(0), caps(1)],
         }
-        Ok(vae)
+    }
+
+    /// Opens graph `decoder` (else the encoder) on this model's provider, for [`Vae::reopen`]'s
+    /// lazy sessions.
+    fn open_graph(&self, decoder: bool) -> Result<Session> {
+        let (what, file) = if decoder {
+            ("decoder", &self.spec.decoder)
+        } else {
+            ("encoder", &self.spec.encoder)
+        };
+        let bytes = file.bytes()?;
+        if decoder && file_hash(&bytes) != self.id.decoder_hash {
+            return Err(Error::Model(format!(
+                "model `{}`: decoder file {file} changed since the model was opened; open it again",
+                self.spec.name
+            )));
+        }
+        let (session, _) = provider::open_session(
+            &bytes,
+            self.provider,
+            &self.options,
+            &format!("{what} {file}"),
+        )?;
+        Ok(session)
     }
 
     /// Session calls and images so far.
@@ -364,6 +400,13 @@ impl Vae {
         let input = ort::value::TensorRef::from_array_view((shape, data))
             .map_err(|e| Error::Runtime(format!("{what} input: {e}")))?;
         let mut session = session.lock().unwrap_or_else(|p| p.into_inner());
+        // Opened before the provider's lock is taken: opening takes it too.
+        if session.is_none() {
+            *session = Some(self.open_graph(decoder)?);
+        }
+        let Some(session) = session.as_mut() else {
+            return Err(Error::Internal(format!("the {what} session is missing")));
+        };
         let _one_at_a_time = provider::exclusive(self.provider);
         self.count(decoder, shape[0]);
         let outputs = session
