@@ -204,6 +204,7 @@ impl CodecBuilder {
             limits: self.limits,
             world: Mutex::new(World::new()),
             lanes: Mutex::new(Vec::new()),
+            profiling: Default::default(),
             #[cfg(feature = "gpu")]
             gpu,
         };

@@ -73,6 +73,8 @@ pub struct Codec {
     pub(super) world: Mutex<World>,
     /// The pipeline's lanes, opened on first use (see [`Codec::compress_each`]).
     pub(super) lanes: Mutex<Vec<Arc<super::pipeline::Lane>>>,
+    /// Whether worlds profile (see [`Codec::set_profiling`]), for lanes made later.
+    pub(super) profiling: std::sync::atomic::AtomicBool,
     #[cfg(feature = "gpu")]
     pub(super) gpu: Option<GpuContext>,
 }
@@ -88,15 +90,24 @@ impl Codec {
     }
 
     /// Per-system times of every call since the last `take_trace` (system, device, runs,
-    /// entities, milliseconds).
+    /// entities, milliseconds), pipeline lanes included: a system's time is summed over the
+    /// lanes that ran it side by side.
     pub fn take_trace(&self) -> Vec<TraceRow> {
-        self.world().take_trace()
+        let mut rows = self.world().take_trace();
+        for lane in self.lanes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            rows.extend(lane.world().take_trace());
+        }
+        TraceRow::merged(rows)
     }
 
     /// Waits for the GPU after every GPU stage so the trace times each stage on its own (one
     /// submission per stage instead of one per batch: slower; for measuring).
     pub fn set_profiling(&self, on: bool) {
+        self.profiling.store(on, std::sync::atomic::Ordering::Relaxed);
         self.world().set_profiling(on);
+        for lane in self.lanes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            lane.world().set_profiling(on);
+        }
     }
 
     /// The GPU context, when the latent stages run on a GPU.
@@ -131,13 +142,17 @@ impl Codec {
         &self.limits
     }
 
-    /// A new world on this codec's device.
+    /// A new world on this codec's device, profiling if the codec is.
     pub(super) fn new_world(&self) -> Result<World> {
         #[cfg(feature = "gpu")]
-        if let Some(ctx) = &self.gpu {
-            return World::with_gpu(ctx);
-        }
-        Ok(World::new())
+        let mut world = match &self.gpu {
+            Some(ctx) => World::with_gpu(ctx)?,
+            None => World::new(),
+        };
+        #[cfg(not(feature = "gpu"))]
+        let mut world = World::new();
+        world.set_profiling(self.profiling.load(std::sync::atomic::Ordering::Relaxed));
+        Ok(world)
     }
 
     fn world(&self) -> std::sync::MutexGuard<'_, World> {

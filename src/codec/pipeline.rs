@@ -113,7 +113,7 @@ pub(super) struct Lane {
 }
 
 impl Lane {
-    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+    pub(super) fn world(&self) -> std::sync::MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
