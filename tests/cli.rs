@@ -204,6 +204,66 @@ fn pipelined_and_one_batch_at_a_time_write_the_same_files() {
     assert_eq!(read("p0"), read("p1"));
 }
 
+/// A stream is untrusted: the model it names only selects among the configured models and the
+/// embedded one (by name, else by decoder hash). Planted model folders named like the stream,
+/// relative or absolute, are never loaded.
+#[test]
+fn a_stream_cannot_choose_model_files() {
+    use vaerans::prelude::*;
+    let dir = workdir();
+    let d = dir.path();
+    // Junk "models" where a path-reading resolver would look: loading them would fail loudly.
+    for planted in [d.join("evil"), d.join("abs")] {
+        std::fs::create_dir(&planted).unwrap();
+        for f in ["encoder.onnx", "decoder.onnx"] {
+            std::fs::write(planted.join(f), b"planted, not a model").unwrap();
+        }
+    }
+    let abs = d.join("abs").display().to_string();
+    for (k, name) in ["evil", "evil/encoder.onnx", abs.as_str()]
+        .iter()
+        .enumerate()
+    {
+        // The tiny model's graphs, filed under the hostile name.
+        let mut spec = ModelSpec::from_path(&models_dir().join("tiny_encoder.onnx")).unwrap();
+        spec.name = name.to_string();
+        let codec = Codec::builder()
+            .model_spec(spec)
+            .execution_provider(ExecutionProvider::Cpu)
+            .device(Device::Cpu)
+            .build()
+            .unwrap();
+        let img = RgbImage::from_fn(16, 16, |x, y| image::Rgb([x as u8 * 9, y as u8 * 5, 40]));
+        std::fs::write(d.join(format!("s{k}.vaer")), codec.compress(&img).unwrap()).unwrap();
+
+        // The configured `tiny` has the stream's decoder hash: it decodes, nothing planted is read.
+        let out = run(
+            bin().args(["decompress", &format!("s{k}.vaer"), "-o", "x.png"]),
+            d,
+        );
+        assert!(out.status.success(), "{name}");
+        assert!(d.join("x.png").is_file());
+        std::fs::remove_file(d.join("x.png")).unwrap();
+
+        // No configured model has its hash: a clear refusal, still nothing read.
+        let config = std::fs::read(d.join("vaerans.toml")).unwrap();
+        std::fs::write(d.join("vaerans.toml"), "").unwrap();
+        let out = run(
+            bin().args(["decompress", &format!("s{k}.vaer"), "-o", "x.png"]),
+            d,
+        );
+        std::fs::write(d.join("vaerans.toml"), config).unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("never read as a path"), "{err}");
+        assert!(
+            !err.contains("planted") && !err.contains("protobuf"),
+            "{err}"
+        );
+        assert!(!d.join("x.png").exists());
+    }
+}
+
 #[test]
 fn errors_are_one_line_and_nonzero() {
     let dir = workdir();

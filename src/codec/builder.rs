@@ -94,6 +94,16 @@ impl CodecBuilder {
         Ok(config.resolve(None)?.name)
     }
 
+    /// The model to decode a stream naming `id` with, among the configured models and the
+    /// embedded one (see [`Config::resolve_stream`]).
+    pub(super) fn stream_model(&self, id: &crate::components::ModelId) -> Result<ModelSpec> {
+        let config = match &self.config {
+            Some(c) => c.clone(),
+            None => Config::load()?,
+        };
+        config.resolve_stream(id)
+    }
+
     /// A model described in code (takes precedence over [`model`](Self::model)).
     pub fn model_spec(mut self, spec: ModelSpec) -> Self {
         self.spec = Some(spec);

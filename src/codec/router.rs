@@ -10,6 +10,7 @@ use super::builder::CodecBuilder;
 use super::images::Codec;
 use super::pipeline::{self, Pipeline, PipelineReport};
 use crate::bitstream::AnsBitstream;
+use crate::components::ModelId;
 use crate::error::{Error, Result};
 
 /// Decodes streams with the model each one names (or the builder's model, when it names one),
@@ -69,7 +70,7 @@ impl Decoders {
         route(
             streams,
             pinned.as_deref(),
-            |name| self.codec(name),
+            |name, id| self.codec(name, id),
             |codec, s| codec.decompress_parsed(s),
         )
     }
@@ -94,7 +95,7 @@ impl Decoders {
         S: FnMut(Vec<(T, Result<RgbImage>)>),
     {
         let items = items.into_iter();
-        let first = self.codec(&self.builder.default_model_name()?)?;
+        let first = self.codec(&self.builder.default_model_name()?, None)?;
         let (batch, n) = plan.resolve(first.vae());
         let n = pipeline::cap_lanes(n, batch, &items);
         let pinned = self.builder.model_name().map(str::to_string);
@@ -102,7 +103,9 @@ impl Decoders {
         let parse = |item: &T| AnsBitstream::parse(load(item)?, &limits);
         let me = Mutex::new(self);
         let work = |lane: usize, streams: Vec<Result<AnsBitstream>>| {
-            let codec = |name: &str| me.lock().unwrap_or_else(|p| p.into_inner()).codec(name);
+            let codec = |name: &str, id: Option<&ModelId>| {
+                me.lock().unwrap_or_else(|p| p.into_inner()).codec(name, id)
+            };
             route(streams, pinned.as_deref(), codec, |c, s| {
                 c.decompress_lane(lane, n, s)
             })
@@ -110,15 +113,21 @@ impl Decoders {
         Ok(pipeline::run(items, batch, n, parse, work, sink))
     }
 
-    /// The codec of model `name`, opened on first use.
-    fn codec(&mut self, name: &str) -> Result<Arc<Codec>> {
+    /// The codec filed under `name`, opened on first use: the model a stream names (`stream`,
+    /// chosen among the configured models and the embedded one, never by path), or else the
+    /// model the builder names.
+    fn codec(&mut self, name: &str, stream: Option<&ModelId>) -> Result<Arc<Codec>> {
         if !self.codecs.contains_key(name) {
             let start = Instant::now();
-            let built = self
-                .builder
-                .clone()
-                .model(name)
-                .build()
+            let builder = match stream {
+                Some(id) => self
+                    .builder
+                    .stream_model(id)
+                    .map(|s| self.builder.clone().model_spec(s)),
+                None => Ok(self.builder.clone().model(name)),
+            };
+            let built = builder
+                .and_then(CodecBuilder::build)
                 .map(Arc::new)
                 .map_err(|e| Error::Model(format!("cannot open the stream's model `{name}`: {e}")));
             self.opening += start.elapsed();
@@ -146,7 +155,7 @@ impl Decoders {
 fn route(
     streams: Vec<Result<AnsBitstream>>,
     pinned: Option<&str>,
-    mut codec: impl FnMut(&str) -> Result<Arc<Codec>>,
+    mut codec: impl FnMut(&str, Option<&ModelId>) -> Result<Arc<Codec>>,
     mut decode: impl FnMut(&Codec, Vec<Result<AnsBitstream>>) -> Vec<Result<RgbImage>>,
 ) -> Vec<Result<RgbImage>> {
     let mut results: Vec<Option<Result<RgbImage>>> = streams.iter().map(|_| None).collect();
@@ -165,7 +174,11 @@ fn route(
     }
     for (name, members) in by_model {
         let (idx, streams): (Vec<usize>, Vec<AnsBitstream>) = members.into_iter().unzip();
-        let decoded = match codec(&name) {
+        // A pinned model is the user's choice; otherwise the streams' own names choose.
+        let id = pinned
+            .is_none()
+            .then(|| streams[0].header().source.model.clone());
+        let decoded = match codec(&name, id.as_ref()) {
             Ok(c) => decode(&c, streams.into_iter().map(Ok).collect()),
             Err(e) => idx.iter().map(|_| Err(e.clone())).collect(),
         };

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::components::ModelId;
 use crate::error::{Error, Result};
 
 /// Name of the model embedded in the crate (see `models/README.md`).
@@ -379,6 +380,46 @@ impl Config {
         )))
     }
 
+    /// The model to decode a stream with, from the model the stream names: a configured model
+    /// of that name, the embedded model, or else the configured (or embedded) model whose
+    /// decoder has the stream's decoder hash. A stream is untrusted input, so its name is never
+    /// read as a path: only models the user configured, and the embedded one, can be chosen.
+    pub fn resolve_stream(&self, id: &ModelId) -> Result<ModelSpec> {
+        if let Some(spec) = self.models.get(&id.name) {
+            return Ok(spec.clone());
+        }
+        if id.name == DEFAULT_MODEL_NAME {
+            return Ok(ModelSpec::embedded_default());
+        }
+        // Only the files the user configured are read, to hash their decoders.
+        for spec in self.all() {
+            let same = spec
+                .decoder
+                .bytes()
+                .is_ok_and(|b| super::model::file_hash(&b) == id.decoder_hash);
+            if same {
+                tracing::info!(
+                    "the stream's model `{}` is configured model `{}` (same decoder hash)",
+                    id.name.escape_debug(),
+                    spec.name
+                );
+                // The same model under the stream's name, which its identity check compares.
+                let mut spec = spec;
+                spec.name = id.name.clone();
+                return Ok(spec);
+            }
+        }
+        Err(Error::Model(format!(
+            "the stream was made with model `{}`, which is neither configured nor the embedded \
+             model, and no configured decoder has its hash; a stream's model name is never read \
+             as a path: configure the model (config: {}) or name the model to decode with",
+            id.name.escape_debug(),
+            self.path
+                .as_ref()
+                .map_or("none found".to_string(), |p| p.display().to_string())
+        )))
+    }
+
     /// This config with `spec` added under its name (replacing a model of the same name).
     pub fn with_model(mut self, spec: ModelSpec) -> Self {
         self.models.insert(spec.name.clone(), spec);
@@ -396,6 +437,56 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stream's model name picks a configured model, the embedded one, or the model with its
+    /// decoder hash; a path-like or unknown name with an unknown hash is refused.
+    #[test]
+    fn streams_choose_only_among_configured_models() {
+        let dir = std::env::temp_dir();
+        let cfg = Config::parse(
+            "[models.tiny]\nencoder = \"tests/models/tiny_encoder.onnx\"\n\
+             decoder = \"tests/models/tiny_decoder.onnx\"\n",
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+        )
+        .unwrap();
+        let tiny_hash = super::super::model::file_hash(
+            &std::fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models/tiny_decoder.onnx"),
+            )
+            .unwrap(),
+        );
+        let id = |name: &str, hash: [u8; 32]| ModelId {
+            name: name.into(),
+            decoder_hash: hash,
+        };
+        assert_eq!(
+            cfg.resolve_stream(&id("tiny", [0; 32])).unwrap().name,
+            "tiny"
+        );
+        assert_eq!(
+            cfg.resolve_stream(&id(DEFAULT_MODEL_NAME, [0; 32]))
+                .unwrap()
+                .name,
+            DEFAULT_MODEL_NAME
+        );
+        let planted = dir.join("planted_encoder.onnx").display().to_string();
+        for name in ["evil", "evil/encoder.onnx", planted.as_str()] {
+            let found = cfg.resolve_stream(&id(name, tiny_hash)).unwrap();
+            assert_eq!(found.decoder, cfg.resolve(Some("tiny")).unwrap().decoder);
+            let err = cfg
+                .resolve_stream(&id(name, [7; 32]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("never read as a path"), "{err}");
+        }
+        let embedded = super::super::model::file_hash(DEFAULT_DECODER);
+        assert_eq!(
+            cfg.resolve_stream(&id("renamed", embedded))
+                .unwrap()
+                .decoder,
+            ModelFile::Embedded(DEFAULT_DECODER)
+        );
+    }
 
     #[test]
     fn parses_and_resolves_relative_paths() {
