@@ -264,6 +264,107 @@ fn a_stream_cannot_choose_model_files() {
     }
 }
 
+/// Outputs that would destroy data are refused before anything is written: an output that is
+/// its input (also through a link), several inputs into one file; a refused run leaves no
+/// empty folder.
+#[test]
+fn outputs_that_would_lose_data_are_refused() {
+    let dir = workdir();
+    let d = dir.path();
+    photo(&d.join("a.png"), 16, 16);
+    photo(&d.join("b.png"), 16, 16);
+    std::os::unix::fs::symlink(d.join("a.png"), d.join("link.png")).unwrap();
+    let original = std::fs::read(d.join("a.png")).unwrap();
+    for out in ["a.png", "link.png"] {
+        let r = run(bin().args(["compress", "a.png", "-o", out]), d);
+        assert!(!r.status.success());
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains("would overwrite its own input"), "{err}");
+    }
+    assert_eq!(std::fs::read(d.join("a.png")).unwrap(), original);
+    assert!(run(bin().args(["compress", "a.png", "-o", "a.vaer"]), d)
+        .status
+        .success());
+    let stream = std::fs::read(d.join("a.vaer")).unwrap();
+    let r = run(bin().args(["decompress", "a.vaer", "-o", "a.vaer"]), d);
+    assert!(!r.status.success());
+    assert_eq!(std::fs::read(d.join("a.vaer")).unwrap(), stream);
+
+    // Two inputs, one file name: an error, and no folder of that name.
+    let r = run(
+        bin().args(["compress", "a.png", "b.png", "-o", "two.vaer"]),
+        d,
+    );
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("need an output folder"), "{err}");
+    assert!(!d.join("two.vaer").exists());
+    // A run refused for its model leaves no empty output folder.
+    let r = run(
+        bin().args([
+            "compress", "a.png", "b.png", "-o", "out", "--model", "missing",
+        ]),
+        d,
+    );
+    assert!(!r.status.success());
+    assert!(!d.join("out").exists());
+}
+
+/// SIGINT while outputs are being written: exit status 130 and no temporary file left.
+#[test]
+fn an_interrupted_run_leaves_no_temporary_file() {
+    let dir = workdir();
+    let d = dir.path();
+    std::fs::create_dir(d.join("in")).unwrap();
+    for i in 0..16 {
+        photo(&d.join(format!("in/{i}.png")), 2048, 1536);
+    }
+    assert!(run(bin().args(["compress", "in", "-o", "s"]), d)
+        .status
+        .success());
+    let temporaries = |dir: &Path| -> usize {
+        std::fs::read_dir(dir).map_or(0, |rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+                .count()
+        })
+    };
+    let mut child = bin()
+        .args(["decompress", "s", "-o", "png"])
+        .current_dir(d)
+        .env_remove("VAERANS_CONFIG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt as soon as a PNG is being written.
+    let start = std::time::Instant::now();
+    while temporaries(&d.join("png")) == 0 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "no write seen"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before a write was seen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert_eq!(temporaries(&d.join("png")), 0);
+    // What was written is whole.
+    for e in std::fs::read_dir(d.join("png")).unwrap() {
+        image::open(e.unwrap().path()).unwrap();
+    }
+}
+
 #[test]
 fn errors_are_one_line_and_nonzero() {
     let dir = workdir();

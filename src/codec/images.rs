@@ -103,7 +103,8 @@ impl Codec {
     /// Waits for the GPU after every GPU stage so the trace times each stage on its own (one
     /// submission per stage instead of one per batch: slower; for measuring).
     pub fn set_profiling(&self, on: bool) {
-        self.profiling.store(on, std::sync::atomic::Ordering::Relaxed);
+        self.profiling
+            .store(on, std::sync::atomic::Ordering::Relaxed);
         self.world().set_profiling(on);
         for lane in self.lanes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             lane.world().set_profiling(on);

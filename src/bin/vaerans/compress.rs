@@ -10,7 +10,9 @@ use vaerans::vae::Config;
 use vaerans::{Error, RawImage, Result};
 
 use crate::cli::{codec_builder, ModelArgs};
-use crate::io::{finish_file, plan, progress, summary, write_atomic, Pace, IMAGE_EXTS};
+use crate::io::{
+    create_output_dirs, finish_file, plan, progress, summary, write_atomic, Pace, IMAGE_EXTS,
+};
 use crate::trace::print_trace;
 
 /// One file to compress: its input, its output, and its pixels once loaded (for bpp).
@@ -31,6 +33,7 @@ pub(crate) fn compress(
         .quality(quality)
         .build()?;
     codec.set_profiling(args.trace);
+    create_output_dirs(&pairs)?;
     let n = pairs.len();
     let bar = progress(n, args.json);
     let mut failed = 0;

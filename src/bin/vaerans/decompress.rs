@@ -12,7 +12,9 @@ use vaerans::vae::Config;
 use vaerans::{AnsBitstream, Codec, Decoders, Error, Result};
 
 use crate::cli::{codec_builder, ModelArgs};
-use crate::io::{finish_file, plan, progress, summary, write_atomic, Pace, STREAM_EXTS};
+use crate::io::{
+    create_output_dirs, finish_file, plan, progress, summary, write_atomic, Pace, STREAM_EXTS,
+};
 use crate::trace::print_trace;
 
 /// One file to decompress: its input, its output, and its stream's length once read (for bpp).
@@ -27,6 +29,7 @@ pub(crate) fn decompress(inputs: &[PathBuf], output: &Path, args: &ModelArgs) ->
     // The builder's model is `--model` when given; otherwise each stream's own is opened.
     let mut decoders = Decoders::new(codec_builder(args, Config::load()?));
     decoders.set_profiling(args.trace);
+    create_output_dirs(&pairs)?;
     let n = pairs.len();
     let bar = progress(n, args.json);
     let mut failed = 0;

@@ -57,7 +57,10 @@ pub(crate) fn finish_file(
     bar.inc(1);
 }
 
-/// Expands files and directories (non-recursive, sorted) into `(input, output)` pairs.
+/// Expands files and directories (non-recursive, sorted) into `(input, output)` pairs (see
+/// [`create_output_dirs`]). Refused before anything is written: several
+/// inputs (or a folder) with an output that is a file or names one (`-o x.vaer`), two inputs
+/// with the same output, and an output that is one of the inputs (also through a link).
 pub(crate) fn plan(
     inputs: &[PathBuf],
     output: &Path,
@@ -69,28 +72,98 @@ pub(crate) fn plan(
         || files.len() > 1
         || output.is_dir()
         || output.as_os_str().to_string_lossy().ends_with('/');
-    if !to_dir {
-        return Ok(vec![(files.remove(0), output.to_path_buf())]);
-    }
-    std::fs::create_dir_all(output).map_err(|e| Error::io(output, e))?;
-    let mut seen = HashSet::new();
-    let mut pairs = Vec::with_capacity(files.len());
-    for f in files {
-        let stem = f.file_stem().unwrap_or(f.as_os_str());
-        let out = output.join(stem).with_extension(out_ext);
-        if !seen.insert(out.clone()) {
+    let pairs = if to_dir {
+        let names_a_file = output.is_file()
+            || output
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case(out_ext) && !output.is_dir());
+        if names_a_file {
             return Err(Error::InvalidInput(format!(
-                "two inputs would both write {}; rename one",
-                out.display()
+                "{} input files need an output folder, but {} is {} file; name a folder",
+                files.len(),
+                output.display(),
+                if output.is_file() {
+                    "a"
+                } else {
+                    "named like a"
+                }
             )));
         }
-        pairs.push((f, out));
+        let mut seen = HashSet::new();
+        let mut pairs = Vec::with_capacity(files.len());
+        for f in files {
+            let stem = f.file_stem().unwrap_or(f.as_os_str());
+            let out = output.join(stem).with_extension(out_ext);
+            if !seen.insert(out.clone()) {
+                return Err(Error::InvalidInput(format!(
+                    "two inputs would both write {}; rename one",
+                    out.display()
+                )));
+            }
+            pairs.push((f, out));
+        }
+        pairs
+    } else {
+        vec![(files.remove(0), output.to_path_buf())]
+    };
+    for (input, out) in &pairs {
+        // Only an existing output can be an input; `is_same_file` sees through links.
+        if out.exists() && same_file::is_same_file(input, out).unwrap_or(false) {
+            return Err(Error::InvalidInput(format!(
+                "{} would overwrite its own input {}; choose another output",
+                out.display(),
+                input.display()
+            )));
+        }
     }
     Ok(pairs)
 }
 
+/// Creates the folders the outputs go to; called once the work is sure to start, so a
+/// refused run leaves no empty folder behind.
+pub(crate) fn create_output_dirs(pairs: &[(PathBuf, PathBuf)]) -> Result<()> {
+    let dirs: HashSet<&Path> = pairs
+        .iter()
+        .filter_map(|(_, out)| out.parent())
+        .filter(|d| !d.as_os_str().is_empty())
+        .collect();
+    for d in dirs {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+    }
+    Ok(())
+}
+
+/// The temporary files being written now, removed by [`clean_up_on_signal`]'s handler.
+static WRITING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn writing() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    WRITING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// On SIGINT or SIGTERM: removes every temporary file being written and exits with status 130,
+/// so an interrupted run leaves only whole outputs behind.
+pub(crate) fn clean_up_on_signal() {
+    let installed = ctrlc::set_handler(|| {
+        // The lock stays held until the exit, so no write starts meanwhile; a second pass
+        // catches a file created just after its name was registered.
+        let mut names = writing();
+        for _ in 0..2 {
+            for tmp in names.iter() {
+                let _ = std::fs::remove_file(tmp);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        names.clear();
+        eprintln!("interrupted: temporary files removed; outputs written so far are whole");
+        std::process::exit(130);
+    });
+    if let Err(e) = installed {
+        tracing::debug!("no signal handler ({e}); an interrupted write may leave a .tmp file");
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder, so a failure never
-/// leaves a half-written output.
+/// leaves a half-written output; an interrupting signal removes the temporary file too.
 pub(crate) fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let dir = path
         .parent()
@@ -101,11 +174,13 @@ pub(crate) fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>)
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    writing().push(tmp.clone());
     let result =
         write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
+    writing().retain(|t| t != &tmp);
     result
 }
 

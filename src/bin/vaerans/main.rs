@@ -96,6 +96,7 @@ fn main() -> ExitCode {
         .with_target(false)
         .without_time()
         .init();
+    io::clean_up_on_signal();
     match run(cli.command) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(failed) => {
