@@ -179,6 +179,15 @@ pub enum Error {
     #[error("image: {0}")]
     Image(String),
 
+    /// An image has an alpha channel and the alpha policy ([`Alpha`](crate::Alpha)) refuses
+    /// it: vaerans codes RGB, and dropping alpha silently would reveal what transparent pixels
+    /// hide.
+    #[error(
+        "image: {0}: it has an alpha channel, which vaerans does not code; drop the alpha or \
+         composite the image over a colour"
+    )]
+    Alpha(String),
+
     /// The GPU path was asked for but no usable adapter exists.
     #[error("no GPU: {0}")]
     NoGpu(String),
@@ -208,6 +217,7 @@ impl Error {
             Self::ExecutionProvider(_) => Some(Remedy::CpuExecutionProvider),
             Self::Gpu(_) | Self::NoGpu(_) => Some(Remedy::CpuDevice),
             Self::ModelMismatch { .. } => Some(Remedy::StreamModel),
+            Self::Alpha(_) => Some(Remedy::AlphaPolicy),
             _ => None,
         }
     }
@@ -224,6 +234,8 @@ pub enum Remedy {
     CpuDevice,
     /// Decode with the model the stream names.
     StreamModel,
+    /// Choose what happens to an image's alpha channel.
+    AlphaPolicy,
 }
 
 fn format_names(names: &[&'static str]) -> String {

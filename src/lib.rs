@@ -71,7 +71,9 @@ pub use self::core::{
     World, DEFAULT_ARENA_BYTES, MAX_RANK,
 };
 pub use bitstream::{AnsBitstream, Limits};
-pub use codec::{Codec, CodecBuilder, Decoders, Pipeline, PipelineReport, RawImage};
+pub use codec::{
+    open_image, Alpha, Codec, CodecBuilder, Decoders, Pipeline, PipelineReport, RawImage,
+};
 pub use error::{Error, Remedy, Result};
 pub use latent::LatentCodec;
 

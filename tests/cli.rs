@@ -365,6 +365,74 @@ fn an_interrupted_run_leaves_no_temporary_file() {
     }
 }
 
+/// Images are read as a viewer shows them: EXIF orientation applied, the format taken from
+/// the content, and alpha never dropped silently (`--alpha` chooses).
+#[test]
+fn images_are_read_as_a_viewer_shows_them() {
+    use image::ImageEncoder;
+    let dir = workdir();
+    let d = dir.path();
+    let info = |stream: &str| -> serde_json::Value {
+        let out = run(bin().args(["info", stream, "--json"]), d);
+        assert!(out.status.success());
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // A 30×20 JPEG whose EXIF says "rotate 90° clockwise" (orientation 6) is 20×30.
+    let img = RgbImage::from_fn(30, 20, |x, y| image::Rgb([x as u8 * 8, y as u8 * 12, 90]));
+    let mut jpeg = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95);
+    // TIFF header (big-endian), one IFD entry: Orientation (0x0112), SHORT, 1, value 6.
+    let exif = [
+        b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0,
+    ];
+    enc.set_exif_metadata(exif.to_vec()).unwrap();
+    enc.write_image(img.as_raw(), 30, 20, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    // Named .png: the content says JPEG, and that is what counts.
+    std::fs::write(d.join("portrait.png"), &jpeg).unwrap();
+    assert!(
+        run(bin().args(["compress", "portrait.png", "-o", "p.vaer"]), d)
+            .status
+            .success()
+    );
+    let v = info("p.vaer");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(20), Some(30))
+    );
+
+    // RGBA: refused by default with what to do; dropped or composited when asked.
+    let rgba = image::RgbaImage::from_fn(16, 16, |x, _| image::Rgba([200, 30, 30, (x * 16) as u8]));
+    rgba.save(d.join("alpha.png")).unwrap();
+    let out = run(bin().args(["compress", "alpha.png", "-o", "a.vaer"]), d);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("alpha channel") && err.contains("--alpha"),
+        "{err}"
+    );
+    assert!(!d.join("a.vaer").exists());
+    for policy in ["drop", "over=ffffff"] {
+        let out = run(
+            bin().args(["compress", "alpha.png", "-o", "a.vaer", "--alpha", policy]),
+            d,
+        );
+        assert!(out.status.success(), "{policy}");
+    }
+    let out = run(
+        bin().args([
+            "compress",
+            "alpha.png",
+            "-o",
+            "a.vaer",
+            "--alpha",
+            "over=12",
+        ]),
+        d,
+    );
+    assert!(!out.status.success());
+}
+
 #[test]
 fn errors_are_one_line_and_nonzero() {
     let dir = workdir();

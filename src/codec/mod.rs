@@ -21,11 +21,13 @@
 mod asynchronous;
 mod builder;
 mod images;
+mod input;
 mod passes;
 mod pipeline;
 mod router;
 
 pub use builder::CodecBuilder;
 pub use images::{Codec, RawImage};
+pub use input::{open_image, Alpha};
 pub use pipeline::{Pipeline, PipelineReport};
 pub use router::Decoders;

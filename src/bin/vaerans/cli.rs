@@ -119,6 +119,10 @@ pub(crate) struct ModelArgs {
     /// instead of pipelined: slower; for comparison.
     #[arg(long)]
     pub(crate) one_batch_at_a_time: bool,
+    /// Images with an alpha channel: error (refuse them), drop (keep the colours as they are)
+    /// or over=RRGGBB (composite over that colour, e.g. over=ffffff).
+    #[arg(long, default_value = "error")]
+    pub(crate) alpha: vaerans::Alpha,
     /// Where Hadamard, wavelet and quantisation run: auto (a hardware GPU if present), gpu or
     /// cpu. The choice is logged.
     #[arg(long, default_value = "auto")]

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use vaerans::vae::Config;
-use vaerans::{Error, RawImage, Result};
+use vaerans::{Alpha, Error, RawImage, Result};
 
 use crate::cli::{codec_builder, ModelArgs};
 use crate::io::{
@@ -48,7 +48,8 @@ pub(crate) fn compress(
         let jobs: Vec<Job> = jobs.collect();
         for chunk in jobs.chunks(batch) {
             let mut pace = Pace::start();
-            let loaded: Vec<Result<image::RgbImage>> = chunk.par_iter().map(load).collect();
+            let loaded: Vec<Result<image::RgbImage>> =
+                chunk.par_iter().map(|j| load(j, args.alpha)).collect();
             let raws: Vec<RawImage<'_>> = loaded
                 .iter()
                 .filter_map(|r| r.as_ref().ok())
@@ -70,9 +71,14 @@ pub(crate) fn compress(
         format!("one batch of {batch} at a time")
     } else {
         let mut pace = Pace::start();
-        let report = codec.compress_each(jobs, load, args.pipeline(), |done| {
-            write(&done, &mut pace, &bar, args.json, &mut failed);
-        })?;
+        let report = codec.compress_each(
+            jobs,
+            |j| load(j, args.alpha),
+            args.pipeline(),
+            |done| {
+                write(&done, &mut pace, &bar, args.json, &mut failed);
+            },
+        )?;
         format!(
             "pipelined, {} lane(s) × batches of {}",
             report.lanes, report.batch
@@ -86,11 +92,9 @@ pub(crate) fn compress(
     Ok(failed)
 }
 
-/// Loads one input as RGB8, noting its pixels.
-fn load(job: &Job) -> Result<image::RgbImage> {
-    let img = image::open(&job.input)
-        .map_err(|e| Error::Image(format!("{}: {e}", job.input.display())))?
-        .to_rgb8();
+/// Loads one input as RGB8 (see [`vaerans::open_image`]), noting its pixels.
+fn load(job: &Job, alpha: Alpha) -> Result<image::RgbImage> {
+    let img = vaerans::open_image(&job.input, alpha)?;
     let _ = job.pixels.set(img.width() as f64 * img.height() as f64);
     Ok(img)
 }

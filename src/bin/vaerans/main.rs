@@ -25,6 +25,7 @@ fn hint(e: &Error) -> Option<&'static str> {
         Remedy::CpuExecutionProvider => Some("--ep cpu"),
         Remedy::CpuDevice => Some("--device cpu"),
         Remedy::StreamModel => Some("--model NAME"),
+        Remedy::AlphaPolicy => Some("--alpha drop or --alpha over=RRGGBB"),
         _ => None,
     }
 }

@@ -85,9 +85,7 @@ pub(crate) fn eval(
             .unwrap_or_default();
         bar.set_message(name.clone());
         let result = (|| -> Result<Vec<EvalRow>> {
-            let img = image::open(path)
-                .map_err(|e| Error::Image(format!("{}: {e}", path.display())))?
-                .to_rgb8();
+            let img = vaerans::open_image(path, args.alpha)?;
             let (w, h) = img.dimensions();
             let measure = |b: &image::RgbImage| Metrics::of_rgb8(img.as_raw(), b.as_raw(), w, h);
             let row = |codec: &str, setting, bytes: Option<usize>, m: Metrics, enc, dec| EvalRow {
