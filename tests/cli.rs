@@ -433,6 +433,51 @@ fn images_are_read_as_a_viewer_shows_them() {
     assert!(!out.status.success());
 }
 
+/// Absurd benchmark shapes and images too wide for a baseline are clear errors or skipped
+/// baselines, never a panic or an aborted allocation.
+#[test]
+fn absurd_sizes_are_errors_not_aborts() {
+    let dir = workdir();
+    let d = dir.path();
+    for (args, says) in [
+        (&["bench", "--latent", "256x4096x4096"][..], "at most"),
+        (&["bench", "--latent", "3x8x8"][..], "multiple of 4"),
+        (&["bench", "--size", "100000x100000"][..], "sides up to"),
+        (
+            &["bench", "--size", "8000x8000", "--batch", "64"][..],
+            "pixels per batch",
+        ),
+    ] {
+        let out = run(bin().args(args), d);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // A side of 17000: WebP cannot code it; eval says so and reports vaerans' rows.
+    photo(&d.join("wide.png"), 17000, 8);
+    let out = run(
+        bin().args([
+            "eval",
+            "wide.png",
+            "-q",
+            "50",
+            "--baselines",
+            "webp",
+            "--out",
+            "r",
+        ]),
+        d,
+    );
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("webp skipped") && err.contains("16383"),
+        "{err}"
+    );
+    let results = std::fs::read_to_string(d.join("r/results.csv")).unwrap();
+    assert!(results.contains("vaerans"), "{results}");
+}
+
 #[test]
 fn errors_are_one_line_and_nonzero() {
     let dir = workdir();

@@ -36,6 +36,18 @@ pub(crate) fn run(args: BenchArgs) -> Result<usize> {
     }
     let batches = or_default(args.batch.clone(), &[1, 8]);
     let iters = args.iters.unwrap_or(3);
+    check_counts(&batches, iters)?;
+    let (w, h) = args.size;
+    let max_side = vaerans::Limits::default().max_image_dim;
+    let pixels = u64::from(w) * u64::from(h) * batches.iter().max().copied().unwrap_or(1) as u64;
+    if w > max_side || h > max_side || pixels > MAX_BENCH_PIXELS {
+        return Err(Error::InvalidInput(format!(
+            "--size {w}x{h} at batch {}: the benchmark takes sides up to {max_side} and at most \
+             {MAX_BENCH_PIXELS} pixels per batch (the VAE needs a few hundred bytes per pixel); \
+             use a smaller size or batch",
+            batches.iter().max().copied().unwrap_or(1)
+        )));
+    }
     let (images, source) = if args.inputs.is_empty() {
         let (w, h) = args.size;
         let images = (0..4).map(|i| synthetic_image(w, h, i + 1)).collect();
@@ -133,6 +145,13 @@ fn print_ratios(rows: &[BenchRow]) {
         }
     }
 }
+
+/// Most latent values per batch `bench --latent` takes, so an absurd shape is an error rather
+/// than an aborted allocation.
+const MAX_BENCH_VALUES: usize = 1 << 27;
+
+/// Most pixels per batch `bench` takes on images.
+const MAX_BENCH_PIXELS: u64 = 1 << 26;
 
 /// Uniform noise in [-0.5, 0.5), deterministic in `seed`. (A tiny xorshift generator:
 /// benchmark data needs no statistical quality.)
@@ -432,6 +451,23 @@ fn run_latents(
         return Err(Error::InvalidInput(
             "every side of the latent shape must be at least 1".into(),
         ));
+    }
+    if shape[0] % 4 != 0 {
+        return Err(Error::InvalidInput(format!(
+            "a latent of {} channels: the Hadamard stage takes channels in groups of four; \
+             use a multiple of 4",
+            shape[0]
+        )));
+    }
+    let most = batches.iter().max().copied().unwrap_or(1);
+    let values = shape.iter().product::<usize>().saturating_mul(most);
+    if values > MAX_BENCH_VALUES {
+        return Err(Error::InvalidInput(format!(
+            "batch {most} of {}×{}×{} latents is {values} values; the benchmark takes at most \
+             {MAX_BENCH_VALUES} per batch (its arenas hold about 20 bytes per value): use a \
+             smaller shape or batch",
+            shape[0], shape[1], shape[2]
+        )));
     }
     let codec = LatentCodec::new(quality)?;
     let (mut world, adapter) = world_for(device)?;

@@ -209,8 +209,6 @@ pub(crate) fn parse_shape(s: &str) -> std::result::Result<[usize; 3], String> {
     parse_dims::<3>(s, "CxHxW, e.g. 4x64x64")
 }
 
-/// A codec builder from the shared model options, resolving names in `config`, with
-/// `--model` applied.
 impl ModelArgs {
     /// The pipeline's batch and lanes, as given (`None`: the library's choice).
     pub(crate) fn pipeline(&self) -> vaerans::Pipeline {
@@ -226,6 +224,8 @@ impl ModelArgs {
     }
 }
 
+/// A codec builder from the shared model options, resolving names in `config`, with
+/// `--model` applied.
 pub(crate) fn codec_builder(args: &ModelArgs, config: Config) -> CodecBuilder {
     let builder = Codec::builder()
         .execution_provider(args.provider.ep)

@@ -111,6 +111,13 @@ impl Baseline {
             }
             Baseline::Webp => {
                 let (w, h) = img.dimensions();
+                // libwebp's limit; the crate panics past it.
+                if w > WEBP_MAX_SIDE || h > WEBP_MAX_SIDE {
+                    return Err(Error::InvalidInput(format!(
+                        "WebP codes images up to {WEBP_MAX_SIDE} pixels a side; this one is \
+                         {w}×{h} (leave WebP out with --baselines)"
+                    )));
+                }
                 let t = Instant::now();
                 let buf = webp::Encoder::from_rgb(img.as_raw(), w, h).encode(f32::from(quality));
                 let encode_seconds = t.elapsed().as_secs_f64();
@@ -204,6 +211,9 @@ fn avif_round_trip(img: &RgbImage, quality: u8) -> Result<RoundTrip> {
         decode_seconds: t.elapsed().as_secs_f64(),
     })
 }
+
+/// The largest side libwebp encodes.
+const WEBP_MAX_SIDE: u32 = 16383;
 
 #[cfg(test)]
 mod tests {
