@@ -196,8 +196,7 @@ impl Codec {
         S: FnMut(Vec<(T, Result<Vec<u8>>)>),
     {
         let items = items.into_iter();
-        let (batch, n) = plan.resolve(&self.vae);
-        let n = cap_lanes(n, batch, &items);
+        let (batch, n) = plan.plan(&self.vae, &items);
         let lanes = self.lanes(n)?;
         let work = |lane: usize, loaded: Vec<Result<RgbImage>>| {
             let lane = &lanes[lane];
@@ -233,18 +232,19 @@ impl Codec {
         S: FnMut(Vec<(T, Result<RgbImage>)>),
     {
         let items = items.into_iter();
-        let (batch, n) = plan.resolve(&self.vae);
-        let n = cap_lanes(n, batch, &items);
-        self.lanes(n)?;
+        let (batch, n) = plan.plan(&self.vae, &items);
+        let lanes = self.lanes(n)?;
         let limits = &self.limits;
         let parse = |item: &T| AnsBitstream::parse(load(item)?, limits);
         let work = |lane: usize, streams: Vec<Result<AnsBitstream>>| {
-            self.decompress_lane(lane, n, streams)
+            let lane = &lanes[lane];
+            self.decompress_on(&mut lane.world(), &lane.vae, streams)
         };
         Ok(run(items, batch, n, parse, work, sink))
     }
 
-    /// Decodes parsed streams in lane `lane` of `n`.
+    /// Decodes parsed streams in lane `lane` of `n`, for [`Decoders`](super::Decoders), whose
+    /// codecs are opened as streams name them, lanes and all.
     pub(super) fn decompress_lane(
         &self,
         lane: usize,
@@ -261,12 +261,17 @@ impl Codec {
     }
 }
 
-/// No more lanes than there are batches, when the iterator knows its length (each CPU lane
-/// opens its own sessions).
-pub(super) fn cap_lanes(lanes: usize, batch: usize, items: &impl Iterator) -> usize {
-    match items.size_hint().1 {
-        Some(n) => lanes.min(n.div_ceil(batch.max(1))).max(1),
-        None => lanes,
+impl Pipeline {
+    /// The batch size and lane count of a run of `vae` over `items`: [`resolve`](Self::resolve)'s,
+    /// with no more lanes than there are batches when the iterator knows its length (each CPU
+    /// lane opens its own sessions).
+    pub(super) fn plan(&self, vae: &Vae, items: &impl Iterator) -> (usize, usize) {
+        let (batch, lanes) = self.resolve(vae);
+        let lanes = match items.size_hint().1 {
+            Some(n) => lanes.min(n.div_ceil(batch)).max(1),
+            None => lanes,
+        };
+        (batch, lanes)
     }
 }
 

@@ -96,8 +96,7 @@ impl Decoders {
     {
         let items = items.into_iter();
         let first = self.codec(&self.builder.default_model_name()?, None)?;
-        let (batch, n) = plan.resolve(first.vae());
-        let n = pipeline::cap_lanes(n, batch, &items);
+        let (batch, n) = plan.plan(first.vae(), &items);
         let pinned = self.builder.model_name().map(str::to_string);
         let limits = self.builder.limits;
         let parse = |item: &T| AnsBitstream::parse(load(item)?, &limits);

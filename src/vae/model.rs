@@ -399,13 +399,11 @@ impl Vae {
         };
         let input = ort::value::TensorRef::from_array_view((shape, data))
             .map_err(|e| Error::Runtime(format!("{what} input: {e}")))?;
-        let mut session = session.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = session.lock().unwrap_or_else(|p| p.into_inner());
         // Opened before the provider's lock is taken: opening takes it too.
-        if session.is_none() {
-            *session = Some(self.open_graph(decoder)?);
-        }
-        let Some(session) = session.as_mut() else {
-            return Err(Error::Internal(format!("the {what} session is missing")));
+        let session = match &mut *slot {
+            Some(s) => s,
+            empty => empty.insert(self.open_graph(decoder)?),
         };
         let _one_at_a_time = provider::exclusive(self.provider);
         self.count(decoder, shape[0]);
