@@ -37,15 +37,16 @@ pub(crate) fn run(args: BenchArgs) -> Result<usize> {
     let batches = or_default(args.batch.clone(), &[1, 8]);
     let iters = args.iters.unwrap_or(3);
     check_counts(&batches, iters)?;
+    // check_counts: not empty.
+    let most = batches.iter().copied().max().unwrap_or(1);
     let (w, h) = args.size;
     let max_side = vaerans::Limits::default().max_image_dim;
-    let pixels = u64::from(w) * u64::from(h) * batches.iter().max().copied().unwrap_or(1) as u64;
+    let pixels = u64::from(w) * u64::from(h) * most as u64;
     if w > max_side || h > max_side || pixels > MAX_BENCH_PIXELS {
         return Err(Error::InvalidInput(format!(
-            "--size {w}x{h} at batch {}: the benchmark takes sides up to {max_side} and at most \
-             {MAX_BENCH_PIXELS} pixels per batch (the VAE needs a few hundred bytes per pixel); \
-             use a smaller size or batch",
-            batches.iter().max().copied().unwrap_or(1)
+            "--size {w}x{h} at batch {most}: the benchmark takes sides up to {max_side} and at \
+             most {MAX_BENCH_PIXELS} pixels per batch (the VAE needs a few hundred bytes per \
+             pixel); use a smaller size or batch"
         )));
     }
     let (images, source) = if args.inputs.is_empty() {
@@ -85,7 +86,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<usize> {
             model: args.model.clone(),
             provider,
             // Session calls as large as the largest batch measured.
-            batch: batches.iter().copied().max(),
+            batch: Some(most),
             lanes: None,
             one_batch_at_a_time: true,
             alpha: vaerans::Alpha::Drop,

@@ -11,7 +11,7 @@ use vaerans::{Alpha, Error, RawImage, Result};
 
 use crate::cli::{codec_builder, ModelArgs};
 use crate::io::{
-    create_output_dirs, finish_file, plan, progress, summary, write_atomic, Pace, IMAGE_EXTS,
+    create_output_dirs, finish_file, plan, progress, summary, write_atomic, How, Pace, IMAGE_EXTS,
 };
 use crate::trace::print_trace;
 
@@ -68,7 +68,7 @@ pub(crate) fn compress(
             let done: Vec<(&Job, Result<Vec<u8>>)> = chunk.iter().zip(results).collect();
             write(&done, &mut pace, &bar, args.json, &mut failed);
         }
-        format!("one batch of {batch} at a time")
+        How::OneBatchAtATime(batch)
     } else {
         let mut pace = Pace::start();
         let report = codec.compress_each(
@@ -79,10 +79,7 @@ pub(crate) fn compress(
                 write(&done, &mut pace, &bar, args.json, &mut failed);
             },
         )?;
-        format!(
-            "pipelined, {} lane(s) × batches of {}",
-            report.lanes, report.batch
-        )
+        How::Pipelined(report)
     };
     bar.finish_and_clear();
     summary("compressed", n, start.elapsed(), &how);

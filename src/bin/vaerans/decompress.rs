@@ -13,7 +13,7 @@ use vaerans::{AnsBitstream, Codec, Decoders, Error, Result};
 
 use crate::cli::{codec_builder, ModelArgs};
 use crate::io::{
-    create_output_dirs, finish_file, plan, progress, summary, write_atomic, Pace, STREAM_EXTS,
+    create_output_dirs, finish_file, plan, progress, summary, write_atomic, How, Pace, STREAM_EXTS,
 };
 use crate::trace::print_trace;
 
@@ -53,16 +53,13 @@ pub(crate) fn decompress(inputs: &[PathBuf], output: &Path, args: &ModelArgs) ->
             let done: Vec<(&Job, Result<RgbImage>)> = chunk.iter().zip(results).collect();
             write(&done, &mut pace, &bar, args.json, &mut failed);
         }
-        format!("one batch of {batch} at a time")
+        How::OneBatchAtATime(batch)
     } else {
         let mut pace = Pace::start();
         let report = decoders.decompress_each(jobs, load, args.pipeline(), |done| {
             write(&done, &mut pace, &bar, args.json, &mut failed);
         })?;
-        format!(
-            "pipelined, {} lane(s) × batches of {}",
-            report.lanes, report.batch
-        )
+        How::Pipelined(report)
     };
     bar.finish_and_clear();
     summary("decompressed", n, start.elapsed(), &how);

@@ -215,9 +215,28 @@ pub(crate) fn peak_memory() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// How a run coded its files, for its [`summary`] line.
+pub(crate) enum How {
+    /// `--one-batch-at-a-time`, batches of this many.
+    OneBatchAtATime(usize),
+    /// The pipeline, as its report says.
+    Pipelined(vaerans::PipelineReport),
+}
+
+impl std::fmt::Display for How {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OneBatchAtATime(batch) => write!(f, "one batch of {batch} at a time"),
+            Self::Pipelined(r) => {
+                write!(f, "pipelined, {} lane(s) × batches of {}", r.lanes, r.batch)
+            }
+        }
+    }
+}
+
 /// The run's line on stderr, for more than one file: files, time, rate, how they were coded
 /// and the peak memory.
-pub(crate) fn summary(what: &str, n: usize, elapsed: Duration, how: &str) {
+pub(crate) fn summary(what: &str, n: usize, elapsed: Duration, how: &How) {
     if n <= 1 {
         return;
     }
