@@ -262,13 +262,18 @@ fn a_bad_latent_fails_alone_on_the_gpu() {
     assert!(msgs.iter().any(|m| m.contains("multiple of 4")), "{msgs:?}");
 }
 
-#[test]
-fn a_host_device_is_used_as_given() {
-    // What a graphics tool does: it owns the device and hands it in.
+/// A device and queue the way a host application makes its own, outside vaerans.
+fn host_device() -> (wgpu::Device, wgpu::Queue) {
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
-    let (device, queue) = pollster::block_on(adapter.request_device(&Default::default())).unwrap();
+    pollster::block_on(adapter.request_device(&Default::default())).unwrap()
+}
+
+#[test]
+fn a_host_device_is_used_as_given() {
+    // What a graphics tool does: it owns the device and hands it in.
+    let (device, queue) = host_device();
     let ctx = GpuContext::from_wgpu(device.clone(), queue);
     let mut w = World::with_gpu(&ctx).unwrap();
     let data = latent(4, 9, 7, 3);
@@ -301,13 +306,10 @@ fn async_calls_on_a_host_polled_device_leave_the_host_free() {
     use futures::executor::LocalPool;
     use futures::task::LocalSpawnExt;
 
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
-    let (device, queue) = pollster::block_on(adapter.request_device(&Default::default())).unwrap();
+    let (device, queue) = host_device();
     let spec =
         ModelSpec::from_path(std::path::Path::new("tests/models/tiny_encoder.onnx")).unwrap();
-    let codec = |ctx: GpuContext| {
+    let build = |ctx: GpuContext| {
         Codec::builder()
             .model_spec(spec.clone())
             .execution_provider(ExecutionProvider::Cpu)
@@ -318,12 +320,12 @@ fn async_calls_on_a_host_polled_device_leave_the_host_free() {
     };
     let image = image::RgbImage::from_fn(40, 24, |x, y| image::Rgb([x as u8 * 6, y as u8 * 9, 77]));
     // The blocking calls, on the same device, polled by vaerans itself.
-    let blocking = codec(GpuContext::from_wgpu(device.clone(), queue.clone()));
+    let blocking = build(GpuContext::from_wgpu(device.clone(), queue.clone()));
     let want_stream = blocking.compress(&image).unwrap();
     let want_image = blocking.decompress(&want_stream).unwrap();
 
     let hosted = GpuContext::from_wgpu(device.clone(), queue.clone()).with_host_polling(true);
-    let codec = Arc::new(codec(hosted));
+    let codec = Arc::new(build(hosted));
     let mut pool = LocalPool::new();
     type Done = Option<(Vec<u8>, image::RgbImage)>;
     let got: Rc<RefCell<Done>> = Rc::default();
@@ -362,23 +364,12 @@ fn async_calls_on_a_host_polled_device_leave_the_host_free() {
     );
 
     // A host that stops polling: the readback gives up with the reason, not a hang.
-    let stalled = Arc::new(codec_with_timeout(&spec, &device, &queue));
+    let stalled = GpuContext::from_wgpu(device.clone(), queue.clone())
+        .with_host_polling(true)
+        .with_poll_timeout(Duration::from_millis(300));
+    let stalled = Arc::new(build(stalled));
     let err = futures::executor::block_on(stalled.compress_async(image)).unwrap_err();
     assert!(err.to_string().contains("Device::poll"), "{err}");
-}
-
-/// A host-polled codec whose readbacks wait at most 300 ms.
-fn codec_with_timeout(spec: &ModelSpec, device: &wgpu::Device, queue: &wgpu::Queue) -> Codec {
-    let ctx = GpuContext::from_wgpu(device.clone(), queue.clone())
-        .with_host_polling(true)
-        .with_poll_timeout(std::time::Duration::from_millis(300));
-    Codec::builder()
-        .model_spec(spec.clone())
-        .execution_provider(ExecutionProvider::Cpu)
-        .device(Device::Gpu)
-        .gpu_context(ctx)
-        .build()
-        .unwrap()
 }
 
 #[test]
