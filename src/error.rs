@@ -126,6 +126,24 @@ pub enum Error {
     #[error("stream exceeds limits: {0}; raise the Limits if the input is trusted")]
     LimitExceeded(String),
 
+    /// Coding an image or a stream would need more working memory than
+    /// [`Limits::max_memory`](crate::bitstream::Limits::max_memory) allows; refused before
+    /// anything was allocated.
+    #[error(
+        "{what} would need about {need_mib} MiB of working memory ({parts}), over the budget of \
+         {budget_mib} MiB; raise Limits::max_memory if the input is trusted"
+    )]
+    MemoryBudget {
+        /// The image or stream, as the message names it.
+        what: String,
+        /// The estimated need, in MiB.
+        need_mib: u64,
+        /// What the need is made of.
+        parts: String,
+        /// The budget, in MiB.
+        budget_mib: u64,
+    },
+
     /// The ONNX Runtime shared library was not found.
     #[error(
         "ONNX Runtime {version} not found (searched: {}); install it with: {hint}",
@@ -218,6 +236,7 @@ impl Error {
             Self::Gpu(_) | Self::NoGpu(_) => Some(Remedy::CpuDevice),
             Self::ModelMismatch { .. } => Some(Remedy::StreamModel),
             Self::Alpha(_) => Some(Remedy::AlphaPolicy),
+            Self::MemoryBudget { .. } => Some(Remedy::MemoryBudget),
             _ => None,
         }
     }
@@ -236,6 +255,8 @@ pub enum Remedy {
     StreamModel,
     /// Choose what happens to an image's alpha channel.
     AlphaPolicy,
+    /// Raise the working-memory budget.
+    MemoryBudget,
 }
 
 fn format_names(names: &[&'static str]) -> String {

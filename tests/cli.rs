@@ -433,6 +433,37 @@ fn images_are_read_as_a_viewer_shows_them() {
     assert!(!out.status.success());
 }
 
+/// The working-memory budget refuses an image or a stream before anything is allocated for
+/// it, names the flag that raises it, and writes nothing (exit status 1).
+#[test]
+fn the_memory_budget_refuses_up_front_and_names_its_flag() {
+    let dir = workdir();
+    let d = dir.path();
+    photo(&d.join("p.png"), 512, 512);
+    let out = run(
+        bin().args(["compress", "p.png", "-o", "p.vaer", "--max-memory", "4"]),
+        d,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("512×512") && err.contains("budget of 4 MiB") && err.contains("--max-memory"),
+        "{err}"
+    );
+    assert!(!d.join("p.vaer").exists());
+    let out = run(bin().args(["compress", "p.png", "-o", "p.vaer"]), d);
+    assert!(out.status.success());
+    let out = run(
+        bin().args(["decompress", "p.vaer", "-o", "p2.png", "--max-memory", "4"]),
+        d,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("budget of 4 MiB"));
+    assert!(!d.join("p2.png").exists());
+    let out = run(bin().args(["decompress", "p.vaer", "-o", "p2.png"]), d);
+    assert!(out.status.success());
+}
+
 /// Absurd benchmark shapes and images too wide for a baseline are clear errors or skipped
 /// baselines, never a panic or an aborted allocation.
 #[test]

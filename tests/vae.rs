@@ -11,6 +11,7 @@ use image::RgbImage;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use vaerans::prelude::*;
 use vaerans::vae::{self, ModelFile};
+use vaerans::{Alpha, Remedy};
 
 use common::max_abs;
 
@@ -702,6 +703,252 @@ fn codec_and_vae_are_shareable_across_threads() {
             .collect();
         for (h, want) in handles.into_iter().zip(&single) {
             assert_eq!(&h.join().unwrap(), want);
+        }
+    });
+}
+
+/// The tiny model with tiles of `tile` pixels overlapping by `overlap`.
+fn tiny_tiled(tile: usize, overlap: usize) -> Arc<Vae> {
+    let mut spec = tiny_spec();
+    spec.tile = tile;
+    spec.tile_overlap = overlap;
+    Arc::new(Vae::open(&spec, ExecutionProvider::Cpu).unwrap())
+}
+
+/// Encodes then decodes `images` in one batch through `vae`'s systems; the latents and images.
+fn vae_round_trip(vae: &Arc<Vae>, images: &[RgbImage]) -> Vec<(Vec<f32>, Vec<u8>)> {
+    let mut world = World::new();
+    let es: Vec<Entity> = images
+        .iter()
+        .map(|img| {
+            let dims = [img.height() as usize, img.width() as usize, 3];
+            let t = world
+                .arena_mut()
+                .alloc_from::<u8>(&dims, img.as_raw())
+                .unwrap();
+            world.spawn_with(Rgb { tensor: t })
+        })
+        .collect();
+    let report = world
+        .pipe_batch(&es)
+        .to(VaeEncode::new(vae.clone()))
+        .to(VaeDecode::new(vae.clone()))
+        .execute()
+        .unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    es.iter()
+        .map(|e| {
+            let lat = world.get::<Latent>(*e).unwrap().tensor;
+            let rec = world.get::<ReconRgb>(*e).unwrap().tensor;
+            (
+                world.arena().to_vec::<f32>(&lat).unwrap(),
+                world.arena().to_vec::<u8>(&rec).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn tiles_blend_to_the_whole_image_on_a_block_local_model() {
+    // The test model maps each 8×8 block to one latent pixel and back, so every tile agrees
+    // with the whole image wherever tiles overlap: blended tiles must equal the untiled run
+    // exactly, which checks the tile offsets, the blend weights and the rows written out.
+    let images = [
+        random_image(203, 150, 40), // tiled both ways, ragged edges
+        random_image(40, 300, 41),  // cut along the height only
+        random_image(64, 64, 42),   // exactly one tile: not tiled
+        random_image(17, 9, 43),    // small: not tiled
+    ];
+    let whole = vae_round_trip(&tiny(), &images);
+    let vae = tiny_tiled(64, 16);
+    let before = vae.stats();
+    let tiled = vae_round_trip(&vae, &images);
+    for (i, ((wl, wi), (tl, ti))) in whole.iter().zip(&tiled).enumerate() {
+        assert!(
+            max_abs(wl, tl) < 1e-4,
+            "image {i}: latent differs by {}",
+            max_abs(wl, tl)
+        );
+        let off = wi
+            .iter()
+            .zip(ti)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(off <= 1, "image {i}: pixels differ by {off}");
+    }
+    // 203×150 pads to 208×152, a 26×19 latent: tiles of 8 overlapping by at least 2 → 4×3;
+    // 40×300 → 5×38 → 1×6; the two small images share one call each way.
+    let stats = vae.stats();
+    assert_eq!(stats.encoder_calls - before.encoder_calls, 12 + 6 + 2);
+    assert_eq!(stats.decoder_calls - before.decoder_calls, 12 + 6 + 2);
+}
+
+#[test]
+fn tiling_a_real_model_costs_little_quality() {
+    // The embedded model sees across tile seams, so tiles differ where they overlap; the
+    // blend must keep the loss small.
+    let img = image::open("assets/coffee.png").unwrap().to_rgb8();
+    let run = |spec: &ModelSpec| {
+        let codec = Codec::builder()
+            .model_spec(spec.clone())
+            .device(Device::Cpu)
+            .build()
+            .unwrap();
+        let back = codec.vae_round_trip(&img).unwrap();
+        let m = vaerans::metrics::Metrics::of_rgb8(
+            img.as_raw(),
+            back.as_raw(),
+            img.width(),
+            img.height(),
+        );
+        (m.unwrap().psnr, back, codec.vae().stats().encoder_calls)
+    };
+    let whole = ModelSpec::embedded_default();
+    let mut tiled = whole.clone();
+    (tiled.tile, tiled.tile_overlap) = (256, 64);
+    let ((a, whole_img, whole_calls), (b, tiled_img, tiled_calls)) = (run(&whole), run(&tiled));
+    // 600×400 is a 75×50 latent: tiles of 32 overlapping by 8 or more, 3 × 2.
+    assert_eq!((whole_calls, tiled_calls), (1, 6));
+    let changed = whole_img
+        .as_raw()
+        .iter()
+        .zip(tiled_img.as_raw())
+        .filter(|(x, y)| x != y);
+    eprintln!(
+        "untiled {a:.4} dB, tiles of 256: {b:.4} dB, {} of {} values differ",
+        changed.count(),
+        img.as_raw().len()
+    );
+    assert!((a - b).abs() <= 0.1, "untiled {a:.3} dB, tiled {b:.3} dB");
+}
+
+/// `stream` re-sealed with its image declared as `w × h` (the padded size and the latent to
+/// match, for a /8 model): a few bytes that claim a huge image.
+fn declare_size(stream: &[u8], w: u32, h: u32) -> Vec<u8> {
+    let mut s = stream.to_vec();
+    let (pw, ph) = (w.div_ceil(8) * 8, h.div_ceil(8) * 8);
+    // After the 14-byte prefix: width, height, padded width, padded height (u32 each),
+    // channels (u16), latent height, latent width (u32 each).
+    for (at, v) in [
+        (14, w),
+        (18, h),
+        (22, pw),
+        (26, ph),
+        (32, ph / 8),
+        (36, pw / 8),
+    ] {
+        s[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    let n = s.len() - 4;
+    let crc = crc32c::crc32c(&s[..n]);
+    s[n..].copy_from_slice(&crc.to_le_bytes());
+    s
+}
+
+#[test]
+fn a_small_stream_declaring_a_huge_image_is_refused_before_allocating() {
+    let codec = Codec::builder().device(Device::Cpu).build().unwrap();
+    let flat = RgbImage::from_pixel(64, 64, image::Rgb([120, 90, 200]));
+    let stream = codec.compress(&flat).unwrap();
+    let bomb = declare_size(&stream, 13376, 13376);
+    assert!(bomb.len() < 400, "{} bytes", bomb.len());
+    // Well-formed: only the budget refuses it.
+    AnsBitstream::parse(bomb.clone(), &Limits::default()).unwrap();
+    let err = codec.decompress(&bomb).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::MemoryBudget { .. }), "{msg}");
+    assert!(
+        msg.contains("13376×13376") && msg.contains("budget of 1024 MiB"),
+        "{msg}"
+    );
+    assert_eq!(err.remedy(), Some(Remedy::MemoryBudget));
+    // In a batch it fails alone.
+    let both = codec.decompress_batch(&[bomb.as_slice(), stream.as_slice()]);
+    assert!(matches!(both[0], Err(Error::MemoryBudget { .. })));
+    assert_eq!(both[1].as_ref().unwrap().dimensions(), (64, 64));
+    // A budget below even the small image's needs refuses it too, both ways.
+    let tight = Codec::builder()
+        .device(Device::Cpu)
+        .limits(Limits::default().with_max_memory(64 << 10))
+        .build()
+        .unwrap();
+    assert!(matches!(
+        tight.decompress(&stream),
+        Err(Error::MemoryBudget { .. })
+    ));
+    assert!(matches!(
+        tight.compress(&flat),
+        Err(Error::MemoryBudget { .. })
+    ));
+}
+
+#[test]
+fn image_sizes_are_checked_against_the_budget_before_reading() {
+    let codec = Codec::builder().device(Device::Cpu).build().unwrap();
+    codec.check_image_size(8000, 6000).unwrap();
+    let err = codec.check_image_size(12000, 12000).unwrap_err();
+    assert!(matches!(err, Error::MemoryBudget { .. }), "{err}");
+    assert!(matches!(
+        codec.check_image_size(0, 5),
+        Err(Error::InvalidInput(_))
+    ));
+    // A 4000×4000 grayscale PNG is a few kilobytes; a 32 MiB budget refuses it from its header.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gray.png");
+    image::GrayImage::from_pixel(4000, 4000, image::Luma([7]))
+        .save(&path)
+        .unwrap();
+    let tight = Codec::builder()
+        .device(Device::Cpu)
+        .limits(Limits::default().with_max_memory(32 << 20))
+        .build()
+        .unwrap();
+    let err = tight.open_image(&path, Alpha::Error).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::MemoryBudget { .. }), "{msg}");
+    assert!(
+        msg.contains("gray.png") && msg.contains("4000×4000"),
+        "{msg}"
+    );
+    assert_eq!(
+        codec.open_image(&path, Alpha::Error).unwrap().dimensions(),
+        (4000, 4000)
+    );
+}
+
+#[test]
+fn one_codec_shared_by_eight_threads_gives_the_serial_results() {
+    // A server's use: many threads on one codec. Every stream and image must equal the
+    // serial run's, whatever the interleaving.
+    let codec = codec_of(tiny(), 75);
+    let images: Vec<RgbImage> = (0..12)
+        .map(|i| random_image(40 + 7 * i, 24 + 5 * (i % 4), 300 + u64::from(i)))
+        .collect();
+    let serial: Vec<(Vec<u8>, RgbImage)> = images
+        .iter()
+        .map(|img| {
+            let s = codec.compress(img).unwrap();
+            let back = codec.decompress(&s).unwrap();
+            (s, back)
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let (codec, images, serial) = (&codec, &images, &serial);
+            scope.spawn(move || {
+                for round in 0..3 {
+                    for i in (0..images.len()).map(|i| (i + t + round) % images.len()) {
+                        let s = codec.compress(&images[i]).unwrap();
+                        assert_eq!(s, serial[i].0, "thread {t}: image {i}'s stream differs");
+                        let back = codec.decompress(&s).unwrap();
+                        assert_eq!(
+                            back, serial[i].1,
+                            "thread {t}: image {i} decodes differently"
+                        );
+                    }
+                }
+            });
         }
     });
 }

@@ -11,13 +11,18 @@ pub const VERSION_MAJOR: u8 = 1;
 /// Minor format version written by this build.
 pub const VERSION_MINOR: u8 = 0;
 
-/// Bounds a reader enforces before allocating for a stream. The defaults accept any image up to
-/// 65535 pixels a side and refuse to allocate more than 512 MiB for one image (as the `image`
-/// crate does). Change them with the `with_*` methods:
+/// Bounds the codec enforces before allocating for an image or a stream. The defaults accept
+/// any image up to 65535 pixels a side, refuse to allocate more than 512 MiB for one tensor
+/// (as the `image` crate does), and refuse an image or stream whose coding would need more
+/// than 1 GiB of working memory, which protects a server from a 100-byte stream that
+/// declares a huge image. Users with big, trusted images raise them with the `with_*`
+/// methods:
 ///
 /// ```
 /// let tight = vaerans::bitstream::Limits::default().with_max_alloc(64 << 20);
 /// assert_eq!(tight.max_alloc, 64 << 20);
+/// let big = vaerans::Limits::default().with_max_memory(8 << 30);
+/// assert_eq!(big.max_memory, 8 << 30);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -28,6 +33,12 @@ pub struct Limits {
     pub max_channels: u16,
     /// Largest allocation for one image (the decoded RGB or the f32 latent), in bytes.
     pub max_alloc: u64,
+    /// Largest working memory for coding one image, in bytes, as estimated before anything
+    /// is allocated: its tensors along every stage (the codec's arena share of the image, the
+    /// latent and each stage's output), and the VAE's working memory for it
+    /// ([`Vae::working_memory`](crate::vae::Vae::working_memory), bounded by a tile for
+    /// images that are tiled). A stream or image over it is refused with the numbers.
+    pub max_memory: u64,
 }
 
 impl Default for Limits {
@@ -36,6 +47,7 @@ impl Default for Limits {
             max_image_dim: 65_535,
             max_channels: 256,
             max_alloc: 512 << 20,
+            max_memory: 1 << 30,
         }
     }
 }
@@ -57,6 +69,33 @@ impl Limits {
     pub fn with_max_alloc(mut self, bytes: u64) -> Self {
         self.max_alloc = bytes;
         self
+    }
+
+    /// These limits with another largest working memory for coding one image.
+    pub fn with_max_memory(mut self, bytes: u64) -> Self {
+        self.max_memory = bytes;
+        self
+    }
+
+    /// Refuses work whose estimated working memory, `parts` (what, bytes) summed, exceeds
+    /// [`Limits::max_memory`]; `what` names the image or stream in the message.
+    pub fn check_memory(&self, what: &str, parts: &[(&str, u64)]) -> Result<()> {
+        let need = parts.iter().fold(0u64, |a, (_, b)| a.saturating_add(*b));
+        if need <= self.max_memory {
+            return Ok(());
+        }
+        let mib = |b: u64| b.div_ceil(1 << 20);
+        let parts = parts
+            .iter()
+            .map(|(name, b)| format!("{} MiB {name}", mib(*b)))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        Err(Error::MemoryBudget {
+            what: what.to_string(),
+            need_mib: mib(need),
+            parts,
+            budget_mib: mib(self.max_memory),
+        })
     }
 }
 

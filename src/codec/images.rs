@@ -201,6 +201,75 @@ impl Codec {
         (f.host, f.gpu)
     }
 
+    /// Refuses an image of `shape` whose coding would exceed the memory budget
+    /// ([`Limits::max_memory`]): `arena` bytes of tensors along its chain (with the margin
+    /// the arena is grown by), and `vae`'s working memory for it.
+    fn check_memory(
+        &self,
+        vae: &Vae,
+        shape: &EntityShape,
+        arena: usize,
+        decoder: bool,
+    ) -> Result<()> {
+        let [w, h] = shape.image;
+        let what = format!(
+            "{} a {w}×{h} image",
+            if decoder { "decoding" } else { "encoding" }
+        );
+        let (vae_part, vae_bytes) = Self::vae_memory(vae, shape, decoder);
+        self.limits.check_memory(
+            &what,
+            &[
+                ("for its tensors", (arena + arena / 4) as u64),
+                (&vae_part, vae_bytes),
+            ],
+        )
+    }
+
+    /// The VAE's part of coding an image of `shape`: how the message names it, and its bytes.
+    fn vae_memory(vae: &Vae, shape: &EntityShape, decoder: bool) -> (String, u64) {
+        let f = vae.downsample();
+        let (pw, ph) = (shape.latent[2] * f, shape.latent[1] * f);
+        let per_pixel = vae.spec().memory_per_pixel[usize::from(decoder)];
+        (
+            format!("for the VAE at {per_pixel} bytes a pixel of a call"),
+            vae.working_memory(decoder, pw, ph),
+        )
+    }
+
+    /// Checks, before an image is read, that this codec can compress an image of `width ×
+    /// height`: within [`Limits::max_image_dim`] and the memory budget. A file's size can be
+    /// read from its header without decoding it, so that a small file declaring a huge image
+    /// is refused before its pixels are allocated.
+    pub fn check_image_size(&self, width: u32, height: u32) -> Result<()> {
+        let max = self.limits.max_image_dim;
+        if width == 0 || height == 0 || width > max || height > max {
+            return Err(Error::InvalidInput(format!(
+                "image size {width}×{height} is outside 1..={max} a side"
+            )));
+        }
+        let shape = self.image_shape(width, height);
+        // The decoded file, its RGB8 copy, and the codec's tensors.
+        let pixels = u64::from(width) * u64::from(height);
+        let need = self.footprint(&self.encoder(&self.vae), &shape, 3 * pixels as usize);
+        let (vae_part, vae_bytes) = Self::vae_memory(&self.vae, &shape, false);
+        self.limits.check_memory(
+            &format!("encoding a {width}×{height} image"),
+            &[
+                ("to read it", 2 * 3 * pixels),
+                ("for its tensors", (need.0 + need.0 / 4) as u64),
+                (&vae_part, vae_bytes),
+            ],
+        )
+    }
+
+    /// Opens an image file as [`open_image`](crate::open_image) does, refusing it before
+    /// its pixels are decoded when this codec could not compress it
+    /// ([`Codec::check_image_size`]).
+    pub fn open_image(&self, path: &std::path::Path, alpha: crate::Alpha) -> Result<RgbImage> {
+        super::input::open_image_within(path, alpha, |w, h| self.check_image_size(w, h))
+    }
+
     /// The work of compressing a `width × height` image under this model and chain.
     fn image_shape(&self, width: u32, height: u32) -> EntityShape {
         let (pw, ph) = self.vae.padded_size(width.max(1), height.max(1));
@@ -272,7 +341,9 @@ impl Codec {
             .map(|img| {
                 img.check(max_dim)?;
                 let shape = self.image_shape(img.width, img.height);
-                Ok(self.footprint(&chain, &shape, img.data.len()))
+                let need = self.footprint(&chain, &shape, img.data.len());
+                self.check_memory(vae, &shape, need.0, false)?;
+                Ok(need)
             })
             .collect();
         let mut out = Vec::with_capacity(images.len());
@@ -368,19 +439,25 @@ impl Codec {
         streams: Vec<Result<AnsBitstream>>,
     ) -> Vec<Result<RgbImage>> {
         let chain = self.decoder(vae);
-        let sizes: Vec<(usize, usize)> = streams
-            .iter()
-            .map(|s| match s {
-                Ok(s) => self.footprint(&chain, &stream::shape_of(s.header()), 0),
-                Err(_) => (0, 0),
-            })
-            .collect();
+        // Each stream checked once, before anything is allocated for it.
         let checked: Vec<Result<(usize, usize)>> = streams
             .iter()
-            .zip(&sizes)
-            .map(|(s, &size)| s.as_ref().map(|_| size).map_err(Clone::clone))
+            .map(|s| {
+                let shape = stream::shape_of(s.as_ref().map_err(Clone::clone)?.header());
+                let need = self.footprint(&chain, &shape, 0);
+                self.check_memory(vae, &shape, need.0, true)?;
+                Ok(need)
+            })
             .collect();
-        let mut streams: Vec<Option<AnsBitstream>> = streams.into_iter().map(Result::ok).collect();
+        let sizes: Vec<(usize, usize)> = checked
+            .iter()
+            .map(|c| *c.as_ref().unwrap_or(&(0, 0)))
+            .collect();
+        let mut streams: Vec<Option<AnsBitstream>> = streams
+            .into_iter()
+            .zip(&checked)
+            .map(|(s, c)| s.ok().filter(|_| c.is_ok()))
+            .collect();
         let mut out = Vec::with_capacity(streams.len());
         for range in passes(sizes.into_iter(), self.budget()) {
             let part: Vec<AnsBitstream> = streams[range.clone()]

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 
+use crate::bitstream::Limits;
 use crate::error::{Error, Result};
 
 /// What to do with an image's alpha channel. The codec codes RGB only, so an alpha channel is
@@ -45,13 +46,50 @@ impl std::str::FromStr for Alpha {
 /// (not its extension), the EXIF orientation applied, alpha handled by `alpha`. 16-bit images
 /// are rounded to 8 bits; grayscale is spread to three channels. An embedded ICC profile is not
 /// applied (the pixels are read as sRGB); one that is not sRGB's is logged as a warning.
+///
+/// The image's size is read from the file's header and checked before its pixels are
+/// decoded: reading it may take no more than the default [`Limits::max_memory`], so that a
+/// small file declaring a huge image is refused up front. [`Codec::open_image`]
+/// checks against the codec's own budget, which also counts compressing the image.
+///
+/// [`Codec::open_image`]: crate::Codec::open_image
 pub fn open_image(path: &Path, alpha: Alpha) -> Result<RgbImage> {
+    open_image_within(path, alpha, |w, h| {
+        let pixels = u64::from(w) * u64::from(h);
+        Limits::default().check_memory(
+            &format!("reading a {w}×{h} image"),
+            &[("for its pixels", 2 * 3 * pixels)],
+        )
+    })
+}
+
+/// [`open_image`], with `check` deciding from the image's size whether to read it.
+pub(crate) fn open_image_within(
+    path: &Path,
+    alpha: Alpha,
+    check: impl FnOnce(u32, u32) -> Result<()>,
+) -> Result<RgbImage> {
     let bad = |e: &dyn std::fmt::Display| Error::Image(format!("{}: {e}", path.display()));
     let reader = ImageReader::open(path)
         .map_err(|e| Error::io(path, e))?
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
     let mut decoder = reader.into_decoder().map_err(|e| bad(&e))?;
+    let (width, height) = decoder.dimensions();
+    check(width, height).map_err(|e| match e {
+        Error::MemoryBudget {
+            what,
+            need_mib,
+            parts,
+            budget_mib,
+        } => Error::MemoryBudget {
+            what: format!("{}: {what}", path.display()),
+            need_mib,
+            parts,
+            budget_mib,
+        },
+        other => bad(&other),
+    })?;
     let orientation = decoder.orientation().map_err(|e| bad(&e))?;
     if let Ok(Some(icc)) = decoder.icc_profile() {
         // sRGB profiles name themselves in their description tag.

@@ -13,6 +13,12 @@
 //! latent_channels = 4
 //! downsample = 8
 //! input_range = [-1.0, 1.0]
+//! # Optional: images over `tile` pixels a side run through the VAE in overlapping tiles
+//! # (0 never tiles), and the VAE's working memory per pixel [encoder, decoder], which the
+//! # memory budget is checked with.
+//! # tile = 512
+//! # tile_overlap = 128
+//! # memory_per_pixel = [1536, 1536]
 //! # Only for graphs with several inputs or outputs:
 //! # encoder_input = "sample"
 //! # encoder_output = "latent_sample"
@@ -102,6 +108,18 @@ pub struct ModelSpec {
     pub decoder_input: Option<String>,
     /// Decoder output tensor name.
     pub decoder_output: Option<String>,
+    /// Images whose padded width or height exceeds this many pixels are run through the VAE
+    /// in overlapping tiles of this size (rounded down to the downsample factor), blended
+    /// across the seams: the VAE's memory is then bounded by the tile, not the image. 0
+    /// never tiles. Tiling changes decoded pixels slightly, never the stream format.
+    pub tile: usize,
+    /// Pixels by which neighbouring tiles overlap at least (at most half a tile).
+    pub tile_overlap: usize,
+    /// The VAE's working memory in bytes per image pixel of a session call, `[encoder,
+    /// decoder]`: what [`Limits::max_memory`](crate::Limits::max_memory) is checked with.
+    /// Measured for the embedded model; for others a deliberately high default that the
+    /// config's `memory_per_pixel` corrects.
+    pub memory_per_pixel: [u64; 2],
 }
 
 impl ModelSpec {
@@ -123,6 +141,9 @@ impl ModelSpec {
             encoder_output: None,
             decoder_input: None,
             decoder_output: None,
+            tile: default_tile(),
+            tile_overlap: default_tile_overlap(),
+            memory_per_pixel: default_memory_per_pixel(),
         }
     }
 
@@ -130,6 +151,8 @@ impl ModelSpec {
     pub fn embedded_default() -> Self {
         Self {
             latent_channels: Some(4),
+            memory_per_pixel: EMBEDDED_MEMORY_PER_PIXEL,
+            tile: EMBEDDED_TILE,
             ..Self::with_defaults(
                 DEFAULT_MODEL_NAME.into(),
                 ModelFile::Embedded(DEFAULT_ENCODER),
@@ -225,7 +248,35 @@ struct RawModel {
     encoder_output: Option<String>,
     decoder_input: Option<String>,
     decoder_output: Option<String>,
+    #[serde(default = "default_tile")]
+    tile: usize,
+    #[serde(default = "default_tile_overlap")]
+    tile_overlap: usize,
+    #[serde(default = "default_memory_per_pixel")]
+    memory_per_pixel: [u64; 2],
 }
+
+/// A model's tile unless its config says otherwise: small enough that one call of an
+/// unmeasured model ([`default_memory_per_pixel`]) stays within the default memory budget.
+fn default_tile() -> usize {
+    512
+}
+/// The embedded model's tile: its calls are cheap enough for 1024-pixel tiles, so images up
+/// to 1024 pixels a side (Kodak's among them) run whole.
+const EMBEDDED_TILE: usize = 1024;
+fn default_tile_overlap() -> usize {
+    128
+}
+/// What an unmeasured model is assumed to need per pixel: above TAEF2's measured 1070 bytes
+/// (a 32-channel tiny autoencoder), so that the memory budget errs on the side of refusing.
+/// Larger models (the SD VAE) need more: measure them with `examples/vae_memory.rs`.
+fn default_memory_per_pixel() -> [u64; 2] {
+    [1536, 1536]
+}
+/// The embedded model's working memory per pixel of a call on the CPU provider, rounded up
+/// from `cargo run --release --example vae_memory -- - SIDE`: encoder 120, 122 and 125
+/// bytes, decoder 208, 214 and 216 bytes at sides 512, 1024 and 2048.
+const EMBEDDED_MEMORY_PER_PIXEL: [u64; 2] = [128, 224];
 
 fn default_downsample() -> usize {
     8
@@ -335,7 +386,17 @@ impl Config {
                 encoder_output: m.encoder_output,
                 decoder_input: m.decoder_input,
                 decoder_output: m.decoder_output,
+                tile: m.tile,
+                tile_overlap: m.tile_overlap,
+                memory_per_pixel: m.memory_per_pixel,
             };
+            if spec.tile != 0 && spec.tile < 2 * spec.downsample {
+                return Err(Error::Model(format!(
+                    "model `{name}`: tile {} must be 0 (never tile) or at least twice the \
+                     downsample factor {}",
+                    spec.tile, spec.downsample
+                )));
+            }
             models.insert(name, spec);
         }
         if let Some(d) = &raw.default {

@@ -5,7 +5,9 @@
 //! Images are padded to a multiple of the model's downsample factor by edge replication,
 //! mapped from u8 to the model's input range, and run in batches of equal padded shape (at most
 //! [`Vae::max_batch`] images per session call). Decoding crops back to the original size, clamps
-//! and rounds.
+//! and rounds. Images larger than the model's tile ([`ModelSpec::tile`]) are coded in
+//! overlapping tiles blended across their seams, so that the VAE's working memory is bounded
+//! by the tile, not the image.
 
 pub mod config;
 mod model;
@@ -13,6 +15,7 @@ mod pixels;
 pub mod provider;
 pub mod runtime;
 mod systems;
+mod tiles;
 
 pub use config::{Config, ModelFile, ModelSpec, DEFAULT_MODEL_NAME};
 pub use model::{file_hash, SessionStats, Vae, DEFAULT_MAX_BATCH};

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::config::ModelSpec;
 use super::provider::{self, ExecutionProvider, Placement, ProviderOptions};
+use super::tiles::Grid;
 use crate::components::ModelId;
 use crate::error::{Error, Result};
 
@@ -414,6 +415,35 @@ impl Vae {
             .try_extract_tensor::<f32>()
             .map_err(|e| Error::Model(format!("{what} output is not an f32 tensor: {e}")))?;
         Ok((out_shape.to_vec(), values.to_vec()))
+    }
+
+    /// The tile grid of a `pw × ph` padded image (see [`ModelSpec::tile`]), or `None` when
+    /// the image is run whole.
+    pub(crate) fn grid(&self, pw: usize, ph: usize) -> Option<Grid> {
+        let f = self.spec.downsample;
+        Grid::new(
+            ph / f,
+            pw / f,
+            self.spec.tile / f,
+            self.spec.tile_overlap / f,
+        )
+    }
+
+    /// The bytes of working memory this model needs to encode (or decode) one `pw × ph`
+    /// padded image: its session's for the pixels of one call (the whole image, or one tile
+    /// when it is tiled) at [`ModelSpec::memory_per_pixel`], and for a tiled decode the rows
+    /// of tiles being blended.
+    pub fn working_memory(&self, decoder: bool, pw: usize, ph: usize) -> u64 {
+        let per_pixel = self.spec.memory_per_pixel[usize::from(decoder)];
+        let f = self.spec.downsample;
+        match self.grid(pw, ph) {
+            None => per_pixel.saturating_mul((pw * ph) as u64),
+            Some(g) => {
+                let (th, tw) = ((g.y.tile() * f) as u64, (g.x.tile() * f) as u64);
+                let band = if decoder { 12 * th * pw as u64 } else { 0 };
+                per_pixel.saturating_mul(th * tw).saturating_add(band)
+            }
+        }
     }
 
     /// `(width, height)` padded up to multiples of the downsample factor.

@@ -12,22 +12,47 @@ pub fn rgb_to_planar(
     range: [f32; 2],
     out: &mut [f32],
 ) {
-    debug_assert!(pw >= width && ph >= height && width > 0 && height > 0);
+    debug_assert!(pw >= width && ph >= height);
+    rgb_window_to_planar(rgb, width, height, [0, 0], pw, ph, range, out);
+}
+
+/// Writes the `tw × th` window at `origin` (x, y) of an RGB8 image (`[H, W, 3]`), extended
+/// past its last row and column by replication, into one `3 × th × tw` planar f32 image in
+/// `range`: a tile of the padded image, for a tiled encode.
+#[allow(clippy::too_many_arguments)]
+pub fn rgb_window_to_planar(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    origin: [usize; 2],
+    tw: usize,
+    th: usize,
+    range: [f32; 2],
+    out: &mut [f32],
+) {
+    debug_assert!(width > 0 && height > 0);
     debug_assert_eq!(rgb.len(), width * height * 3);
-    debug_assert_eq!(out.len(), 3 * pw * ph);
+    debug_assert_eq!(out.len(), 3 * tw * th);
     let scale = (range[1] - range[0]) / 255.0;
-    let (r, rest) = out.split_at_mut(pw * ph);
-    let (g, b) = rest.split_at_mut(pw * ph);
-    for y in 0..ph {
-        let src = &rgb[y.min(height - 1) * width * 3..][..width * 3];
-        let row = y * pw;
-        for x in 0..pw {
-            let p = &src[x.min(width - 1) * 3..][..3];
+    let (r, rest) = out.split_at_mut(tw * th);
+    let (g, b) = rest.split_at_mut(tw * th);
+    for y in 0..th {
+        let src = &rgb[(origin[1] + y).min(height - 1) * width * 3..][..width * 3];
+        let row = y * tw;
+        for x in 0..tw {
+            let p = &src[(origin[0] + x).min(width - 1) * 3..][..3];
             r[row + x] = f32::from(p[0]) * scale + range[0];
             g[row + x] = f32::from(p[1]) * scale + range[0];
             b[row + x] = f32::from(p[2]) * scale + range[0];
         }
     }
+}
+
+/// The map from a model's output in `range` to 0..=255: scaled, clamped and rounded.
+pub fn to_rgb8(range: [f32; 2]) -> impl Fn(f32) -> u8 + Copy {
+    let scale = 255.0 / (range[1] - range[0]);
+    // A NaN stays NaN through clamp and round, and `as u8` turns it into 0.
+    move |v: f32| ((v - range[0]) * scale).clamp(0.0, 255.0).round() as u8
 }
 
 /// The inverse of [`rgb_to_planar`]: crops a `3 × ph × pw` planar image in `range` to
@@ -43,12 +68,7 @@ pub fn planar_to_rgb(
 ) {
     debug_assert_eq!(x.len(), 3 * pw * ph);
     debug_assert_eq!(out.len(), width * height * 3);
-    let scale = 255.0 / (range[1] - range[0]);
-    let to_u8 = |v: f32| {
-        let s = (v - range[0]) * scale;
-        // A NaN stays NaN through clamp and round, and `as u8` turns it into 0.
-        s.clamp(0.0, 255.0).round() as u8
-    };
+    let to_u8 = to_rgb8(range);
     for y in 0..height {
         for xx in 0..width {
             let i = y * pw + xx;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::model::Vae;
-use super::pixels::{planar_to_rgb, rgb_to_planar};
+use super::pixels::{planar_to_rgb, rgb_to_planar, rgb_window_to_planar, to_rgb8};
+use super::tiles::Grid;
 use crate::components::{Latent, ModelId, ReconRgb, Rgb, SourceInfo};
 use crate::error::{Error, Result};
 use crate::{
@@ -86,6 +87,21 @@ impl System for VaeEncode {
         let range = vae.spec().input_range;
         for ((pw, ph), members) in groups {
             let (pw, ph) = (pw as usize, ph as usize);
+            if let Some(grid) = vae.grid(pw, ph) {
+                // Too large for one call: each image alone, tile by tile.
+                for (e, iw, ih) in members {
+                    let job = (|| {
+                        let w = &*world;
+                        let rgb = w.arena().view::<u8>(&w.get::<Rgb>(e)?.tensor)?;
+                        encode_tiled(vae, &grid, rgb, iw as usize, ih as usize)
+                    })();
+                    match job {
+                        Ok(lat) => insert_latent(world, vae, e, &lat, (iw, ih), (pw, ph))?,
+                        Err(err) => world.record_failure(e, err),
+                    }
+                }
+                continue;
+            }
             for chunk in members.chunks(vae.max_batch()) {
                 let n = chunk.len();
                 let mut x = vec![0f32; n * 3 * pw * ph];
@@ -112,24 +128,134 @@ impl System for VaeEncode {
                     }
                 };
                 let plane = c * (ph / f) * (pw / f);
-                for ((e, iw, ih), lat) in chunk.iter().zip(z.chunks_exact(plane)) {
-                    let tensor = world.arena_mut().alloc_from(&[c, ph / f, pw / f], lat)?;
-                    world.insert(*e, Latent { tensor })?;
-                    world.insert(
-                        *e,
-                        SourceInfo {
-                            width: *iw,
-                            height: *ih,
-                            padded_width: pw as u32,
-                            padded_height: ph as u32,
-                            model: vae.id().clone(),
-                        },
-                    )?;
+                for (&(e, iw, ih), lat) in chunk.iter().zip(z.chunks_exact(plane)) {
+                    insert_latent(world, vae, e, lat, (iw, ih), (pw, ph))?;
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Stores an encoded latent with where it came from.
+fn insert_latent(
+    world: &mut World,
+    vae: &Vae,
+    e: Entity,
+    lat: &[f32],
+    (width, height): (u32, u32),
+    (pw, ph): (usize, usize),
+) -> Result<()> {
+    let f = vae.downsample();
+    let shape = [vae.latent_channels(), ph / f, pw / f];
+    let tensor = world.arena_mut().alloc_from(&shape, lat)?;
+    world.insert(e, Latent { tensor })?;
+    world.insert(
+        e,
+        SourceInfo {
+            width,
+            height,
+            padded_width: pw as u32,
+            padded_height: ph as u32,
+            model: vae.id().clone(),
+        },
+    )
+}
+
+/// Encodes one image tile by tile, one tile per session call, and blends the tiles'
+/// latents across their overlaps. Returns the `C × lh × lw` latent of the padded image.
+fn encode_tiled(vae: &Vae, grid: &Grid, rgb: &[u8], iw: usize, ih: usize) -> Result<Vec<f32>> {
+    let (f, c) = (vae.downsample(), vae.latent_channels());
+    let range = vae.spec().input_range;
+    let (lh, lw) = (grid.y.extent(), grid.x.extent());
+    let (ty, tx) = (grid.y.tile(), grid.x.tile());
+    let mut acc = vec![0f32; c * lh * lw];
+    let mut x = vec![0f32; 3 * ty * f * tx * f];
+    for (r, col, y0, x0) in grid.tiles() {
+        rgb_window_to_planar(rgb, iw, ih, [x0 * f, y0 * f], tx * f, ty * f, range, &mut x);
+        let z = vae.encode_nchw(&x, 1, ty * f, tx * f)?;
+        let (wy, wx) = (grid.y.weights(r, 1), grid.x.weights(col, 1));
+        for (plane, tile) in acc.chunks_exact_mut(lh * lw).zip(z.chunks_exact(ty * tx)) {
+            for (y, (row, wy)) in tile.chunks_exact(tx).zip(&wy).enumerate() {
+                let out = &mut plane[(y0 + y) * lw + x0..][..tx];
+                for ((o, v), wx) in out.iter_mut().zip(row).zip(&wx) {
+                    *o += v * wy * wx;
+                }
+            }
+        }
+    }
+    let (sy, sx) = (grid.y.totals(1), grid.x.totals(1));
+    for plane in acc.chunks_exact_mut(lh * lw) {
+        for (row, sy) in plane.chunks_exact_mut(lw).zip(&sy) {
+            for (v, sx) in row.iter_mut().zip(&sx) {
+                *v /= sy * sx;
+            }
+        }
+    }
+    Ok(acc)
+}
+
+/// Decodes one latent tile by tile, one tile per session call, blending the tiles' pixels
+/// across their overlaps into `out` (the `height × width` RGB8 image). Only one row of tiles
+/// is held in f32 at a time: rows no later tile touches are written out and dropped.
+fn decode_tiled(
+    vae: &Vae,
+    grid: &Grid,
+    z: &[f32],
+    (width, height): (usize, usize),
+    out: &mut [u8],
+) -> Result<()> {
+    let (f, c) = (vae.downsample(), vae.latent_channels());
+    let to_u8 = to_rgb8(vae.spec().input_range);
+    let (lh, lw) = (grid.y.extent(), grid.x.extent());
+    let (ty, tx) = (grid.y.tile(), grid.x.tile());
+    let (th, tw, pw) = (ty * f, tx * f, lw * f);
+    let (sy, sx) = (grid.y.totals(f), grid.x.totals(f));
+    // Rows `first..first + band.len() / (3 · pw)` of the padded image, interleaved RGB.
+    let mut band: Vec<f32> = Vec::new();
+    let mut first = 0;
+    let mut zt = vec![0f32; c * ty * tx];
+    for (r, &y0) in grid.y.starts().iter().enumerate() {
+        let (py0, wy) = (y0 * f, grid.y.weights(r, f));
+        band.resize((py0 + th - first) * pw * 3, 0.0);
+        for (col, &x0) in grid.x.starts().iter().enumerate() {
+            for (dst, src) in zt.chunks_exact_mut(ty * tx).zip(z.chunks_exact(lh * lw)) {
+                for (y, row) in dst.chunks_exact_mut(tx).enumerate() {
+                    row.copy_from_slice(&src[(y0 + y) * lw + x0..][..tx]);
+                }
+            }
+            let img = vae.decode_nchw(&zt, 1, ty, tx)?;
+            let wx = grid.x.weights(col, f);
+            for (ch, plane) in img.chunks_exact(th * tw).enumerate() {
+                for (y, (row, wy)) in plane.chunks_exact(tw).zip(&wy).enumerate() {
+                    let at = ((py0 - first + y) * pw + x0 * f) * 3 + ch;
+                    for ((v, wx), o) in row.iter().zip(&wx).zip(band[at..].iter_mut().step_by(3)) {
+                        *o += v * wy * wx;
+                    }
+                }
+            }
+        }
+        // Rows above the next row of tiles are final.
+        let done = grid
+            .y
+            .starts()
+            .get(r + 1)
+            .map_or(first + band.len() / (3 * pw), |s| s * f);
+        for (y, row) in (first..done).zip(band.chunks_exact(3 * pw)) {
+            if y >= height {
+                break;
+            }
+            let dst = &mut out[y * width * 3..][..width * 3];
+            for ((px, src), sx) in dst.chunks_exact_mut(3).zip(row.chunks_exact(3)).zip(&sx) {
+                for (o, v) in px.iter_mut().zip(src) {
+                    *o = to_u8(v / (sy[y] * sx));
+                }
+            }
+        }
+        band.drain(..(done - first) * pw * 3);
+        first = done;
+    }
+    Ok(())
 }
 
 fn rgb_shape(t: &TensorRef) -> Result<(u32, u32)> {
@@ -221,6 +347,24 @@ impl System for VaeDecode {
         }
         for ((lh, lw), members) in groups {
             let (ph, pw) = (lh * f, lw * f);
+            if let Some(grid) = vae.grid(pw, ph) {
+                for (e, info) in members {
+                    let size = (info.width as usize, info.height as usize);
+                    let tensor = world.arena_mut().alloc(DType::U8, &[size.1, size.0, 3])?;
+                    let job = (|| {
+                        let latent = world.get::<Latent>(e)?.tensor;
+                        let (views, mut outs) = world
+                            .arena_mut()
+                            .batch_views::<f32, u8>(&[latent], &[tensor])?;
+                        decode_tiled(vae, &grid, views[0], size, outs[0])
+                    })();
+                    match job {
+                        Ok(()) => world.insert(e, ReconRgb { tensor })?,
+                        Err(err) => world.record_failure(e, err),
+                    }
+                }
+                continue;
+            }
             for chunk in members.chunks(vae.max_batch()) {
                 let n = chunk.len();
                 let mut z = Vec::with_capacity(n * c * lh * lw);

@@ -90,6 +90,8 @@ pub(crate) fn run(args: BenchArgs) -> Result<usize> {
             lanes: None,
             one_batch_at_a_time: true,
             alpha: vaerans::Alpha::Drop,
+            // The sizes measured are checked above; the budget would only refuse big ones.
+            max_memory: u64::MAX >> 20,
             device,
             trace: false,
             json: args.json,

@@ -123,6 +123,12 @@ pub(crate) struct ModelArgs {
     /// or over=RRGGBB (composite over that colour, e.g. over=ffffff).
     #[arg(long, default_value = "error")]
     pub(crate) alpha: vaerans::Alpha,
+    /// Most working memory for coding one image, in MiB, estimated before anything is
+    /// allocated (the image, its tensors and the VAE's working memory; images over the
+    /// model's tile size are run through the VAE in tiles). An image or stream that needs
+    /// more is refused with the numbers. Each lane codes its own image.
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    pub(crate) max_memory: u64,
     /// Where Hadamard, wavelet and quantisation run: auto (a hardware GPU if present), gpu or
     /// cpu. The choice is logged.
     #[arg(long, default_value = "auto")]
@@ -232,6 +238,7 @@ pub(crate) fn codec_builder(args: &ModelArgs, config: Config) -> CodecBuilder {
         .provider_options(args.provider.options())
         .device(args.device)
         .max_batch(args.batch.unwrap_or(vaerans::vae::DEFAULT_MAX_BATCH))
+        .limits(vaerans::Limits::default().with_max_memory(args.max_memory.saturating_mul(1 << 20)))
         .config(config);
     match &args.model {
         Some(m) => builder.model(m.clone()),

@@ -48,8 +48,10 @@ pub(crate) fn compress(
         let jobs: Vec<Job> = jobs.collect();
         for chunk in jobs.chunks(batch) {
             let mut pace = Pace::start();
-            let loaded: Vec<Result<image::RgbImage>> =
-                chunk.par_iter().map(|j| load(j, args.alpha)).collect();
+            let loaded: Vec<Result<image::RgbImage>> = chunk
+                .par_iter()
+                .map(|j| load(&codec, j, args.alpha))
+                .collect();
             let raws: Vec<RawImage<'_>> = loaded
                 .iter()
                 .filter_map(|r| r.as_ref().ok())
@@ -73,7 +75,7 @@ pub(crate) fn compress(
         let mut pace = Pace::start();
         let report = codec.compress_each(
             jobs,
-            |j| load(j, args.alpha),
+            |j| load(&codec, j, args.alpha),
             args.pipeline(),
             |done| {
                 write(&done, &mut pace, &bar, args.json, &mut failed);
@@ -89,9 +91,10 @@ pub(crate) fn compress(
     Ok(failed)
 }
 
-/// Loads one input as RGB8 (see [`vaerans::open_image`]), noting its pixels.
-fn load(job: &Job, alpha: Alpha) -> Result<image::RgbImage> {
-    let img = vaerans::open_image(&job.input, alpha)?;
+/// Loads one input as RGB8 (see [`vaerans::Codec::open_image`]: an image too large for the
+/// codec's memory budget is refused before it is decoded), noting its pixels.
+fn load(codec: &vaerans::Codec, job: &Job, alpha: Alpha) -> Result<image::RgbImage> {
+    let img = codec.open_image(&job.input, alpha)?;
     let _ = job.pixels.set(img.width() as f64 * img.height() as f64);
     Ok(img)
 }

@@ -26,6 +26,7 @@ fn hint(e: &Error) -> Option<&'static str> {
         Remedy::CpuDevice => Some("--device cpu"),
         Remedy::StreamModel => Some("--model NAME"),
         Remedy::AlphaPolicy => Some("--alpha drop or --alpha over=RRGGBB"),
+        Remedy::MemoryBudget => Some("--max-memory MIB"),
         _ => None,
     }
 }
