@@ -47,6 +47,9 @@ step "cargo test --features avif,check_gpu --test gpu (every GPU stage checked a
 step "cargo test --no-default-features" cargo test --no-default-features
 step "cargo test --features cuda --test vae (the CUDA build reports a missing device clearly)" \
     cargo test --features cuda --test vae
+# Every fuzz target briefly from its seeds (they build in release, with coverage
+# instrumentation): a smoke run; longer runs are `scripts/fuzz.sh SECONDS`.
+step "fuzz smoke (scripts/fuzz.sh 15: every target 15 s)" ./scripts/fuzz.sh 15
 # The benchmarks are type-checked by the clippy steps (--all-targets); building them in the
 # release profile would rebuild every dependency a third time (about 9 minutes on 2 cores).
 echo "== target folder: $(du -sh target | cut -f1)"

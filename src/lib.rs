@@ -72,7 +72,8 @@ pub use self::core::{
 };
 pub use bitstream::{AnsBitstream, Limits};
 pub use codec::{
-    open_image, Alpha, Codec, CodecBuilder, Decoders, Pipeline, PipelineReport, RawImage,
+    decode_image, open_image, Alpha, Codec, CodecBuilder, Decoders, Pipeline, PipelineReport,
+    RawImage,
 };
 pub use error::{Error, Remedy, Result};
 pub use latent::LatentCodec;

@@ -54,13 +54,38 @@ impl std::str::FromStr for Alpha {
 ///
 /// [`Codec::open_image`]: crate::Codec::open_image
 pub fn open_image(path: &Path, alpha: Alpha) -> Result<RgbImage> {
-    open_image_within(path, alpha, |w, h| {
-        let pixels = u64::from(w) * u64::from(h);
-        Limits::default().check_memory(
-            &format!("reading a {w}×{h} image"),
-            &[("for its pixels", 2 * 3 * pixels)],
-        )
-    })
+    open_image_within(path, alpha, |w, h| reading_fits(&Limits::default(), w, h))
+}
+
+/// [`open_image`] on an image file's bytes already in memory (`name` says what they are in
+/// messages): reading them may take no more than `limits` allow (its largest side and
+/// [`Limits::max_memory`]), checked from the header before any pixel is decoded.
+///
+/// ```
+/// let err = vaerans::decode_image(b"not an image", "upload", vaerans::Alpha::Error,
+///     &vaerans::Limits::default()).unwrap_err();
+/// assert!(err.to_string().contains("upload"));
+/// ```
+pub fn decode_image(bytes: &[u8], name: &str, alpha: Alpha, limits: &Limits) -> Result<RgbImage> {
+    let reader = ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::Image(format!("{name}: {e}")))?;
+    read_image(reader, name, alpha, |w, h| reading_fits(limits, w, h))
+}
+
+/// Whether reading a `w × h` image (its decoded pixels and their RGB8 copy) fits `limits`.
+fn reading_fits(limits: &Limits, w: u32, h: u32) -> Result<()> {
+    let max = limits.max_image_dim;
+    if w > max || h > max {
+        return Err(Error::InvalidInput(format!(
+            "image size {w}×{h} is over {max} pixels a side"
+        )));
+    }
+    let pixels = u64::from(w) * u64::from(h);
+    limits.check_memory(
+        &format!("reading a {w}×{h} image"),
+        &[("for its pixels", 2 * 3 * pixels)],
+    )
 }
 
 /// [`open_image`], with `check` deciding from the image's size whether to read it.
@@ -69,11 +94,22 @@ pub(crate) fn open_image_within(
     alpha: Alpha,
     check: impl FnOnce(u32, u32) -> Result<()>,
 ) -> Result<RgbImage> {
-    let bad = |e: &dyn std::fmt::Display| Error::Image(format!("{}: {e}", path.display()));
     let reader = ImageReader::open(path)
         .map_err(|e| Error::io(path, e))?
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
+    read_image(reader, &path.display().to_string(), alpha, check)
+}
+
+/// Decodes an image as a viewer shows it, once `check` accepts its size (read from the
+/// header, before any pixel is decoded); `name` says which image in messages.
+fn read_image<R: std::io::BufRead + std::io::Seek>(
+    reader: ImageReader<R>,
+    name: &str,
+    alpha: Alpha,
+    check: impl FnOnce(u32, u32) -> Result<()>,
+) -> Result<RgbImage> {
+    let bad = |e: &dyn std::fmt::Display| Error::Image(format!("{name}: {e}"));
     let mut decoder = reader.into_decoder().map_err(|e| bad(&e))?;
     let (width, height) = decoder.dimensions();
     check(width, height).map_err(|e| match e {
@@ -83,7 +119,7 @@ pub(crate) fn open_image_within(
             parts,
             budget_mib,
         } => Error::MemoryBudget {
-            what: format!("{}: {what}", path.display()),
+            what: format!("{name}: {what}"),
             need_mib,
             parts,
             budget_mib,
@@ -95,17 +131,15 @@ pub(crate) fn open_image_within(
         // sRGB profiles name themselves in their description tag.
         if !icc.windows(4).any(|w| w == b"sRGB") {
             tracing::warn!(
-                "{}: its ICC colour profile ({} bytes) is not sRGB and is not applied; colours \
-                 are read as sRGB",
-                path.display(),
+                "{name}: its ICC colour profile ({} bytes) is not sRGB and is not applied; \
+                 colours are read as sRGB",
                 icc.len()
             );
         }
     }
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| bad(&e))?;
     image.apply_orientation(orientation);
-    with_alpha(image, alpha)
-        .map_err(|color| Error::Alpha(format!("{} ({color:?})", path.display())))
+    with_alpha(image, alpha).map_err(|color| Error::Alpha(format!("{name} ({color:?})")))
 }
 
 /// `image` as RGB8 under the alpha policy; the image's colour type when the policy refuses it.
@@ -137,6 +171,45 @@ fn with_alpha(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_in_memory_read_like_the_file_and_are_checked_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.png");
+        let img = RgbImage::from_fn(7, 5, |x, y| image::Rgb([x as u8 * 30, y as u8 * 40, 9]));
+        img.save(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let from_file = open_image(&path, Alpha::Error).unwrap();
+        let limits = Limits::default();
+        assert_eq!(
+            decode_image(&bytes, "p", Alpha::Error, &limits).unwrap(),
+            from_file
+        );
+        assert_eq!(from_file, img);
+        let err = decode_image(b"not an image", "junk", Alpha::Error, &limits).unwrap_err();
+        assert!(
+            matches!(err, Error::Image(_)) && err.to_string().contains("junk"),
+            "{err}"
+        );
+        // A PNG header declaring 60000×60000 is refused from the header, before decoding.
+        let mut big = bytes.clone();
+        big[16..24].copy_from_slice(&[0, 0, 0xea, 0x60, 0, 0, 0xea, 0x60]);
+        // Re-seal the IHDR chunk (CRC-32 over its type and data, bytes 12..29).
+        let crc = !big[12..29].iter().fold(!0u32, |mut c, &b| {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 == 1 {
+                    (c >> 1) ^ 0xedb8_8320
+                } else {
+                    c >> 1
+                };
+            }
+            c
+        });
+        big[29..33].copy_from_slice(&crc.to_be_bytes());
+        let err = decode_image(&big, "big", Alpha::Error, &limits).unwrap_err();
+        assert!(matches!(err, Error::MemoryBudget { .. }), "{err}");
+    }
 
     #[test]
     fn alpha_policies_parse_and_composite() {

@@ -28,6 +28,6 @@ mod router;
 
 pub use builder::CodecBuilder;
 pub use images::{Codec, RawImage};
-pub use input::{open_image, Alpha};
+pub use input::{decode_image, open_image, Alpha};
 pub use pipeline::{Pipeline, PipelineReport};
 pub use router::Decoders;
