@@ -184,26 +184,7 @@ fn systems_pad_batch_by_shape_and_crop_back() {
         random_image(1, 1, 5),
         random_image(33, 17, 6),
     ];
-    let mut es = Vec::new();
-    for img in &images {
-        let e = world.spawn();
-        let t = world
-            .arena_mut()
-            .alloc_from::<u8>(
-                &[img.height() as usize, img.width() as usize, 3],
-                img.as_raw(),
-            )
-            .unwrap();
-        world.insert(e, Rgb { tensor: t }).unwrap();
-        es.push(e);
-    }
-    let report = world
-        .pipe_batch(&es)
-        .to(VaeEncode::new(vae.clone()))
-        .to(VaeDecode::new(vae.clone()))
-        .execute()
-        .unwrap();
-    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let es = encode_decode_in(&mut world, &vae, &images);
     for (e, img) in es.iter().zip(&images) {
         let info = world.get::<SourceInfo>(*e).unwrap().clone();
         assert_eq!((info.width, info.height), img.dimensions());
@@ -715,9 +696,9 @@ fn tiny_tiled(tile: usize, overlap: usize) -> Arc<Vae> {
     Arc::new(Vae::open(&spec, ExecutionProvider::Cpu).unwrap())
 }
 
-/// Encodes then decodes `images` in one batch through `vae`'s systems; the latents and images.
-fn vae_round_trip(vae: &Arc<Vae>, images: &[RgbImage]) -> Vec<(Vec<f32>, Vec<u8>)> {
-    let mut world = World::new();
+/// Spawns `images` in `world` and runs `vae`'s encoder, then its decoder, over them in one
+/// batch; every entity must succeed. Returns the entities, in order.
+fn encode_decode_in(world: &mut World, vae: &Arc<Vae>, images: &[RgbImage]) -> Vec<Entity> {
     let es: Vec<Entity> = images
         .iter()
         .map(|img| {
@@ -736,6 +717,13 @@ fn vae_round_trip(vae: &Arc<Vae>, images: &[RgbImage]) -> Vec<(Vec<f32>, Vec<u8>
         .execute()
         .unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
+    es
+}
+
+/// Encodes then decodes `images` in one batch through `vae`'s systems; the latents and images.
+fn vae_round_trip(vae: &Arc<Vae>, images: &[RgbImage]) -> Vec<(Vec<f32>, Vec<u8>)> {
+    let mut world = World::new();
+    let es = encode_decode_in(&mut world, vae, images);
     es.iter()
         .map(|e| {
             let lat = world.get::<Latent>(*e).unwrap().tensor;

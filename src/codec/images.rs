@@ -39,18 +39,7 @@ impl<'a> From<&'a RgbImage> for RawImage<'a> {
 impl RawImage<'_> {
     /// Checks the image against the codec's size limit and its buffer against its size.
     fn check(&self, max_dim: u32) -> Result<()> {
-        if self.width == 0 || self.height == 0 {
-            return Err(Error::InvalidInput(format!(
-                "image is {}×{}; both sides must be at least 1",
-                self.width, self.height
-            )));
-        }
-        if self.width > max_dim || self.height > max_dim {
-            return Err(Error::InvalidInput(format!(
-                "image is {}×{}; sides above {max_dim} are not supported",
-                self.width, self.height
-            )));
-        }
+        check_sides(self.width, self.height, max_dim)?;
         let want = self.width as usize * self.height as usize * 3;
         if self.data.len() != want {
             return Err(Error::InvalidInput(format!(
@@ -62,6 +51,28 @@ impl RawImage<'_> {
         }
         Ok(())
     }
+}
+
+/// Checks an image's sides: at least 1, at most `max_dim` ([`Limits::max_image_dim`]).
+pub(super) fn check_sides(width: u32, height: u32, max_dim: u32) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(Error::InvalidInput(format!(
+            "image is {width}×{height}; both sides must be at least 1"
+        )));
+    }
+    if width > max_dim || height > max_dim {
+        return Err(Error::InvalidInput(format!(
+            "image is {width}×{height}; sides above {max_dim} are not supported"
+        )));
+    }
+    Ok(())
+}
+
+/// The host arena bytes a pass is given for `need` bytes of footprints: a margin over the
+/// stages' estimates, so an estimate that falls short by a little costs a larger arena,
+/// never a failed batch.
+fn with_margin(need: usize) -> usize {
+    need + need / 4
 }
 
 /// Compresses images into vaerans streams and back (see the module docs).
@@ -202,13 +213,14 @@ impl Codec {
     }
 
     /// Refuses an image of `shape` whose coding would exceed the memory budget
-    /// ([`Limits::max_memory`]): `arena` bytes of tensors along its chain (with the margin
-    /// the arena is grown by), and `vae`'s working memory for it.
+    /// ([`Limits::max_memory`]): `read` bytes to read the image file (0 once it is read),
+    /// `arena` bytes of tensors along its chain (with the margin the arena is grown by), and
+    /// `vae`'s working memory for it.
     fn check_memory(
         &self,
         vae: &Vae,
         shape: &EntityShape,
-        arena: usize,
+        (read, arena): (u64, usize),
         decoder: bool,
     ) -> Result<()> {
         let [w, h] = shape.image;
@@ -216,25 +228,15 @@ impl Codec {
             "{} a {w}×{h} image",
             if decoder { "decoding" } else { "encoding" }
         );
-        let (vae_part, vae_bytes) = Self::vae_memory(vae, shape, decoder);
-        self.limits.check_memory(
-            &what,
-            &[
-                ("for its tensors", (arena + arena / 4) as u64),
-                (&vae_part, vae_bytes),
-            ],
-        )
-    }
-
-    /// The VAE's part of coding an image of `shape`: how the message names it, and its bytes.
-    fn vae_memory(vae: &Vae, shape: &EntityShape, decoder: bool) -> (String, u64) {
         let f = vae.downsample();
         let (pw, ph) = (shape.latent[2] * f, shape.latent[1] * f);
         let per_pixel = vae.spec().memory_per_pixel[usize::from(decoder)];
-        (
-            format!("for the VAE at {per_pixel} bytes a pixel of a call"),
-            vae.working_memory(decoder, pw, ph),
-        )
+        let vae_part = format!("for the VAE at {per_pixel} bytes a pixel of a call");
+        let vae_bytes = vae.working_memory(decoder, pw, ph);
+        let tensors = ("for its tensors", with_margin(arena) as u64);
+        let parts = [("to read it", read), tensors, (&vae_part, vae_bytes)];
+        let parts = if read == 0 { &parts[1..] } else { &parts[..] };
+        self.limits.check_memory(&what, parts)
     }
 
     /// Checks, before an image is read, that this codec can compress an image of `width ×
@@ -242,25 +244,12 @@ impl Codec {
     /// read from its header without decoding it, so that a small file declaring a huge image
     /// is refused before its pixels are allocated.
     pub fn check_image_size(&self, width: u32, height: u32) -> Result<()> {
-        let max = self.limits.max_image_dim;
-        if width == 0 || height == 0 || width > max || height > max {
-            return Err(Error::InvalidInput(format!(
-                "image size {width}×{height} is outside 1..={max} a side"
-            )));
-        }
+        check_sides(width, height, self.limits.max_image_dim)?;
         let shape = self.image_shape(width, height);
-        // The decoded file, its RGB8 copy, and the codec's tensors.
-        let pixels = u64::from(width) * u64::from(height);
-        let need = self.footprint(&self.encoder(&self.vae), &shape, 3 * pixels as usize);
-        let (vae_part, vae_bytes) = Self::vae_memory(&self.vae, &shape, false);
-        self.limits.check_memory(
-            &format!("encoding a {width}×{height} image"),
-            &[
-                ("to read it", 2 * 3 * pixels),
-                ("for its tensors", (need.0 + need.0 / 4) as u64),
-                (&vae_part, vae_bytes),
-            ],
-        )
+        let rgb = 3 * u64::from(width) * u64::from(height);
+        let need = self.footprint(&self.encoder(&self.vae), &shape, rgb as usize);
+        // The decoded file and its RGB8 copy, then the codec's tensors.
+        self.check_memory(&self.vae, &shape, (2 * rgb, need.0), false)
     }
 
     /// Opens an image file as [`open_image`](crate::open_image) does, refusing it before
@@ -284,9 +273,7 @@ impl Codec {
     /// Clears the world for a new pass, growing its host arena when the pass needs more than
     /// it has (the GPU arena grows itself on demand).
     fn prepare_world(world: &mut World, need: usize) {
-        // A margin over the stages' footprints, so an estimate that falls short by a little
-        // costs a larger arena, never a failed batch.
-        let need = need + need / 4;
+        let need = with_margin(need);
         if world.arena().capacity() < need {
             world.grow_arena(need.max(DEFAULT_ARENA_BYTES));
         } else {
@@ -342,7 +329,7 @@ impl Codec {
                 img.check(max_dim)?;
                 let shape = self.image_shape(img.width, img.height);
                 let need = self.footprint(&chain, &shape, img.data.len());
-                self.check_memory(vae, &shape, need.0, false)?;
+                self.check_memory(vae, &shape, (0, need.0), false)?;
                 Ok(need)
             })
             .collect();
@@ -445,7 +432,7 @@ impl Codec {
             .map(|s| {
                 let shape = stream::shape_of(s.as_ref().map_err(Clone::clone)?.header());
                 let need = self.footprint(&chain, &shape, 0);
-                self.check_memory(vae, &shape, need.0, true)?;
+                self.check_memory(vae, &shape, (0, need.0), true)?;
                 Ok(need)
             })
             .collect();

@@ -75,12 +75,7 @@ pub fn decode_image(bytes: &[u8], name: &str, alpha: Alpha, limits: &Limits) -> 
 
 /// Whether reading a `w × h` image (its decoded pixels and their RGB8 copy) fits `limits`.
 fn reading_fits(limits: &Limits, w: u32, h: u32) -> Result<()> {
-    let max = limits.max_image_dim;
-    if w > max || h > max {
-        return Err(Error::InvalidInput(format!(
-            "image size {w}×{h} is over {max} pixels a side"
-        )));
-    }
+    super::images::check_sides(w, h, limits.max_image_dim)?;
     let pixels = u64::from(w) * u64::from(h);
     limits.check_memory(
         &format!("reading a {w}×{h} image"),
