@@ -40,10 +40,13 @@ pub mod stream;
 pub mod wavelet;
 
 pub use hadamard::Hadamard;
-pub use quantize::Quantize;
+pub use quantize::{Quantize, StepAllocation};
 pub use stream::EntropyCoder;
 pub use wavelet::WaveletTransform;
 
+use std::sync::Arc;
+
+use crate::components::ChannelTransform;
 use crate::error::{Error, Result};
 use crate::layout::Wavelet;
 use crate::{Device, Direction, EntityShape, Footprint, Location, System};
@@ -51,13 +54,15 @@ use crate::{Device, Direction, EntityShape, Footprint, Location, System};
 /// Default wavelet decomposition levels (clamped to what each latent's size allows).
 pub const DEFAULT_LEVELS: u8 = 4;
 
-/// The settings of the latent chain: quality, wavelet and levels. Cheap to copy; every pipe
-/// that encodes or decodes a latent is built from one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The settings of the latent chain: quality, wavelet, levels and the quantiser's step
+/// allocation. Cheap to clone; every pipe that encodes or decodes a latent is built from one.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LatentCodec {
     quality: u8,
     wavelet: Wavelet,
     levels: u8,
+    transform: ChannelTransform,
+    allocation: Arc<StepAllocation>,
 }
 
 impl Default for LatentCodec {
@@ -67,6 +72,8 @@ impl Default for LatentCodec {
             quality: quantize::DEFAULT_QUALITY,
             wavelet: Wavelet::Cdf53,
             levels: DEFAULT_LEVELS,
+            transform: ChannelTransform::Hadamard4,
+            allocation: Arc::default(),
         }
     }
 }
@@ -96,6 +103,31 @@ impl LatentCodec {
         Ok(self)
     }
 
+    /// This chain with its quantiser steps spread over channels and levels by `allocation`
+    /// (from a model's [`Calibration`](crate::vae::Calibration); uniform by default). It
+    /// changes only which steps the encoder picks: decoding reads them from the stream.
+    pub fn with_allocation(mut self, allocation: StepAllocation) -> Self {
+        self.allocation = Arc::new(allocation);
+        self
+    }
+
+    /// The quantiser's step allocation.
+    pub fn allocation(&self) -> &StepAllocation {
+        &self.allocation
+    }
+
+    /// This chain mixing channels with `transform` before the wavelet (default
+    /// [`ChannelTransform::Hadamard4`]); the stream records it, so decoding needs nothing.
+    pub fn with_transform(mut self, transform: ChannelTransform) -> Self {
+        self.transform = transform;
+        self
+    }
+
+    /// The channel transform streams are made with.
+    pub fn transform(&self) -> ChannelTransform {
+        self.transform
+    }
+
     /// The quality streams are made at.
     pub fn quality(&self) -> u8 {
         self.quality
@@ -116,9 +148,11 @@ impl LatentCodec {
     /// A new stage is one line here.
     pub fn stages(&self, direction: Direction) -> Vec<Box<dyn System>> {
         let mut stages: Vec<Box<dyn System>> = vec![
-            Box::new(Hadamard::new(direction)),
+            Box::new(Hadamard::new(direction).with_transform(self.transform)),
             Box::new(WaveletTransform::new(direction, self.wavelet, self.levels)),
-            Box::new(Quantize::new(direction, self.quality)),
+            Box::new(
+                Quantize::new(direction, self.quality).with_allocation(self.allocation.clone()),
+            ),
             Box::new(EntropyCoder::new(direction)),
         ];
         if direction == Direction::Inverse {

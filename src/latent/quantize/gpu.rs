@@ -92,8 +92,17 @@ struct Layout {
 
 /// `WaveletPyr → Symbols + QuantParams + Histograms` for a whole batch: one dispatch, one
 /// readback (parameters, histograms and packed symbols in one block).
-pub(super) fn quantize(world: &mut World, entities: &[Entity], quality: u8) -> Result<()> {
-    let jobs = prepare_each(world, entities, forward_input);
+pub(super) fn quantize(
+    world: &mut World,
+    entities: &[Entity],
+    quality: u8,
+    allocation: &super::StepAllocation,
+) -> Result<()> {
+    let jobs = prepare_each(world, entities, |w, e| {
+        let (p, shape) = forward_input(w, e)?;
+        allocation.check(shape[0])?;
+        Ok((p, shape))
+    });
     if jobs.is_empty() {
         return Ok(());
     }
@@ -146,7 +155,12 @@ pub(super) fn quantize(world: &mut World, entities: &[Entity], quality: u8) -> R
                     by: b.y as u32,
                     bw: b.w as u32,
                     bh: b.h as u32,
-                    code0: u32::from(initial_code(quality, b, l.pyr.wavelet)),
+                    code0: u32::from(initial_code(
+                        quality,
+                        b,
+                        l.pyr.wavelet,
+                        allocation.offset(ch, b),
+                    )),
                     out_sym: u32_of(base + sym_at + l.sym_words[j], "symbol offset")?,
                     out_params: u32_of(base + 2 * job, "parameter offset")?,
                     out_hist: u32_of(base + hist_at + 256 * job, "histogram offset")?,
@@ -219,13 +233,18 @@ pub(super) fn quantize(world: &mut World, entities: &[Entity], quality: u8) -> R
             let x = check::as_f32(&coefficients[k]);
             let (mut want_syms, mut want_hists) = (vec![0u8; c * h * w], Vec::new());
             let mut want = Vec::with_capacity(per);
-            for (plane, syms) in x.chunks_exact(h * w).zip(want_syms.chunks_exact_mut(h * w)) {
+            for (ch, (plane, syms)) in x
+                .chunks_exact(h * w)
+                .zip(want_syms.chunks_exact_mut(h * w))
+                .enumerate()
+            {
                 want.extend(super::quantize_plane(
                     plane,
                     w,
                     &l.table,
                     l.pyr.wavelet,
                     quality,
+                    (allocation, ch),
                     syms,
                     &mut want_hists,
                 )?);
@@ -233,7 +252,15 @@ pub(super) fn quantize(world: &mut World, entities: &[Entity], quality: u8) -> R
             check::equal("quantize", &params, &want)?;
             check::symbols("quantize", symbols, &want_syms)?;
         }
-        insert_forward(world, l.entity, tensor, &l.pyr, quality, params, hists)?;
+        insert_forward(
+            world,
+            l.entity,
+            tensor,
+            &l.pyr,
+            (quality, allocation),
+            params,
+            hists,
+        )?;
     }
     Ok(())
 }
@@ -389,7 +416,7 @@ mod tests {
         w: &mut World,
         sh: &[[usize; 3]],
         inputs: &[Vec<f32>],
-        quality: u8,
+        (quality, allocation): (u8, &std::sync::Arc<super::super::StepAllocation>),
     ) -> Vec<(Vec<u8>, QuantParams, Vec<[u32; 256]>)> {
         w.clear();
         let es = spawn_all(w, sh, |i| inputs[i].clone(), |tensor| Latent { tensor });
@@ -397,7 +424,7 @@ mod tests {
             .pipe_batch(&es)
             .to(Hadamard::forward())
             .to(WaveletTransform::forward(Wavelet::Cdf53, 4))
-            .to(Quantize::forward(quality))
+            .to(Quantize::forward(quality).with_allocation(allocation.clone()))
             .execute()
             .unwrap();
         assert!(report.failures.is_empty(), "{:?}", report.failures);
@@ -432,9 +459,20 @@ mod tests {
             .collect();
         let mut cpu = World::new();
         let mut gpu = World::with_gpu(&ctx).unwrap();
-        for quality in [10u8, 75, 100] {
-            let want = quantize_all(&mut cpu, &sh, &inputs, quality);
-            let got = quantize_all(&mut gpu, &sh, &inputs, quality);
+        // A calibrated model's allocation moves every band's starting step: the kernel starts
+        // where the host says, on both paths.
+        let uniform = std::sync::Arc::default();
+        let spread = std::sync::Arc::new(
+            super::super::StepAllocation::new(vec![0, -9, 12, 30], vec![-3, 5, 0]).unwrap(),
+        );
+        for (quality, allocation) in [
+            (10u8, &uniform),
+            (75, &uniform),
+            (75, &spread),
+            (100, &spread),
+        ] {
+            let want = quantize_all(&mut cpu, &sh, &inputs, (quality, allocation));
+            let got = quantize_all(&mut gpu, &sh, &inputs, (quality, allocation));
             let (mut differ, mut total) = (0usize, 0usize);
             for (i, ((gs, gp, gh), (cs, cp, ch))) in got.iter().zip(&want).enumerate() {
                 assert_eq!(gp, cp, "parameters of {:?} at q{quality}", sh[i]);
@@ -477,7 +515,7 @@ mod tests {
             .enumerate()
             .map(|(i, s)| latent(s[0], s[1], s[2], 30 + i as u64))
             .collect();
-        let quantised = quantize_all(&mut World::new(), &sh, &inputs, 75);
+        let quantised = quantize_all(&mut World::new(), &sh, &inputs, (75, &Default::default()));
         let run = |w: &mut World| -> Vec<Vec<f32>> {
             w.clear();
             let es: Vec<Entity> = quantised

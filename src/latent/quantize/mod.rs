@@ -6,32 +6,48 @@
 //! it in `gpu`'s tests. Symbols come out in coding order
 //! ([`Symbols`]).
 
+mod allocation;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod reference;
+
+use std::sync::Arc;
 
 use crate::components::{Histograms, QuantParams, Symbols, WaveletPyr};
 use crate::core::system::{map_tensors, two_way_system};
 use crate::error::{Error, Result};
 use crate::layout::bands;
 use crate::{DType, Device, Direction, Entity, EntityShape, Footprint, Location, System, World};
+pub use allocation::{StepAllocation, MAX_OFFSET};
 pub use reference::{check_quality, step_from_code, DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY};
-pub(crate) use reference::{dequantize_plane, quantize_plane};
+pub(crate) use reference::{dequantize_plane, initial_code, quantize_plane, MAX_CENTER};
 
 /// The quantisation system: `WaveletPyr → Symbols + QuantParams + Histograms` forward,
 /// `Symbols + QuantParams → WaveletPyr` inverse.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Quantize {
     direction: Direction,
     quality: u8,
+    allocation: Arc<StepAllocation>,
 }
 
 impl Quantize {
     /// The system in `direction`; `quality` is the forward direction's (the inverse uses the
     /// parameters each [`QuantParams`] records). A quality outside `1..=100` fails the batch
-    /// with [`check_quality`]'s error when the system runs.
+    /// with [`check_quality`]'s error when the system runs. Steps are uniform across channels
+    /// and levels; see [`with_allocation`](Self::with_allocation).
     pub fn new(direction: Direction, quality: u8) -> Self {
-        Self { direction, quality }
+        Self {
+            direction,
+            quality,
+            allocation: Arc::default(),
+        }
+    }
+
+    /// This system with its forward steps spread by `allocation` (a model's calibration).
+    pub fn with_allocation(mut self, allocation: Arc<StepAllocation>) -> Self {
+        self.allocation = allocation;
+        self
     }
 
     /// Forward at `quality` (`1..=100`).
@@ -101,22 +117,33 @@ impl System for Quantize {
 
     fn run(&self, world: &mut World, entities: &[Entity]) -> Result<()> {
         match self.direction {
-            Direction::Forward => quantize(world, entities, check_quality(self.quality)?),
+            Direction::Forward => quantize(
+                world,
+                entities,
+                check_quality(self.quality)?,
+                &self.allocation,
+            ),
             Direction::Inverse => dequantize(world, entities),
         }
     }
 }
 
-fn quantize(world: &mut World, entities: &[Entity], quality: u8) -> Result<()> {
+fn quantize(
+    world: &mut World,
+    entities: &[Entity],
+    quality: u8,
+    allocation: &StepAllocation,
+) -> Result<()> {
     #[cfg(feature = "gpu")]
     if world.device() == Device::Gpu {
-        return gpu::quantize(world, entities, quality);
+        return gpu::quantize(world, entities, quality, allocation);
     }
     let done = map_tensors::<f32, u8, WaveletPyr, (Vec<_>, Vec<[u32; 256]>), _, _>(
         world,
         entities,
         |w, e| {
             let (p, shape) = forward_input(w, e)?;
+            allocation.check(shape[0])?;
             Ok((p.tensor, shape.to_vec(), p))
         },
         |x, y, t, p| {
@@ -124,16 +151,27 @@ fn quantize(world: &mut World, entities: &[Entity], quality: u8) -> Result<()> {
             let table = bands(h, w, p.levels);
             let mut all = Vec::with_capacity(table.len() * t.shape()[0]);
             let mut hists = Vec::with_capacity(table.len() * t.shape()[0]);
-            for (plane, syms) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(h * w)) {
+            for (ch, (plane, syms)) in x
+                .chunks_exact(h * w)
+                .zip(y.chunks_exact_mut(h * w))
+                .enumerate()
+            {
                 all.extend(quantize_plane(
-                    plane, w, &table, p.wavelet, quality, syms, &mut hists,
+                    plane,
+                    w,
+                    &table,
+                    p.wavelet,
+                    quality,
+                    (allocation, ch),
+                    syms,
+                    &mut hists,
                 )?);
             }
             Ok((all, hists))
         },
     )?;
     for (e, tensor, p, (params, hists)) in done {
-        insert_forward(world, e, tensor, &p, quality, params, hists)?;
+        insert_forward(world, e, tensor, &p, (quality, allocation), params, hists)?;
     }
     Ok(())
 }
@@ -144,7 +182,7 @@ fn insert_forward(
     e: Entity,
     tensor: crate::TensorRef,
     p: &WaveletPyr,
-    quality: u8,
+    (quality, allocation): (u8, &StepAllocation),
     bands: Vec<crate::components::BandQuant>,
     hists: Vec<[u32; 256]>,
 ) -> Result<()> {
@@ -157,6 +195,7 @@ fn insert_forward(
             wavelet: p.wavelet,
             levels: p.levels,
             bands,
+            allocation: allocation.clone(),
         },
     )
 }

@@ -11,6 +11,7 @@
 //! and back: `v' = (symbol − 128 + center) · step`. Step codes and centers are written to the
 //! stream, so decoding never recomputes a float parameter.
 
+use super::StepAllocation;
 use crate::components::BandQuant;
 use crate::error::{Error, Result};
 use crate::layout::{Band, Wavelet};
@@ -116,10 +117,12 @@ fn fit(code: u8, min: f32, max: f32) -> Option<i32> {
     (qmax - qmin <= 254 && center.abs() <= MAX_CENTER).then_some(center as i32)
 }
 
-/// The step code a band starts from at `quality`, before it is widened to fit the band's range
-/// (computed on the host for both paths, so the GPU never evaluates `log2`).
-pub(crate) fn initial_code(quality: u8, band: &Band, wavelet: Wavelet) -> u8 {
-    code_for_step(base_step(quality) / band.gain(wavelet).sqrt())
+/// The step code a band starts from at `quality`, moved by its allocation `offset` (step codes,
+/// [`StepAllocation::offset`]), before it is widened to fit the band's range (computed on the
+/// host for both paths, so the GPU never evaluates `log2`).
+pub(crate) fn initial_code(quality: u8, band: &Band, wavelet: Wavelet, offset: i32) -> u8 {
+    let code = code_for_step(base_step(quality) / band.gain(wavelet).sqrt());
+    (i32::from(code) + offset).clamp(0, 255) as u8
 }
 
 /// The error for a band whose values do not fit even the largest step (`range` when known).
@@ -138,15 +141,17 @@ pub(crate) fn non_finite_error() -> Error {
     Error::InvalidInput("the latent holds NaN or infinite values; check the encoder model".into())
 }
 
-/// Quantises one channel's `h × w` Mallat plane band by band into `symbols` in coding order
-/// (the bands of `band_table` one after another, each in raster order), appending each band's
-/// symbol histogram to `histograms`.
+/// Quantises channel `channel`'s `h × w` Mallat plane band by band into `symbols` in coding
+/// order (the bands of `band_table` one after another, each in raster order), its steps moved
+/// by `allocation`, appending each band's symbol histogram to `histograms`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn quantize_plane(
     coeffs: &[f32],
     w: usize,
     band_table: &[Band],
     wavelet: Wavelet,
     quality: u8,
+    (allocation, channel): (&StepAllocation, usize),
     symbols: &mut [u8],
     histograms: &mut Vec<[u32; 256]>,
 ) -> Result<Vec<BandQuant>> {
@@ -166,7 +171,7 @@ pub(crate) fn quantize_plane(
         if !finite {
             return Err(non_finite_error());
         }
-        let mut code = initial_code(quality, b, wavelet);
+        let mut code = initial_code(quality, b, wavelet, allocation.offset(channel, b));
         let center = loop {
             if let Some(c) = fit(code, min, max) {
                 break c;
@@ -288,6 +293,7 @@ mod tests {
             &table,
             Wavelet::Haar,
             100,
+            (&StepAllocation::uniform(), 0),
             &mut syms,
             &mut hists,
         )
@@ -325,6 +331,7 @@ mod tests {
             &table,
             Wavelet::Cdf53,
             100,
+            (&StepAllocation::uniform(), 0),
             &mut syms,
             &mut hist,
         )
@@ -352,6 +359,7 @@ mod tests {
             &table,
             Wavelet::Cdf53,
             50,
+            (&StepAllocation::uniform(), 0),
             &mut syms,
             &mut Vec::new(),
         );
