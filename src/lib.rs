@@ -89,8 +89,8 @@ pub mod prelude {
     pub use crate::bitstream::{AnsBitstream, Limits};
     pub use crate::codec::{Codec, CodecBuilder, Decoders, Pipeline, RawImage};
     pub use crate::components::{
-        BandQuant, Histograms, Latent, ModelId, QuantParams, ReconRgb, Rgb, SourceInfo, Symbols,
-        WaveletPyr, Yuvw,
+        BandQuant, ChannelTransform, Histograms, Latent, ModelId, QuantParams, ReconRgb, Rgb,
+        SourceInfo, Symbols, WaveletPyr, Yuvw,
     };
     pub use crate::error::{Error, Result};
     pub use crate::latent::{EntropyCoder, Hadamard, LatentCodec, Quantize, WaveletTransform};

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use vaerans::bitstream::VERSION_MAJOR;
 use vaerans::latent::stream::decode_symbols;
+use vaerans::latent::StepAllocation;
 use vaerans::prelude::*;
 
 /// Everything a decoder checks of a stream's bytes, with `limits`: framing, checksum, header,
@@ -14,11 +15,16 @@ fn decode_stream(bytes: &[u8], limits: &Limits) -> Result<Vec<u8>> {
     decode_symbols(&AnsBitstream::parse(bytes.to_vec(), limits)?)
 }
 
-const GOLDEN: &[u8] = include_bytes!("data/golden_v1.vaer");
+const GOLDEN: &[u8] = include_bytes!("data/golden_v2.vaer");
 
-/// The same latent as made by earlier encoders (different model choices, same format): a
-/// reader must keep decoding every stream ever blessed for its major version.
-const EARLIER: &[&[u8]] = &[
+/// A format 2 stream with what format 1 could not say: a calibrated step allocation, no
+/// channel transform, zero bands.
+const GOLDEN_ALLOCATED: &[u8] = include_bytes!("data/golden_v2_allocated.vaer");
+
+/// The same latent as written by earlier versions, in format 1 (by three encoders that chose
+/// different entropy models): a reader must keep decoding every stream ever blessed.
+const FORMAT_1: &[&[u8]] = &[
+    include_bytes!("data/golden_v1.vaer"),
     include_bytes!("data/golden_v1_earlier_encoder.vaer"),
     include_bytes!("data/golden_v1_earlier_encoder_2.vaer"),
 ];
@@ -34,41 +40,102 @@ fn golden_encode() -> Vec<u8> {
     encode(&golden_latent(), [4, 8, 6], 60, Wavelet::Cdf53, 2)
 }
 
-#[test]
-fn golden_stream_bytes_are_pinned() {
-    let made = golden_encode();
+/// The allocation a calibration might give: channel 2 five octaves coarser (its bands quantise
+/// to zero), channel 1 one octave, the LL band half an octave finer.
+fn golden_allocated_codec() -> LatentCodec {
+    chain(60, Wavelet::Cdf53, 2)
+        .with_allocation(StepAllocation::new(vec![0, 8, 40, -3], vec![-4, 0, 1]).unwrap())
+        .with_transform(ChannelTransform::None)
+}
+
+fn golden_allocated_encode() -> Vec<u8> {
+    encode_with(&golden_latent(), [4, 8, 6], &golden_allocated_codec())
+}
+
+fn check_pinned(made: &[u8], golden: &[u8], file: &str) {
     if std::env::var_os("VAERANS_BLESS").is_some() {
-        std::fs::write("tests/data/golden_v1.vaer", &made).unwrap();
+        std::fs::write(format!("tests/data/{file}"), made).unwrap();
     }
     assert_eq!(
-        made, GOLDEN,
+        made, golden,
         "the encoder's output changed. If only its choices changed (the format did not), keep the \
-         old file in EARLIER and re-bless with VAERANS_BLESS=1 cargo test --test bitstream; if the \
-         format changed, also bump the version"
+         old file as a stream that must keep decoding and re-bless with VAERANS_BLESS=1 cargo \
+         test --test bitstream; if the format changed, also bump the version"
     );
+}
+
+#[test]
+fn golden_stream_bytes_are_pinned() {
+    check_pinned(&golden_encode(), GOLDEN, "golden_v2.vaer");
+    assert_eq!(GOLDEN[4], VERSION_MAJOR);
     let (back, shape) = decode(GOLDEN).unwrap();
     assert_eq!(shape, vec![4, 8, 6]);
     assert!(mse(&golden_latent(), &back) < 0.01);
 }
 
 #[test]
-fn streams_from_earlier_encoders_still_decode() {
+fn allocated_golden_stream_bytes_are_pinned_and_say_what_format_1_could_not() {
+    check_pinned(
+        &golden_allocated_encode(),
+        GOLDEN_ALLOCATED,
+        "golden_v2_allocated.vaer",
+    );
+    let s = AnsBitstream::parse(GOLDEN_ALLOCATED.to_vec(), &Limits::default()).unwrap();
+    let h = s.header();
+    assert_eq!(h.transform, ChannelTransform::None);
+    assert_eq!(&h.quant.allocation, golden_allocated_codec().allocation());
+    let per = h.bands_per_channel();
+    let zero: Vec<usize> = (0..4 * per).filter(|&i| h.is_zero_band(i)).collect();
+    assert!(!zero.is_empty(), "channel 2's bands quantise to zero");
+    assert!(zero.iter().all(|&i| i / per == 2), "{zero:?}");
+    // Coarser steps where the allocation says so, and the decoder reads them from the stream.
+    let step = |c: usize| h.quant.bands[c * per + per - 1].step();
+    assert!(
+        step(1) > 1.9 * step(0) && step(3) < step(0),
+        "{:?}",
+        h.quant.bands
+    );
+    let (back, shape) = decode(GOLDEN_ALLOCATED).unwrap();
+    assert_eq!(shape, vec![4, 8, 6]);
+    let channel_mse = |c: usize| mse(&golden_latent()[c * 48..][..48], &back[c * 48..][..48]);
+    assert!(channel_mse(0) < 0.01 && channel_mse(3) < 0.01);
+    // Channel 2 lost its detail but keeps its mean (its LL band is not zero).
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    let (want, got) = (mean(&golden_latent()[96..144]), mean(&back[96..144]));
+    assert!((want - got).abs() < 1.0, "{want} vs {got}");
+}
+
+#[test]
+fn format_1_streams_still_decode_to_what_they_always_did() {
     let (now, _) = decode(GOLDEN).unwrap();
-    for old in EARLIER {
-        assert_ne!(*old, GOLDEN);
+    for old in FORMAT_1 {
+        assert_eq!(old[4], 1, "a format 1 stream");
         let (back, shape) = decode(old).unwrap();
         assert_eq!(shape, vec![4, 8, 6]);
-        // Same quantiser, so the same reconstruction; only the entropy models differ.
+        // The same quantiser (uniform steps), so the same reconstruction; only the entropy
+        // models and the header's layout differ.
         assert_eq!(back, now);
+        let s = AnsBitstream::parse(old.to_vec(), &Limits::default()).unwrap();
+        let h = s.header();
+        assert_eq!(
+            (h.transform, h.source.input_range),
+            (ChannelTransform::Hadamard4, None)
+        );
+        assert!(h.zero_bands.is_empty() && h.quant.allocation.is_uniform());
     }
 }
 
 #[test]
 fn every_truncation_is_an_error() {
-    let s = golden_encode();
-    for cut in 0..s.len() {
-        let r = decode_stream(&s[..cut], &Limits::default());
-        assert!(r.is_err(), "truncation to {cut} bytes decoded");
+    for s in [
+        golden_encode(),
+        golden_allocated_encode(),
+        FORMAT_1[0].to_vec(),
+    ] {
+        for cut in 0..s.len() {
+            let r = decode_stream(&s[..cut], &Limits::default());
+            assert!(r.is_err(), "truncation to {cut} bytes decoded");
+        }
     }
 }
 
@@ -76,6 +143,7 @@ fn every_truncation_is_an_error() {
 fn every_single_bit_flip_is_an_error() {
     for s in [
         golden_encode(),
+        golden_allocated_encode(),
         encode(
             &noisy_latent(4, 20, 12, 9),
             [4, 20, 12],

@@ -1,13 +1,13 @@
 //! What a stream's header records, and the limits a reader holds it to.
 
-use crate::components::{QuantParams, SourceInfo};
+use crate::components::{ChannelTransform, QuantParams, SourceInfo};
 use crate::error::{Error, Result};
 use crate::layout::bands;
 
 /// The four magic bytes every stream starts with.
 pub const MAGIC: [u8; 4] = *b"VAER";
 /// Major format version written and read by this build.
-pub const VERSION_MAJOR: u8 = 1;
+pub const VERSION_MAJOR: u8 = 2;
 /// Minor format version written by this build.
 pub const VERSION_MINOR: u8 = 0;
 
@@ -100,7 +100,7 @@ impl Limits {
 }
 
 /// Everything the header records: the components it was made from and the latent's shape.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Header {
     /// Format major version of the stream.
@@ -118,11 +118,21 @@ pub struct Header {
     /// The quantiser's parameters: quality, wavelet, levels, and per channel and band the step
     /// and centre.
     pub quant: QuantParams,
+    /// How the channels were mixed before the wavelet (format 1: always `Hadamard4`).
+    pub transform: ChannelTransform,
+    /// Per channel and band, in coding order: whether the band is *zero* (every coefficient
+    /// quantised to 0: no table entry, no payload). Empty: no band is (format 1).
+    pub zero_bands: Vec<bool>,
 }
 
 impl Header {
     /// A header of this build's format version.
-    pub(crate) fn new(source: SourceInfo, latent: [u32; 3], quant: QuantParams) -> Result<Self> {
+    pub(crate) fn new(
+        source: SourceInfo,
+        latent: [u32; 3],
+        quant: QuantParams,
+        transform: ChannelTransform,
+    ) -> Result<Self> {
         let channels = u16::try_from(latent[0]).map_err(|_| {
             Error::InvalidInput(format!("{} latent channels do not fit a stream", latent[0]))
         })?;
@@ -134,7 +144,14 @@ impl Header {
             latent_h: latent[1],
             latent_w: latent[2],
             quant,
+            transform,
+            zero_bands: Vec::new(),
         })
+    }
+
+    /// Whether band `i` (coding order over all channels) is zero.
+    pub fn is_zero_band(&self, i: usize) -> bool {
+        self.zero_bands.get(i).copied().unwrap_or(false)
     }
 
     /// The latent's `[C, h, w]`.

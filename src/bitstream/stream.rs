@@ -11,7 +11,7 @@ use crate::error::Result;
 /// checked: made by [`AnsBitstream::parse`] (bytes from elsewhere, checked once against
 /// [`Limits`]) or by the entropy coder. The component the latent codec's last stage produces
 /// and its first inverse stage reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AnsBitstream {
     bytes: Vec<u8>,
     header: Header,
@@ -120,7 +120,7 @@ pub struct StreamSizes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::components::{BandQuant, ModelId, QuantParams, SourceInfo};
+    use crate::components::{BandQuant, ChannelTransform, ModelId, QuantParams, SourceInfo};
     use crate::layout::Wavelet;
 
     /// What the writer records about a stream it made is what a reader finds in it.
@@ -135,6 +135,8 @@ mod tests {
                 name: "m".into(),
                 decoder_hash: [7; 32],
             },
+            input_range: Some([-1.0, 1.0]),
+            downsample: 8,
         };
         let quant = QuantParams {
             quality: 50,
@@ -146,8 +148,19 @@ mod tests {
                     center: i - 8,
                 })
                 .collect(),
+            allocation: crate::latent::StepAllocation::new(vec![1, -2, 0, 3], vec![-1, 2]).unwrap(),
         };
-        let header = Header::new(source, [4, 2, 2], quant).unwrap();
+        let mut header = Header::new(source, [4, 2, 2], quant, ChannelTransform::None).unwrap();
+        header.zero_bands = (0..16).map(|i| i % 5 == 3).collect();
+        // A zero band is centre 0 at its predicted step: what the reader reconstructs.
+        for i in (0..16).filter(|i| i % 5 == 3) {
+            let band = &crate::layout::bands(2, 2, 1)[i % 4];
+            let offset = header.quant.allocation.offset(i / 4, band);
+            header.quant.bands[i] = BandQuant {
+                step_code: crate::latent::quantize::initial_code(50, band, Wavelet::Haar, offset),
+                center: 0,
+            };
+        }
         let written = AnsBitstream::write(header.clone(), b"tables", &[1, 2, 3, 4]).unwrap();
         assert_eq!(
             (written.tables(), written.payload()),

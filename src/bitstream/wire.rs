@@ -5,8 +5,11 @@
 use std::ops::Range;
 
 use super::{Header, Limits, MAGIC, VERSION_MAJOR, VERSION_MINOR};
-use crate::components::{BandQuant, ModelId, QuantParams, SourceInfo};
+use crate::components::{BandQuant, ChannelTransform, ModelId, QuantParams, SourceInfo};
+use crate::entropy::{BitReader, BitWriter};
 use crate::error::{Error, Result};
+use crate::latent::quantize::{initial_code, MAX_CENTER, MAX_OFFSET};
+use crate::latent::StepAllocation;
 use crate::layout::{bands, max_levels, Wavelet};
 
 /// Magic, versions and the two section lengths.
@@ -58,15 +61,19 @@ pub(super) fn write(header: &Header, tables: &[u8], payload: &[u8]) -> Result<Ve
     h.push(quant.wavelet.code());
     h.push(quant.levels);
     h.push(quant.quality);
-    for b in &quant.bands {
-        h.push(b.step_code);
-        put_varint(&mut h, zigzag(b.center));
-    }
+    h.push(header.transform.code());
+    let range = source.input_range.unwrap_or([0.0, 0.0]);
+    h.extend_from_slice(&range[0].to_le_bytes());
+    h.extend_from_slice(&range[1].to_le_bytes());
+    h.push(source.downsample);
     let len32 = |n: usize, what: &str| {
         u32::try_from(n).map_err(|_| {
             Error::InvalidInput(format!("{what} of {n} bytes exceed a stream's 4 GiB"))
         })
     };
+    let params = write_band_params(header)?;
+    put_varint(&mut h, len32(params.len(), "band parameters")?);
+    h.extend_from_slice(&params);
     put_varint(&mut h, len32(tables.len(), "entropy tables")?);
     h.extend_from_slice(tables);
 
@@ -81,6 +88,165 @@ pub(super) fn write(header: &Header, tables: &[u8], payload: &[u8]) -> Result<Ve
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     Ok(out)
+}
+
+/// Writes a signed value as zigzag Exp-Golomb (order 0): `0` costs 1 bit, `±1` 3, `±2..3` 5.
+fn put_signed(w: &mut BitWriter, v: i32) {
+    let u = u64::from(zigzag(v)) + 1;
+    let n = 64 - u.leading_zeros();
+    for _ in 1..n {
+        w.put(0, 1);
+    }
+    for i in (0..n).rev() {
+        w.put(((u >> i) & 1) as u32, 1);
+    }
+}
+
+/// Reads [`put_signed`]'s code (at most 32 bits of magnitude).
+fn get_signed(r: &mut BitReader<'_>, what: &str) -> Result<i32> {
+    let mut zeros = 0;
+    while r.get(1)? == 0 {
+        zeros += 1;
+        if zeros > 32 {
+            return Err(Error::Corrupt(format!("{what}: an over-long code")));
+        }
+    }
+    let mut u: u64 = 1;
+    for _ in 0..zeros {
+        u = (u << 1) | u64::from(r.get(1)?);
+    }
+    u32::try_from(u - 1)
+        .map(unzigzag)
+        .map_err(|_| Error::Corrupt(format!("{what}: a code out of range")))
+}
+
+/// Format 2's band parameters, bit-packed: each band's step code is coded as its difference
+/// from the code its allocation predicts ([`initial_code`]), which is zero unless the band was
+/// widened to fit its range; a zero band is one bit.
+///
+/// ```text
+/// u1 channel offsets present; then one signed code per channel
+/// u4 level offsets K; then K signed codes
+/// per channel, per band: u1 coded; if 1: signed (step code − predicted), signed center
+/// ```
+/// Signed codes are zigzag Exp-Golomb ([`put_signed`]).
+fn write_band_params(header: &Header) -> Result<Vec<u8>> {
+    let quant = &header.quant;
+    let a = &quant.allocation;
+    let mut w = BitWriter::new();
+    let channel_offsets = a.channel_offsets();
+    w.put(u32::from(!channel_offsets.is_empty()), 1);
+    for &o in channel_offsets {
+        put_signed(&mut w, i32::from(o));
+    }
+    let levels = a.level_offsets();
+    if levels.len() > 15 {
+        return Err(Error::InvalidInput(format!(
+            "{} level offsets; a stream holds at most 15",
+            levels.len()
+        )));
+    }
+    w.put(levels.len() as u32, 4);
+    for &o in levels {
+        put_signed(&mut w, i32::from(o));
+    }
+    let table = bands(
+        header.latent_h as usize,
+        header.latent_w as usize,
+        quant.levels,
+    );
+    for (i, q) in quant.bands.iter().enumerate() {
+        if header.is_zero_band(i) {
+            w.put(0, 1);
+            continue;
+        }
+        let band = &table[i % table.len()];
+        let predicted = initial_code(
+            quant.quality,
+            band,
+            quant.wavelet,
+            a.offset(i / table.len(), band),
+        );
+        w.put(1, 1);
+        put_signed(&mut w, i32::from(q.step_code) - i32::from(predicted));
+        put_signed(&mut w, q.center);
+    }
+    Ok(w.finish())
+}
+
+/// Reads [`write_band_params`]'s section: the allocation, each band's parameters and which
+/// bands are zero. Every value is checked.
+fn read_band_params(
+    bytes: &[u8],
+    (channels, table): (usize, &[crate::layout::Band]),
+    (quality, wavelet): (u8, Wavelet),
+) -> Result<(StepAllocation, Vec<BandQuant>, Vec<bool>)> {
+    let n_bands = channels * table.len();
+    // Every band takes at least a bit: checked before allocating.
+    if n_bands > 8 * bytes.len() {
+        return Err(Error::Truncated {
+            what: "band parameters",
+            needed: n_bands.div_ceil(8),
+            available: bytes.len(),
+        });
+    }
+    let mut r = BitReader::new(bytes);
+    let offset = |r: &mut BitReader<'_>, what: &str| -> Result<i16> {
+        let o = get_signed(r, what)?;
+        if o.unsigned_abs() > MAX_OFFSET as u32 {
+            return Err(Error::Corrupt(format!(
+                "{what} {o} is outside ±{MAX_OFFSET}"
+            )));
+        }
+        Ok(o as i16)
+    };
+    let mut channel_offsets = Vec::new();
+    if r.get(1)? == 1 {
+        channel_offsets.reserve(channels);
+        for _ in 0..channels {
+            channel_offsets.push(offset(&mut r, "channel step offset")?);
+        }
+    }
+    let k = r.get(4)?;
+    let mut level_offsets = Vec::with_capacity(k as usize);
+    for _ in 0..k {
+        level_offsets.push(offset(&mut r, "level step offset")?);
+    }
+    let allocation = StepAllocation::new(channel_offsets, level_offsets)?;
+    let mut params = Vec::with_capacity(n_bands);
+    let mut zero = Vec::with_capacity(n_bands);
+    for i in 0..n_bands {
+        let band = &table[i % table.len()];
+        let predicted = initial_code(
+            quality,
+            band,
+            wavelet,
+            allocation.offset(i / table.len(), band),
+        );
+        if r.get(1)? == 0 {
+            params.push(BandQuant {
+                step_code: predicted,
+                center: 0,
+            });
+            zero.push(true);
+            continue;
+        }
+        let code = i32::from(predicted) + get_signed(&mut r, "step code")?;
+        let step_code = u8::try_from(code)
+            .map_err(|_| Error::Corrupt(format!("step code {code} is outside 0..=255")))?;
+        let center = get_signed(&mut r, "band center")?;
+        if i64::from(center).abs() > MAX_CENTER {
+            return Err(Error::Corrupt(format!(
+                "band center {center} is out of range"
+            )));
+        }
+        params.push(BandQuant { step_code, center });
+        zero.push(false);
+    }
+    if !r.is_cleanly_finished() {
+        return Err(Error::Corrupt("band parameters have trailing data".into()));
+    }
+    Ok((allocation, params, zero))
 }
 
 /// A bounds-checked little-endian reader.
@@ -268,21 +434,49 @@ fn parse_header(
         )));
     }
     let quality = c.u8("quality")?;
-    let n_bands = usize::from(channels) * bands(lh, lw, levels).len();
-    // Each band needs at least 2 bytes, so this bound is checked before allocating.
-    if n_bands * 2 > buf.len() - c.pos {
-        return Err(Error::Truncated {
-            what: "band parameters",
-            needed: n_bands * 2,
-            available: buf.len() - c.pos,
-        });
-    }
-    let mut band_params = Vec::with_capacity(n_bands);
-    for _ in 0..n_bands {
-        let step_code = c.u8("step code")?;
-        let center = unzigzag(c.varint("band center")?);
-        band_params.push(BandQuant { step_code, center });
-    }
+    let table = bands(lh, lw, levels);
+    let n_bands = usize::from(channels) * table.len();
+    let (mut transform, mut input_range, mut downsample) = (ChannelTransform::Hadamard4, None, 0);
+    let (mut allocation, mut zero_bands) = (StepAllocation::uniform(), Vec::new());
+    let band_params = if major == 1 {
+        // Format 1: per band a step code byte and a varint centre (at least 2 bytes, so this
+        // bound is checked before allocating).
+        if n_bands * 2 > buf.len() - c.pos {
+            return Err(Error::Truncated {
+                what: "band parameters",
+                needed: n_bands * 2,
+                available: buf.len() - c.pos,
+            });
+        }
+        let mut band_params = Vec::with_capacity(n_bands);
+        for _ in 0..n_bands {
+            let step_code = c.u8("step code")?;
+            let center = unzigzag(c.varint("band center")?);
+            band_params.push(BandQuant { step_code, center });
+        }
+        band_params
+    } else {
+        let code = c.u8("channel transform")?;
+        transform = ChannelTransform::from_code(code)
+            .ok_or_else(|| Error::Corrupt(format!("unknown channel transform code {code}")))?;
+        let f32_of = |b: &[u8]| f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let lo = f32_of(c.take(4, "input range")?);
+        let hi = f32_of(c.take(4, "input range")?);
+        if !(lo.is_finite() && hi.is_finite()) {
+            return Err(Error::Corrupt(format!(
+                "input range [{lo}, {hi}] is not finite"
+            )));
+        }
+        input_range = (lo != hi).then_some([lo, hi]);
+        downsample = c.u8("downsample")?;
+        let n = c.varint("band parameter length")? as usize;
+        let section = c.take(n, "band parameters")?;
+        let (a, params, zero) =
+            read_band_params(section, (usize::from(channels), &table), (quality, wavelet))?;
+        allocation = a;
+        zero_bands = zero;
+        params
+    };
     let table_len = c.varint("table length")? as usize;
     let tables_at = c.pos;
     c.take(table_len, "entropy tables")?;
@@ -302,6 +496,8 @@ fn parse_header(
                 padded_width,
                 padded_height,
                 model: ModelId { name, decoder_hash },
+                input_range,
+                downsample,
             },
             channels,
             latent_h,
@@ -311,7 +507,10 @@ fn parse_header(
                 wavelet,
                 levels,
                 bands: band_params,
+                allocation,
             },
+            transform,
+            zero_bands,
         },
         tables_at..tables_at + table_len,
     ))
@@ -320,6 +519,30 @@ fn parse_header(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signed_codes_round_trip_and_small_ones_are_short() {
+        let values = [0, 1, -1, 2, -3, 127, -128, 1 << 20, i32::MAX, i32::MIN];
+        let mut w = BitWriter::new();
+        for v in values {
+            put_signed(&mut w, v);
+        }
+        let bytes = w.finish();
+        let mut r = BitReader::new(&bytes);
+        for v in values {
+            assert_eq!(get_signed(&mut r, "v").unwrap(), v);
+        }
+        let mut w = BitWriter::new();
+        put_signed(&mut w, 0);
+        put_signed(&mut w, -1);
+        put_signed(&mut w, 1);
+        // 1 + 3 + 3 bits.
+        // `1`, `010` and `011` (zigzag: −1 is 1, +1 is 2), the first bit lowest.
+        assert_eq!(w.finish(), vec![0b0110_0101]);
+        // 40 zeros never end: an error, not a loop.
+        let mut r = BitReader::new(&[0u8; 6]);
+        assert!(get_signed(&mut r, "v").is_err());
+    }
 
     #[test]
     fn zigzag_round_trips() {

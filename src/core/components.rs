@@ -48,6 +48,50 @@ tensor_component!(
     Symbols
 );
 
+/// How a latent's channels are mixed before the wavelet, recorded in the stream so the
+/// decoder unmixes them the same way. The Hadamard stage makes it (forward) and reads it
+/// (inverse; an entity without one is [`Hadamard4`](Self::Hadamard4), as every format 1.0
+/// stream is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ChannelTransform {
+    /// Channels as the model made them: best when the decoder's sensitivity differs a lot
+    /// between channels and they are already decorrelated (many-channel models).
+    None,
+    /// `H4` over each group of 4 channels (decorrelates SD-like latents).
+    #[default]
+    Hadamard4,
+}
+
+impl ChannelTransform {
+    /// The stream's code.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::None => 0,
+            Self::Hadamard4 => 1,
+        }
+    }
+
+    /// The transform of a stream code, if it is one.
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Self::None),
+            1 => Some(Self::Hadamard4),
+            _ => None,
+        }
+    }
+
+    /// Its name: `none` or `hadamard4`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Hadamard4 => "hadamard4",
+        }
+    }
+}
+impl Component for ChannelTransform {
+    const NAME: &'static str = "ChannelTransform";
+}
+
 /// A wavelet decomposition of every channel, Mallat layout, in place (same shape as its input):
 /// f32 `[C, h, w]`. Its band table is [`bands`](crate::layout::bands)`(h, w, levels)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,6 +130,10 @@ pub struct QuantParams {
     pub levels: u8,
     /// Per channel and band parameters.
     pub bands: Vec<BandQuant>,
+    /// The step allocation the encoder started each band's step from (from the model's
+    /// calibration; uniform for an uncalibrated model and for format 1 streams). The steps
+    /// above are the truth; the stream codes them as differences from what this predicts.
+    pub allocation: crate::latent::StepAllocation,
 }
 impl Component for QuantParams {
     const NAME: &'static str = "QuantParams";
@@ -111,7 +159,7 @@ pub struct ModelId {
 
 /// What the stream records about the image a latent came from. Optional for latent-only
 /// pipelines: the entropy coder then records the latent's own size and an empty model id.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SourceInfo {
     /// Original image width in pixels.
     pub width: u32,
@@ -123,6 +171,12 @@ pub struct SourceInfo {
     pub padded_height: u32,
     /// The model.
     pub model: ModelId,
+    /// The pixel range the model's encoder was fed (`None`: not recorded, as in format 1
+    /// streams and bare latents). A decoder configured with another range would decode to
+    /// wrong colours, so it is checked.
+    pub input_range: Option<[f32; 2]>,
+    /// The model's downsample factor (0: not recorded).
+    pub downsample: u8,
 }
 impl Component for SourceInfo {
     const NAME: &'static str = "SourceInfo";

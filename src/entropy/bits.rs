@@ -87,10 +87,11 @@ impl<'a> BitReader<'a> {
     pub fn get(&mut self, n: u32) -> Result<u32> {
         debug_assert!(n <= 32);
         while self.filled < n {
-            let b = *self
-                .bytes
-                .get(self.pos)
-                .ok_or_else(|| Error::Corrupt("entropy tables end early".into()))?;
+            let b = *self.bytes.get(self.pos).ok_or_else(|| {
+                Error::Corrupt(
+                    "bit-packed header data (entropy tables or band parameters) ends early".into(),
+                )
+            })?;
             self.acc |= u64::from(b) << self.filled;
             self.pos += 1;
             self.filled += 8;

@@ -18,6 +18,7 @@ mod freqs;
 mod model;
 mod table;
 
+pub(crate) use bits::{BitReader, BitWriter};
 pub use choice::histogram;
 pub use coder::{decode_bands, encode_bands, encode_with_models, Encoded, LANES};
 pub use freqs::MAX_PRECISION;

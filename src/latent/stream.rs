@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use crate::bitstream::{AnsBitstream, Header};
-use crate::components::{Histograms, QuantParams, SourceInfo, Symbols};
+use crate::components::{ChannelTransform, Histograms, QuantParams, SourceInfo, Symbols};
 use crate::core::system::two_way_system;
 use crate::entropy::{self, BandModel};
 use crate::error::{Error, Result};
@@ -21,6 +21,7 @@ pub fn header_of(
     source: Option<&SourceInfo>,
     shape: [usize; 3],
     quant: &QuantParams,
+    transform: ChannelTransform,
 ) -> Result<Header> {
     let [c, h, w] = shape;
     let per = bands(h, w, quant.levels).len();
@@ -49,9 +50,11 @@ pub fn header_of(
             padded_width: latent[2],
             padded_height: latent[1],
             model: Default::default(),
+            input_range: None,
+            downsample: 0,
         },
     };
-    Header::new(source, latent, quant.clone())
+    Header::new(source, latent, quant.clone(), transform)
 }
 
 /// The shape of a stream's work (for sizing a batch before decoding it).
@@ -85,9 +88,12 @@ fn split_bands<'a>(symbols: &'a [u8], lens: &[usize]) -> Vec<&'a [u8]> {
 /// Encodes one latent's coding-order symbols into a stream; `histograms`, when the quantiser
 /// counted them, spare the coder a pass (they are checked against the symbols while coding, so
 /// a wrong one is an error, never a wrong stream).
+///
+/// A *zero* band (centre 0, every symbol 128: every coefficient quantised to 0) is marked in
+/// the header and has no table entry and no payload.
 pub fn encode_symbols(
     symbols: &[u8],
-    header: Header,
+    mut header: Header,
     histograms: Option<&[[u32; 256]]>,
 ) -> Result<AnsBitstream> {
     let lens = band_lens(header.latent_shape(), header.quant.levels);
@@ -98,29 +104,90 @@ pub fn encode_symbols(
             header.latent_shape()
         )));
     }
-    let banded = split_bands(symbols, &lens);
-    let enc = match histograms {
-        Some(h) if h.len() == banded.len() => {
-            let models: Vec<_> = h.iter().map(BandModel::from_histogram).collect();
-            entropy::encode_with_models(&banded, &models)?
+    if let Some(h) = histograms.filter(|h| h.len() != lens.len()) {
+        return Err(Error::InvalidInput(format!(
+            "{} histograms for {} bands",
+            h.len(),
+            lens.len()
+        )));
+    }
+    let mut banded = split_bands(symbols, &lens);
+    header.zero_bands = banded
+        .iter()
+        .zip(&header.quant.bands)
+        .enumerate()
+        .map(|(i, (b, q))| {
+            q.center == 0
+                && match histograms {
+                    Some(h) => h[i][128] as usize == b.len(),
+                    None => b.iter().all(|&s| s == 128),
+                }
+        })
+        .collect();
+    for (b, &zero) in banded.iter_mut().zip(&header.zero_bands) {
+        if zero {
+            *b = &[];
         }
+    }
+    let enc = match histograms {
         Some(h) => {
-            return Err(Error::InvalidInput(format!(
-                "{} histograms for {} bands",
-                h.len(),
-                banded.len()
-            )))
+            let models: Vec<_> = h
+                .iter()
+                .zip(&banded)
+                .map(|(h, b)| {
+                    if b.is_empty() {
+                        None
+                    } else {
+                        BandModel::from_histogram(h)
+                    }
+                })
+                .collect();
+            entropy::encode_with_models(&banded, &models)?
         }
         None => entropy::encode_bands(&banded)?,
     };
     AnsBitstream::write(header, &enc.tables, &enc.payload)
 }
 
-/// Decodes a stream's symbols, in coding order, into `out` (`header().latent_len()` bytes).
+/// Decodes a stream's symbols, in coding order, into `out` (`header().latent_len()` bytes):
+/// the coded bands are decoded packed at the front, then moved to their places from the last
+/// back (each only moves forward), and zero bands filled with 128.
 pub fn decode_symbols_into(stream: &AnsBitstream, out: &mut [u8]) -> Result<()> {
     let h = stream.header();
     let lens = band_lens(h.latent_shape(), h.quant.levels);
-    entropy::decode_bands(stream.tables(), stream.payload(), &lens, out)
+    if h.zero_bands.is_empty() {
+        return entropy::decode_bands(stream.tables(), stream.payload(), &lens, out);
+    }
+    let coded: Vec<usize> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| if h.is_zero_band(i) { 0 } else { n })
+        .collect();
+    let packed: usize = coded.iter().sum();
+    if out.len() != lens.iter().sum::<usize>() {
+        return Err(Error::InvalidInput(format!(
+            "{} symbols of room for a {:?} latent",
+            out.len(),
+            h.latent_shape()
+        )));
+    }
+    entropy::decode_bands(
+        stream.tables(),
+        stream.payload(),
+        &coded,
+        &mut out[..packed],
+    )?;
+    let (mut from, mut to) = (packed, out.len());
+    for (&n, &c) in lens.iter().zip(&coded).rev() {
+        to -= n;
+        if c == 0 {
+            out[to..to + n].fill(128);
+        } else {
+            from -= n;
+            out.copy_within(from..from + n, to);
+        }
+    }
+    Ok(())
 }
 
 /// Decodes a stream's symbols, in coding order.
@@ -159,7 +226,7 @@ impl EntropyCoder {
 impl System for EntropyCoder {
     two_way_system! {
         forward "rans": [Symbols, QuantParams] => [AnsBitstream];
-        inverse "rans⁻¹": [AnsBitstream] => [Symbols, QuantParams, SourceInfo];
+        inverse "rans⁻¹": [AnsBitstream] => [Symbols, QuantParams, SourceInfo, ChannelTransform];
     }
 
     /// Forward: nothing (the stream is not in the arena) unless the symbols must come home
@@ -187,7 +254,13 @@ type EncodeJob<'a> = (&'a [u8], Header, Option<&'a [[u32; 256]]>);
 fn encode_job(w: &World, e: Entity) -> Result<EncodeJob<'_>> {
     let t = w.get::<Symbols>(e)?.tensor;
     let shape = t.chw(DType::U8, "Symbols")?;
-    let header = header_of(w.get::<SourceInfo>(e).ok(), shape, w.get::<QuantParams>(e)?)?;
+    let transform = w.get::<ChannelTransform>(e).copied().unwrap_or_default();
+    let header = header_of(
+        w.get::<SourceInfo>(e).ok(),
+        shape,
+        w.get::<QuantParams>(e)?,
+        transform,
+    )?;
     let hist = w.get::<Histograms>(e).ok().map(|h| h.0.as_slice());
     Ok((w.arena().view::<u8>(&t)?, header, hist))
 }
@@ -261,6 +334,7 @@ fn decode(world: &mut World, entities: &[Entity]) -> Result<()> {
                 world.insert(e, Symbols { tensor })?;
                 world.insert(e, quant)?;
                 world.insert(e, source)?;
+                world.insert(e, h.transform)?;
             }
             Err(err) => world.record_failure(e, err),
         }

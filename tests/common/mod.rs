@@ -61,12 +61,17 @@ pub fn encode(
     wavelet: Wavelet,
     levels: u8,
 ) -> Vec<u8> {
+    encode_with(data, shape, &chain(quality, wavelet, levels))
+}
+
+/// Encodes one latent with the CPU systems of `codec`; returns the stream's bytes.
+pub fn encode_with(data: &[f32], shape: [usize; 3], codec: &LatentCodec) -> Vec<u8> {
     let mut world = World::with_arena_capacity(64 << 20);
     let tensor = world.arena_mut().alloc_from(&shape, data).unwrap();
     let e = world.spawn_with(Latent { tensor });
     world
         .pipe(e)
-        .chain(chain(quality, wavelet, levels).encoder())
+        .chain(codec.encoder())
         .out::<AnsBitstream>()
         .unwrap()
         .into_bytes()

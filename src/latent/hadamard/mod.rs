@@ -8,22 +8,36 @@
 mod gpu;
 mod reference;
 
-use crate::components::{Latent, Yuvw};
+use crate::components::{ChannelTransform, Latent, Yuvw};
 use crate::core::system::{map_tensors, two_way_system};
 use crate::error::{Error, Result};
 use crate::{DType, Device, Direction, Entity, EntityShape, Footprint, Location, System, World};
 pub(crate) use reference::hadamard4;
 
-/// The Hadamard system: `Latent → Yuvw` forward, `Yuvw → Latent` inverse.
+/// The Hadamard system: `Latent → Yuvw + ChannelTransform` forward, `Yuvw → Latent` inverse.
+///
+/// Forward mixes channels with its [`ChannelTransform`] and records it; with
+/// [`ChannelTransform::None`] `Yuvw` is the latent itself (the same tensor, no copy). Inverse
+/// undoes what each entity's `ChannelTransform` says (none recorded: `Hadamard4`).
 #[derive(Debug, Clone, Copy)]
 pub struct Hadamard {
     direction: Direction,
+    transform: ChannelTransform,
 }
 
 impl Hadamard {
-    /// The system in `direction`.
+    /// The system in `direction`, mixing with `H4` forward.
     pub fn new(direction: Direction) -> Self {
-        Self { direction }
+        Self {
+            direction,
+            transform: ChannelTransform::Hadamard4,
+        }
+    }
+
+    /// This system with another forward transform (the inverse reads each entity's own).
+    pub fn with_transform(mut self, transform: ChannelTransform) -> Self {
+        self.transform = transform;
+        self
     }
 
     /// `Latent → Yuvw`.
@@ -64,7 +78,7 @@ fn output(world: &mut World, e: Entity, dir: Direction, tensor: crate::TensorRef
 
 impl System for Hadamard {
     two_way_system! {
-        forward "hadamard": [Latent] => [Yuvw];
+        forward "hadamard": [Latent] => [Yuvw, ChannelTransform];
         inverse "hadamard⁻¹": [Yuvw] => [Latent];
     }
 
@@ -83,6 +97,29 @@ impl System for Hadamard {
 
     fn run(&self, world: &mut World, entities: &[Entity]) -> Result<()> {
         let dir = self.direction;
+        // Which entities this run mixes; the others pass their tensor through.
+        let mut mixed = Vec::with_capacity(entities.len());
+        for &e in entities {
+            let transform = match dir {
+                Direction::Forward => {
+                    world.insert(e, self.transform)?;
+                    self.transform
+                }
+                Direction::Inverse => world
+                    .get::<ChannelTransform>(e)
+                    .copied()
+                    .unwrap_or_default(),
+            };
+            if transform == ChannelTransform::Hadamard4 {
+                mixed.push(e);
+                continue;
+            }
+            match input(world, e, dir) {
+                Ok((tensor, _)) => output(world, e, dir, tensor)?,
+                Err(err) => world.record_failure(e, err),
+            }
+        }
+        let entities = &mixed[..];
         #[cfg(feature = "gpu")]
         if world.device() == Device::Gpu {
             return gpu::run(world, entities, dir);
