@@ -1060,3 +1060,79 @@ fn eval_writes_reports_with_baselines_and_bd_rate() {
         assert!(err.contains("--features avif"), "{err}");
     }
 }
+
+/// `models --calibrate` measures a model on the images given and writes a calibration that
+/// `--calibration` then codes with; `info` shows what the stream records.
+#[test]
+fn a_model_calibrated_from_the_command_line_is_used_and_info_shows_it() {
+    let dir = workdir();
+    let d = dir.path();
+    std::fs::create_dir(d.join("train")).unwrap();
+    photo(&d.join("train/a.png"), 160, 128);
+    photo(&d.join("p.png"), 96, 64);
+    let out = run(
+        bin().args([
+            "models",
+            "--calibrate",
+            "vaerans-small-v1",
+            "--images",
+            "train",
+            "--out",
+            "cal.toml",
+        ]),
+        d,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("channel weights") && said.contains("cal.toml"),
+        "{said}"
+    );
+    let cal = vaerans::vae::Calibration::load(&d.join("cal.toml")).unwrap();
+    assert_eq!(cal.images, 1);
+    let out = run(
+        bin().args([
+            "compress",
+            "p.png",
+            "-o",
+            "p.vaer",
+            "--calibration",
+            "cal.toml",
+        ]),
+        d,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(bin().args(["info", "p.vaer"]), d);
+    let info = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        info.contains("format version  2.0")
+            && info.contains("input range     [-1, 1], downsample 8")
+            && info.contains("zero bands"),
+        "{info}"
+    );
+    let out = run(bin().args(["decompress", "p.vaer", "-o", "p2.png"]), d);
+    assert!(out.status.success());
+    // A calibration file that is not one is an error naming it.
+    std::fs::write(d.join("bad.toml"), "model = 3").unwrap();
+    let out = run(
+        bin().args([
+            "compress",
+            "p.png",
+            "-o",
+            "q.vaer",
+            "--calibration",
+            "bad.toml",
+        ]),
+        d,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"));
+}

@@ -470,20 +470,103 @@ fn pipelined_decoders_route_each_stream_to_its_model() {
 fn decoding_with_another_model_names_both() {
     let tiny_codec = codec_of(tiny(), 75);
     let stream = tiny_codec.compress(&random_image(16, 16, 9)).unwrap();
-    // The same graphs under another name are another model.
+    // The decoder file is the identity: the same graphs under another name decode the same.
     let mut spec = tiny_spec();
     spec.name = "renamed".into();
-    let other = codec_of(
+    let renamed = codec_of(
         Arc::new(Vae::open(&spec, ExecutionProvider::Cpu).unwrap()),
+        75,
+    );
+    assert_eq!(
+        renamed.decompress(&stream).unwrap(),
+        tiny_codec.decompress(&stream).unwrap()
+    );
+    // Another decoder is another model.
+    let other = codec_of(
+        Arc::new(Vae::open(&ModelSpec::embedded_default(), ExecutionProvider::Cpu).unwrap()),
         75,
     );
     let err = other.decompress(&stream).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::ModelMismatch { .. }), "{msg}");
     assert!(
-        msg.contains("`tiny_encoder`") && msg.contains("`renamed`"),
+        msg.contains("`tiny_encoder`") && msg.contains("`vaerans-small-v1`"),
         "{msg}"
     );
+}
+
+/// A stream records the input range its encoder was fed; a decoder configured with another
+/// range refuses it instead of decoding wrong colours.
+#[test]
+fn decoding_under_another_input_range_is_an_error_naming_both() {
+    let stream = codec_of(tiny(), 75)
+        .compress(&random_image(16, 16, 3))
+        .unwrap();
+    let mut spec = tiny_spec();
+    spec.input_range = [0.0, 1.0];
+    let other = codec_of(
+        Arc::new(Vae::open(&spec, ExecutionProvider::Cpu).unwrap()),
+        75,
+    );
+    let msg = other.decompress(&stream).unwrap_err().to_string();
+    assert!(msg.contains("[-1, 1]") && msg.contains("[0, 1]"), "{msg}");
+}
+
+/// Calibration on the embedded model: the shipped calibration is what the default codec
+/// allocates from, a fresh measurement (another image) agrees with it within a factor of two,
+/// and a calibrated stream decodes on a codec that has no calibration (steps are in the stream).
+#[test]
+fn the_embedded_model_is_calibrated_and_its_streams_need_no_calibration_to_decode() {
+    let vae = Arc::new(Vae::open(&ModelSpec::embedded_default(), ExecutionProvider::Cpu).unwrap());
+    let shipped = vae::Calibration::embedded().unwrap();
+    let codec = codec_of(vae.clone(), 40);
+    assert_eq!(
+        codec.latent().allocation(),
+        &shipped.allocation(vae.downsample()).unwrap()
+    );
+    assert_eq!(codec.latent().transform(), shipped.transform().unwrap());
+    let img = vaerans::open_image(Path::new("assets/coffee.png"), Alpha::Drop).unwrap();
+    let options = vae::CalibrationOptions {
+        images: 1,
+        crop: 128,
+        ..Default::default()
+    };
+    let fresh = vae::Calibration::measure(&vae, &[img.clone()], &options, |_, _| {}).unwrap();
+    assert_eq!(fresh.decoder_sha256, shipped.decoder_sha256);
+    for (a, b) in fresh.channel_weights.iter().zip(&shipped.channel_weights) {
+        assert!(a / b > 0.5 && a / b < 2.0, "{a} vs {b}");
+    }
+    assert_eq!(
+        fresh.level_factors.len(),
+        5,
+        "a 16×16 latent: LL and 4 levels"
+    );
+    let uniform = Codec::builder()
+        .vae(vae.clone())
+        .quality(40)
+        .device(Device::Cpu)
+        .allocation(
+            vaerans::latent::StepAllocation::uniform(),
+            ChannelTransform::Hadamard4,
+        )
+        .build()
+        .unwrap();
+    let stream = codec.compress(&img).unwrap();
+    assert_eq!(
+        uniform.decompress(&stream).unwrap(),
+        codec.decompress(&stream).unwrap()
+    );
+    // A calibration of another decoder is refused by name.
+    let mut wrong = shipped.clone();
+    wrong.decoder_sha256 = "00".repeat(32);
+    let err = Codec::builder()
+        .vae(vae)
+        .calibration(wrong)
+        .device(Device::Cpu)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("another decoder"), "{err}");
 }
 
 #[test]

@@ -4,15 +4,18 @@ use std::sync::{Arc, Mutex};
 
 use super::images::Codec;
 use crate::bitstream::Limits;
+use crate::components::ChannelTransform;
 #[cfg(not(feature = "gpu"))]
 use crate::error::Error;
 use crate::error::Result;
 #[cfg(feature = "gpu")]
 use crate::gpu::GpuContext;
 use crate::latent::quantize::DEFAULT_QUALITY;
-use crate::latent::{LatentCodec, DEFAULT_LEVELS};
+use crate::latent::{LatentCodec, StepAllocation, DEFAULT_LEVELS};
 use crate::layout::Wavelet;
-use crate::vae::{Config, ExecutionProvider, ModelSpec, ProviderOptions, Vae, DEFAULT_MAX_BATCH};
+use crate::vae::{
+    Calibration, Config, ExecutionProvider, ModelSpec, ProviderOptions, Vae, DEFAULT_MAX_BATCH,
+};
 use crate::{Device, World};
 
 impl Codec {
@@ -43,6 +46,8 @@ pub struct CodecBuilder {
     max_batch: usize,
     pub(super) limits: Limits,
     device: Device,
+    allocation: Option<(StepAllocation, ChannelTransform)>,
+    calibration: Option<Calibration>,
     #[cfg(feature = "gpu")]
     gpu: Option<GpuContext>,
 }
@@ -62,6 +67,8 @@ impl Default for CodecBuilder {
             max_batch: DEFAULT_MAX_BATCH,
             limits: Limits::default(),
             device: Device::Auto,
+            allocation: None,
+            calibration: None,
             #[cfg(feature = "gpu")]
             gpu: None,
         }
@@ -182,6 +189,22 @@ impl CodecBuilder {
         self
     }
 
+    /// The quantiser's step allocation and the channel transform, instead of those the
+    /// model's calibration gives ([`Vae::calibration`]); `(StepAllocation::uniform(),
+    /// ChannelTransform::Hadamard4)` codes as an uncalibrated model does (for comparison).
+    pub fn allocation(mut self, allocation: StepAllocation, transform: ChannelTransform) -> Self {
+        self.allocation = Some((allocation, transform));
+        self
+    }
+
+    /// Quantises with this calibration's allocation and channel transform instead of the one
+    /// found for the model ([`Vae::calibration`]); it must be the model's (same decoder hash
+    /// and channel count), checked when the codec is built.
+    pub fn calibration(mut self, calibration: Calibration) -> Self {
+        self.calibration = Some(calibration);
+        self
+    }
+
     /// Checks the settings, opens the model (unless one was given) and builds the codec.
     pub fn build(self) -> Result<Codec> {
         let latent = LatentCodec::new(self.quality)?.with_wavelet(self.wavelet, self.levels)?;
@@ -208,6 +231,15 @@ impl CodecBuilder {
                 )
             }
         };
+        let (allocation, transform) = match (self.allocation, self.calibration) {
+            (Some(a), _) => a,
+            (None, Some(c)) => {
+                c.check_model(&vae)?;
+                (c.allocation(vae.downsample())?, c.transform()?)
+            }
+            (None, None) => allocation_of(&vae)?,
+        };
+        let latent = latent.with_allocation(allocation).with_transform(transform);
         let mut codec = Codec {
             vae,
             latent,
@@ -221,6 +253,28 @@ impl CodecBuilder {
         codec.world = Mutex::new(codec.new_world()?);
         Ok(codec)
     }
+}
+
+/// The step allocation and channel transform of `vae`'s calibration, or uniform steps after a
+/// Hadamard stage (said once per decoder) for a model that has none.
+fn allocation_of(vae: &Vae) -> Result<(StepAllocation, ChannelTransform)> {
+    if let Some(c) = vae.calibration() {
+        return Ok((c.allocation(vae.downsample())?, c.transform()?));
+    }
+    static TOLD: Mutex<Vec<[u8; 32]>> = Mutex::new(Vec::new());
+    let hash = vae.id().decoder_hash;
+    let mut told = TOLD.lock().unwrap_or_else(|p| p.into_inner());
+    if !told.contains(&hash) {
+        told.push(hash);
+        tracing::warn!(
+            "model `{}` has no calibration, so its quantiser steps are the same for every \
+             channel and level; `vaerans models --calibrate {} --images DIR` measures one \
+             (on training images), which usually compresses much better",
+            vae.spec().name,
+            vae.spec().name
+        );
+    }
+    Ok((StepAllocation::uniform(), ChannelTransform::Hadamard4))
 }
 
 /// Picks where the latent stages run and says so in a log line.

@@ -120,6 +120,9 @@ pub struct ModelSpec {
     /// Measured for the embedded model; for others a deliberately high default that the
     /// config's `memory_per_pixel` corrects.
     pub memory_per_pixel: [u64; 2],
+    /// A calibration file for this model (config key `calibration`); `None` looks beside the
+    /// decoder and in the cache ([`Calibration::find`](super::Calibration::find)).
+    pub calibration: Option<PathBuf>,
 }
 
 impl ModelSpec {
@@ -144,6 +147,7 @@ impl ModelSpec {
             tile: default_tile(),
             tile_overlap: default_tile_overlap(),
             memory_per_pixel: default_memory_per_pixel(),
+            calibration: None,
         }
     }
 
@@ -254,6 +258,7 @@ struct RawModel {
     tile_overlap: usize,
     #[serde(default = "default_memory_per_pixel")]
     memory_per_pixel: [u64; 2],
+    calibration: Option<PathBuf>,
 }
 
 /// A model's tile unless its config says otherwise: small enough that one call of an
@@ -389,6 +394,7 @@ impl Config {
                 tile: m.tile,
                 tile_overlap: m.tile_overlap,
                 memory_per_pixel: m.memory_per_pixel,
+                calibration: m.calibration.map(|p| base.join(p)),
             };
             if spec.tile != 0 && spec.tile < 2 * spec.downsample {
                 return Err(Error::Model(format!(

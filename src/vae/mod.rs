@@ -9,6 +9,7 @@
 //! overlapping tiles blended across their seams, so that the VAE's working memory is bounded
 //! by the tile, not the image.
 
+mod calibrate;
 pub mod config;
 mod model;
 mod pixels;
@@ -17,6 +18,7 @@ pub mod runtime;
 mod systems;
 mod tiles;
 
+pub use calibrate::{cache_dir, Calibration, CalibrationOptions};
 pub use config::{Config, ModelFile, ModelSpec, DEFAULT_MODEL_NAME};
 pub use model::{file_hash, SessionStats, Vae, DEFAULT_MAX_BATCH};
 pub use pixels::{planar_to_rgb, rgb_to_planar};

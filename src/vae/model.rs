@@ -1,11 +1,12 @@
 //! [`Vae`]: an opened model, both its ONNX Runtime sessions, its tensor names and its identity.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ort::session::Session;
 use sha2::{Digest, Sha256};
 
+use super::calibrate::Calibration;
 use super::config::ModelSpec;
 use super::provider::{self, ExecutionProvider, Placement, ProviderOptions};
 use super::tiles::Grid;
@@ -50,6 +51,10 @@ pub struct Vae {
     /// Per graph (encoder, decoder): the most pixels one call has been found to take, for
     /// providers whose buffers are bounded (see [`Vae::run`]); `u64::MAX` until a call fails.
     pixel_caps: [AtomicU64; 2],
+    /// The decoder's calibration, looked up on first use ([`Vae::calibration`]).
+    calibration: OnceLock<Option<Arc<Calibration>>>,
+    /// Whether a latent far from the calibration's statistics has been reported.
+    told_latent: AtomicBool,
 }
 
 impl std::fmt::Debug for Vae {
@@ -199,6 +204,8 @@ impl Vae {
             dec_names,
             counters: Default::default(),
             pixel_caps: [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)],
+            calibration: OnceLock::new(),
+            told_latent: AtomicBool::new(false),
         })
     }
 
@@ -297,6 +304,8 @@ impl Vae {
             dec_names: self.dec_names.clone(),
             counters: Default::default(),
             pixel_caps: [caps(0), caps(1)],
+            calibration: self.calibration.clone(),
+            told_latent: AtomicBool::new(false),
         }
     }
 
@@ -450,6 +459,46 @@ impl Vae {
     pub fn padded_size(&self, width: u32, height: u32) -> (u32, u32) {
         let f = self.spec.downsample as u32;
         (width.div_ceil(f) * f, height.div_ceil(f) * f)
+    }
+
+    /// The decoder's calibration ([`Calibration::find`]), looked up once; `None` for a model
+    /// that has none (a broken calibration file is reported and ignored).
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration
+            .get_or_init(|| match Calibration::find(self) {
+                Ok(c) => c.map(Arc::new),
+                Err(e) => {
+                    tracing::warn!("model `{}`: {e}; quantising without it", self.spec.name);
+                    None
+                }
+            })
+            .as_deref()
+    }
+
+    /// Compares one encoded `C × h × w` latent's per-channel statistics with the
+    /// calibration's and warns (once per model) when they are far apart: the wrong input
+    /// range or the wrong model make latents the decoder was not made for.
+    pub(crate) fn check_latent(&self, latent: &[f32]) {
+        let Some(cal) = self.calibration() else {
+            return;
+        };
+        let c = self.latent_channels;
+        if latent.is_empty() || latent.len() % c != 0 || self.told_latent.load(Ordering::Relaxed) {
+            return;
+        }
+        let plane = latent.len() / c;
+        let (mut mean, mut std) = (Vec::with_capacity(c), Vec::with_capacity(c));
+        for p in latent.chunks_exact(plane) {
+            let m = p.iter().map(|&v| f64::from(v)).sum::<f64>() / plane as f64;
+            let v = p.iter().map(|&v| (f64::from(v) - m).powi(2)).sum::<f64>() / plane as f64;
+            mean.push(m);
+            std.push(v.sqrt());
+        }
+        if let Some(why) = cal.check_latent(&mean, &std) {
+            if !self.told_latent.swap(true, Ordering::Relaxed) {
+                tracing::warn!("model `{}`: {why}", self.spec.name);
+            }
+        }
     }
 
     /// Runs the encoder on `n` images, NCHW f32 in the model's range, `h`×`w` each (multiples of

@@ -148,6 +148,7 @@ fn insert_latent(
 ) -> Result<()> {
     let f = vae.downsample();
     let shape = [vae.latent_channels(), ph / f, pw / f];
+    vae.check_latent(lat);
     let tensor = world.arena_mut().alloc_from(&shape, lat)?;
     world.insert(e, Latent { tensor })?;
     world.insert(
@@ -158,6 +159,9 @@ fn insert_latent(
             padded_width: pw as u32,
             padded_height: ph as u32,
             model: vae.id().clone(),
+            input_range: Some(vae.spec().input_range),
+            // Config checks keep it in 1..=64.
+            downsample: f as u8,
         },
     )
 }
@@ -315,6 +319,7 @@ impl System for VaeDecode {
                 let latent = world.get::<Latent>(e)?.tensor;
                 let info = world.get::<SourceInfo>(e)?.clone();
                 check_model(&info.model, vae.id())?;
+                check_source(&info, vae)?;
                 let [lc, lh, lw] = *latent.shape() else {
                     return Err(Error::InvalidInput(format!(
                         "Latent must be [C, h, w], got {:?}",
@@ -416,9 +421,20 @@ impl System for VaeDecode {
     }
 }
 
-/// A stream's model must be the decoder's model: same name and same decoder file.
+/// A stream's model must be the decoder's model: the same decoder file (its SHA-256). The
+/// name is informative: the same decoder under another name decodes, with a warning.
 pub fn check_model(stream: &ModelId, ours: &ModelId) -> Result<()> {
     if stream == ours {
+        return Ok(());
+    }
+    if stream.decoder_hash == ours.decoder_hash && ours.decoder_hash != [0; 32] {
+        if stream.name != ours.name {
+            tracing::warn!(
+                "the stream names model `{}`, decoded with `{}`: the same decoder file",
+                stream.name.escape_debug(),
+                ours.name
+            );
+        }
         return Ok(());
     }
     let describe = |m: &ModelId| {
@@ -432,6 +448,28 @@ pub fn check_model(stream: &ModelId, ours: &ModelId) -> Result<()> {
         stream: describe(stream),
         decoder: describe(ours),
     })
+}
+
+/// What a stream records of how its latent was made must match the decoding model: the input
+/// range (a decoder mapping its output with another range would give wrong colours) and the
+/// downsample factor. Streams that record neither (format 1) pass.
+pub fn check_source(info: &SourceInfo, vae: &Vae) -> Result<()> {
+    let spec = vae.spec();
+    if let Some(r) = info.input_range.filter(|r| *r != spec.input_range) {
+        return Err(Error::Model(format!(
+            "the stream was made with input range [{}, {}], but model `{}` is configured with \
+             [{}, {}]; decode with the stream's range (the config's `input_range`)",
+            r[0], r[1], spec.name, spec.input_range[0], spec.input_range[1]
+        )));
+    }
+    if info.downsample != 0 && usize::from(info.downsample) != spec.downsample {
+        return Err(Error::Model(format!(
+            "the stream was made with downsample {}, but model `{}` is configured with {}; \
+             fix the config's `downsample`",
+            info.downsample, spec.name, spec.downsample
+        )));
+    }
+    Ok(())
 }
 
 /// The first 8 bytes of a hash in hex, enough to tell files apart in messages.
@@ -456,5 +494,11 @@ mod tests {
         let msg = check_model(&a, &b).unwrap_err().to_string();
         assert!(msg.contains("`a`") && msg.contains("`b`"), "{msg}");
         assert!(check_model(&a, &a).is_ok());
+        // The decoder file is the identity: another name for it decodes.
+        let renamed = ModelId {
+            name: "renamed".into(),
+            ..a.clone()
+        };
+        assert!(check_model(&a, &renamed).is_ok());
     }
 }

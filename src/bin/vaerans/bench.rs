@@ -93,10 +93,12 @@ pub(crate) fn run(args: BenchArgs) -> Result<usize> {
             // The sizes measured are checked above; the budget would only refuse big ones.
             max_memory: u64::MAX >> 20,
             device,
+            uncalibrated: false,
+            calibration: None,
             trace: false,
             json: args.json,
         };
-        let codec = codec_builder(&model, Config::load()?)
+        let codec = codec_builder(&model, Config::load()?)?
             .quality(args.quality)
             .build();
         match codec {

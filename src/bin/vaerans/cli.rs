@@ -94,6 +94,23 @@ pub(crate) enum Command {
         /// Execution provider used to load them.
         #[command(flatten)]
         provider: ProviderArgs,
+        /// Calibrate this model (a configured name or an .onnx path) instead of listing:
+        /// measure how its decoder responds to quantisation error in each latent channel and
+        /// wavelet level on `--images`, and write the calibration the quantiser allocates its
+        /// steps from (into the cache, or `--out`). Use training images, never the images the
+        /// codec is evaluated on.
+        #[arg(long, value_name = "MODEL", requires = "images")]
+        calibrate: Option<String>,
+        /// Calibration images (files or directories of PNG/JPEG).
+        #[arg(long, value_name = "DIR")]
+        images: Vec<PathBuf>,
+        /// How many of `--images` (the first, by name).
+        #[arg(long, default_value_t = 16)]
+        count: usize,
+        /// Where to write the calibration [default: the cache, where every codec finds it:
+        /// `$VAERANS_CACHE_DIR`, `$XDG_CACHE_HOME/vaerans` or `~/.cache/vaerans`].
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -133,6 +150,14 @@ pub(crate) struct ModelArgs {
     /// cpu. The choice is logged.
     #[arg(long, default_value = "auto")]
     pub(crate) device: Device,
+    /// Quantise every latent channel and wavelet level with the same steps, ignoring the
+    /// model's calibration (for comparison; streams decode the same way either way).
+    #[arg(long, conflicts_with = "calibration")]
+    pub(crate) uncalibrated: bool,
+    /// Quantise with this calibration file (from `vaerans models --calibrate … --out FILE`)
+    /// instead of the one found for the model.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) calibration: Option<PathBuf>,
     /// Print a per-system time table (system, device, runs, entities, ms) on stderr at the
     /// end. GPU stages are then waited for one by one, so each is timed on its own.
     #[arg(long)]
@@ -232,7 +257,7 @@ impl ModelArgs {
 
 /// A codec builder from the shared model options, resolving names in `config`, with
 /// `--model` applied.
-pub(crate) fn codec_builder(args: &ModelArgs, config: Config) -> CodecBuilder {
+pub(crate) fn codec_builder(args: &ModelArgs, config: Config) -> vaerans::Result<CodecBuilder> {
     let builder = Codec::builder()
         .execution_provider(args.provider.ep)
         .provider_options(args.provider.options())
@@ -240,10 +265,22 @@ pub(crate) fn codec_builder(args: &ModelArgs, config: Config) -> CodecBuilder {
         .max_batch(args.batch.unwrap_or(vaerans::vae::DEFAULT_MAX_BATCH))
         .limits(vaerans::Limits::default().with_max_memory(args.max_memory.saturating_mul(1 << 20)))
         .config(config);
-    match &args.model {
+    let builder = match &args.calibration {
+        Some(path) => builder.calibration(vaerans::vae::Calibration::load(path)?),
+        None => builder,
+    };
+    let builder = if args.uncalibrated {
+        builder.allocation(
+            vaerans::latent::StepAllocation::uniform(),
+            vaerans::components::ChannelTransform::Hadamard4,
+        )
+    } else {
+        builder
+    };
+    Ok(match &args.model {
         Some(m) => builder.model(m.clone()),
         None => builder,
-    }
+    })
 }
 
 /// `vaerans bench`'s options.

@@ -29,7 +29,7 @@ pub(crate) fn compress(
     args: &ModelArgs,
 ) -> Result<usize> {
     let pairs = plan(inputs, output, IMAGE_EXTS, "vaer")?;
-    let codec = codec_builder(args, Config::load()?)
+    let codec = codec_builder(args, Config::load()?)?
         .quality(quality)
         .build()?;
     codec.set_profiling(args.trace);

@@ -27,7 +27,7 @@ struct Job {
 pub(crate) fn decompress(inputs: &[PathBuf], output: &Path, args: &ModelArgs) -> Result<usize> {
     let pairs = plan(inputs, output, STREAM_EXTS, "png")?;
     // The builder's model is `--model` when given; otherwise each stream's own is opened.
-    let mut decoders = Decoders::new(codec_builder(args, Config::load()?));
+    let mut decoders = Decoders::new(codec_builder(args, Config::load()?)?);
     decoders.set_profiling(args.trace);
     create_output_dirs(&pairs)?;
     let n = pairs.len();

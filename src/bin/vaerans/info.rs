@@ -17,6 +17,8 @@ pub(crate) struct BandInfo {
     step_code: u8,
     step: f32,
     center: i32,
+    /// Every coefficient quantised to 0 (no table entry, no payload).
+    zero: bool,
 }
 
 #[derive(Serialize)]
@@ -35,6 +37,12 @@ pub(crate) struct StreamInfo {
     wavelet: String,
     levels: u8,
     quality: u8,
+    channel_transform: String,
+    input_range: Option<[f32; 2]>,
+    downsample: u8,
+    channel_step_offsets: Vec<i16>,
+    level_step_offsets: Vec<i16>,
+    zero_bands: usize,
     bytes_total: usize,
     bytes_header: usize,
     bytes_tables: usize,
@@ -66,6 +74,7 @@ pub(crate) fn info(path: &Path, json: bool) -> Result<()> {
                 step_code: q.step_code,
                 step: q.step(),
                 center: q.center,
+                zero: h.is_zero_band(i),
             }
         })
         .collect();
@@ -89,6 +98,12 @@ pub(crate) fn info(path: &Path, json: bool) -> Result<()> {
         wavelet: format!("{:?}", q.wavelet),
         levels: q.levels,
         quality: q.quality,
+        channel_transform: h.transform.name().to_string(),
+        input_range: src.input_range,
+        downsample: src.downsample,
+        channel_step_offsets: q.allocation.channel_offsets().to_vec(),
+        level_step_offsets: q.allocation.level_offsets().to_vec(),
+        zero_bands: (0..q.bands.len()).filter(|&i| h.is_zero_band(i)).count(),
         bytes_total: sizes.total,
         bytes_header: sizes.header,
         bytes_tables: sizes.tables,
@@ -130,6 +145,26 @@ pub(crate) fn info(path: &Path, json: bool) -> Result<()> {
         info.wavelet, info.levels
     );
     let _ = writeln!(out, "quality         {}", info.quality);
+    let _ = writeln!(out, "channel mixing  {}", info.channel_transform);
+    let _ = writeln!(
+        out,
+        "input range     {}",
+        match info.input_range {
+            Some([lo, hi]) => format!("[{lo}, {hi}], downsample {}", info.downsample),
+            None => "not recorded".to_string(),
+        }
+    );
+    let _ = writeln!(
+        out,
+        "step offsets    channels {:?}, levels (LL first) {:?}",
+        info.channel_step_offsets, info.level_step_offsets
+    );
+    let _ = writeln!(
+        out,
+        "zero bands      {} of {}",
+        info.zero_bands,
+        info.bands.len()
+    );
     let _ = writeln!(
         out,
         "size            {} bytes = header {} + tables {} + payload {} ({:.4} bpp)",
@@ -137,13 +172,21 @@ pub(crate) fn info(path: &Path, json: bool) -> Result<()> {
     );
     let _ = writeln!(
         out,
-        "bands           channel band level orientation size step center"
+        "bands           channel band level orientation size step center (zero: every coefficient 0)"
     );
     for b in &info.bands {
         let _ = writeln!(
             out,
-            "                {:>7} {:>4} {:>5} {:>11} {}×{} {} {}",
-            b.channel, b.band, b.level, b.orientation, b.width, b.height, b.step, b.center
+            "                {:>7} {:>4} {:>5} {:>11} {}×{} {} {}{}",
+            b.channel,
+            b.band,
+            b.level,
+            b.orientation,
+            b.width,
+            b.height,
+            b.step,
+            b.center,
+            if b.zero { " zero" } else { "" }
         );
     }
     Ok(())

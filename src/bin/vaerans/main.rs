@@ -143,9 +143,18 @@ fn run(command: Command) -> Result<usize> {
         }
         Command::Info { stream, json } => info::info(&stream, json).map(|()| 0),
         Command::Models {
+            calibrate: Some(model),
+            images,
+            count,
+            out,
+            provider,
+            ..
+        } => models::calibrate(&model, &images, count, out, &provider).map(|()| 0),
+        Command::Models {
             json,
             placement,
             provider,
+            ..
         } => models::models(json, placement, &provider),
         Command::Bench(args) => bench::run(args),
     }

@@ -1,7 +1,9 @@
 //! `vaerans models`: the configured models, whether they load, and their latent shape.
 
+use std::path::PathBuf;
+
 use serde::Serialize;
-use vaerans::vae::{Config, Vae};
+use vaerans::vae::{Calibration, CalibrationOptions, Config, Vae};
 
 use crate::cli::ProviderArgs;
 use vaerans::{Error, Result};
@@ -107,4 +109,69 @@ pub(crate) fn models(json: bool, placement: bool, provider: &ProviderArgs) -> Re
         }
     }
     Ok(broken)
+}
+
+/// `vaerans models --calibrate MODEL --images DIR`: measures the model's calibration on the
+/// first `count` images and writes it (to `out`, else the cache), printing what it found.
+pub(crate) fn calibrate(
+    model: &str,
+    images: &[PathBuf],
+    count: usize,
+    out: Option<PathBuf>,
+    provider: &ProviderArgs,
+) -> Result<()> {
+    let spec = Config::load()?.resolve(Some(model))?;
+    let vae = Vae::open_with(&spec, provider.ep, &provider.options())?;
+    let mut files = crate::io::image_files(images)?;
+    files.sort();
+    files.truncate(count.max(1));
+    let imgs = files
+        .iter()
+        .map(|p| vaerans::open_image(p, vaerans::Alpha::Drop))
+        .collect::<Result<Vec<_>>>()?;
+    let options = CalibrationOptions {
+        images: imgs.len(),
+        ..Default::default()
+    };
+    let bar = crate::io::progress(imgs.len(), false);
+    bar.set_message(format!("calibrating {}", spec.name));
+    let cal = Calibration::measure(&vae, &imgs, &options, |done, _| {
+        bar.set_position(done as u64)
+    })?;
+    bar.finish_and_clear();
+    let path = match out {
+        Some(p) => p,
+        None => Calibration::cache_path(&vae).ok_or_else(|| {
+            Error::InvalidInput(
+                "no cache folder (set VAERANS_CACHE_DIR or HOME), so say where with --out".into(),
+            )
+        })?,
+    };
+    cal.save(&path)?;
+    let allocation = cal.allocation(vae.downsample())?;
+    let fmt = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.3e}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!(
+        "model {} calibrated on {} images ({} px crops)\n  channel weights: {}\n  after the \
+         Hadamard stage: {}\n  estimated cost with the Hadamard stage {:.1}, without {:.1}: \
+         channel transform {}\n  level factors (LL, then level 1 finest…): {}\n  step \
+         offsets per channel: {:?}\n  step offsets per level: {:?}\nwrote {}",
+        spec.name,
+        cal.images,
+        cal.crop,
+        fmt(&cal.channel_weights),
+        fmt(&cal.hadamard_weights),
+        cal.estimated_cost(vaerans::components::ChannelTransform::Hadamard4),
+        cal.estimated_cost(vaerans::components::ChannelTransform::None),
+        cal.channel_transform,
+        fmt(&cal.level_factors),
+        allocation.channel_offsets(),
+        allocation.level_offsets(),
+        path.display()
+    );
+    Ok(())
 }

@@ -55,7 +55,7 @@ pub(crate) fn eval(
         b.check_available()?;
     }
     let files = image_files(inputs)?;
-    let first = codec_builder(args, Config::load()?).build()?;
+    let first = codec_builder(args, Config::load()?)?.build()?;
     let vae = first.vae().clone();
     let codecs: Vec<Codec> = qualities
         .iter()
@@ -63,6 +63,10 @@ pub(crate) fn eval(
             let builder = Codec::builder()
                 .vae(vae.clone())
                 .quality(q)
+                .allocation(
+                    first.latent().allocation().clone(),
+                    first.latent().transform(),
+                )
                 .device(first.device());
             #[cfg(feature = "gpu")]
             let builder = match first.gpu_context() {
