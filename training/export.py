@@ -50,7 +50,10 @@ def main():
     args = ap.parse_args()
 
     state = torch.load(args.ckpt, weights_only=False, map_location="cpu")
-    enc, dec = Encoder().eval(), Decoder().eval()
+    # Checkpoints from before `--latent-channels` existed are 4-channel models.
+    channels = state.get("args", {}).get("latent_channels", 4)
+    enc = Encoder(latent_channels=channels).eval()
+    dec = Decoder(latent_channels=channels).eval()
     enc.load_state_dict(state["encoder"])
     dec.load_state_dict(state["decoder"])
     args.out.mkdir(parents=True, exist_ok=True)

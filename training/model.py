@@ -33,7 +33,8 @@ class ResBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-    def __init__(self, c1: int = 48, c2: int = 96, c3: int = 160):
+    def __init__(self, c1: int = 48, c2: int = 96, c3: int = 160,
+                 latent_channels: int = LATENT_CHANNELS):
         super().__init__()
         self.net = nn.Sequential(
             nn.PixelUnshuffle(2),                       # 1/2, 12 ch
@@ -45,7 +46,7 @@ class Encoder(nn.Module):
             nn.Conv2d(4 * c2, c3, 1), nn.ReLU(),
             ResBlock(c3),
             ResBlock(c3),
-            nn.Conv2d(c3, LATENT_CHANNELS, 3, padding=1),
+            nn.Conv2d(c3, latent_channels, 3, padding=1),
         )
 
     def forward(self, x):
@@ -53,10 +54,11 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, c1: int = 48, c2: int = 96, c3: int = 160):
+    def __init__(self, c1: int = 48, c2: int = 96, c3: int = 160,
+                 latent_channels: int = LATENT_CHANNELS):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(LATENT_CHANNELS, c3, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(latent_channels, c3, 3, padding=1), nn.ReLU(),
             ResBlock(c3),
             ResBlock(c3),
             nn.Conv2d(c3, 4 * c2, 1), nn.PixelShuffle(2), nn.ReLU(),   # 1/4

@@ -94,6 +94,8 @@ def main():
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                     help="auto: CUDA when PyTorch sees a GPU, else the CPU")
     ap.add_argument("--seed", type=int, default=20261122)
+    ap.add_argument("--latent-channels", type=int, default=4,
+                    help="latent channels (a multiple of 4; the embedded model has 4)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -115,7 +117,8 @@ def main():
     device = torch.device(
         "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
         else "cpu")
-    enc, dec = Encoder().to(device), Decoder().to(device)
+    enc = Encoder(latent_channels=args.latent_channels).to(device)
+    dec = Decoder(latent_channels=args.latent_channels).to(device)
     params = list(enc.parameters()) + list(dec.parameters())
     opt = torch.optim.Adam(params, lr=args.lr)
     rng = np.random.default_rng(args.seed + 1)
