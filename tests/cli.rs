@@ -1100,6 +1100,8 @@ fn a_model_calibrated_from_the_command_line_is_used_and_info_shows_it() {
             "p.png",
             "-o",
             "p.vaer",
+            "-m",
+            "vaerans-small-v1",
             "--calibration",
             "cal.toml",
         ]),
