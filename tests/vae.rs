@@ -531,7 +531,8 @@ fn the_embedded_model_is_calibrated_and_its_streams_need_no_calibration_to_decod
         crop: 128,
         ..Default::default()
     };
-    let fresh = vae::Calibration::measure(&vae, &[img.clone()], &options, |_, _| {}).unwrap();
+    let fresh =
+        vae::Calibration::measure(&vae, std::slice::from_ref(&img), &options, |_, _| {}).unwrap();
     assert_eq!(fresh.decoder_sha256, shipped.decoder_sha256);
     for (a, b) in fresh.channel_weights.iter().zip(&shipped.channel_weights) {
         assert!(a / b > 0.5 && a / b < 2.0, "{a} vs {b}");
