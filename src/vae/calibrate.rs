@@ -105,7 +105,7 @@ pub struct Calibration {
 }
 
 /// Hex of a hash.
-fn hex(hash: &[u8; 32]) -> String {
+pub(crate) fn hex(hash: &[u8; 32]) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -209,7 +209,7 @@ impl Calibration {
                 &self.decoder_sha256[..self.decoder_sha256.len().min(16)],
                 vae.spec().name,
                 vae.latent_channels(),
-                &sha[..16]
+                &super::systems::hex8(&vae.id().decoder_hash)
             )));
         }
         Ok(())
@@ -290,25 +290,18 @@ impl Calibration {
         let c = self.channel_weights.len() as f64;
         let per_pixel = c / (downsample * downsample).max(1) as f64;
         let w0 = REFERENCE_WEIGHT_PER_PIXEL / per_pixel;
-        let code = |w: f64| -> i16 {
-            let o = -(CODES_PER_OCTAVE / 2.0) * (w / w0).log2();
+        // Step codes for a weight `ratio` times its reference: step ∝ 1/√W.
+        let offset = |ratio: f64| -> i16 {
+            let o = -(CODES_PER_OCTAVE / 2.0) * ratio.log2();
             o.round().clamp(-64.0, 64.0) as i16
         };
-        // The level factors are relative: normalise them to the all-frequency weight's mean
-        // in log terms, so that they move steps around the channel's, not all of them.
-        let levels = self
-            .level_factors
-            .iter()
-            .map(|&f| {
-                let o = -(CODES_PER_OCTAVE / 2.0) * f.log2();
-                o.round().clamp(-64.0, 64.0) as i16
-            })
-            .collect();
+        // Level factors are already relative to all-frequency noise: their reference is 1.
+        let levels = self.level_factors.iter().map(|&f| offset(f)).collect();
         let weights = match self.transform()? {
             ChannelTransform::Hadamard4 => &self.hadamard_weights,
             ChannelTransform::None => &self.channel_weights,
         };
-        StepAllocation::new(weights.iter().map(|&w| code(w)).collect(), levels)
+        StepAllocation::new(weights.iter().map(|&w| offset(w / w0)).collect(), levels)
     }
 
     /// Measures `vae` on `images` (see the module docs); `progress(done, total)` is called

@@ -474,7 +474,7 @@ pub fn check_source(info: &SourceInfo, vae: &Vae) -> Result<()> {
 
 /// The first 8 bytes of a hash in hex, enough to tell files apart in messages.
 pub(crate) fn hex8(hash: &[u8; 32]) -> String {
-    hash[..8].iter().map(|b| format!("{b:02x}")).collect()
+    super::calibrate::hex(hash)[..16].to_string()
 }
 
 #[cfg(test)]
