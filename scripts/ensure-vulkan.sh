@@ -14,9 +14,10 @@ have_icd() {
     return 1
 }
 have_loader() { ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' >/dev/null; }
-# The installed Debian Mesa Vulkan drivers' major version, empty when not installed.
+# The installed Debian Mesa Vulkan drivers' major version, empty when not installed (dpkg-query
+# fails for a package it has never seen: not an error here, under pipefail).
 mesa_major() {
-    dpkg-query -W -f='${Status} ${Version}' mesa-vulkan-drivers 2>/dev/null |
+    { dpkg-query -W -f='${Status} ${Version}' mesa-vulkan-drivers 2>/dev/null || true; } |
         sed -n 's/^install ok installed \([0-9]*\)\..*/\1/p'
 }
 is_bookworm() { grep -qs '^VERSION_CODENAME=bookworm' /etc/os-release; }
