@@ -282,7 +282,7 @@ impl Calibration {
     }
 
     /// The quantiser's step allocation from these weights, for a model with `downsample`
-    /// (see [`REFERENCE_WEIGHT_PER_PIXEL`]): a band of channel `k` at level `l` weighs
+    /// (the zero point is the embedded model's weight per pixel): a band of channel `k` at level `l` weighs
     /// `W = weights[k] · level_factors[l]` (the weights of its [`transform`](Self::transform)'s
     /// domain) and its step moves by `−4·log2(W / W₀)`
     /// codes (step `∝ 1/√W`), `W₀` the reference spread over this model's coefficients.
