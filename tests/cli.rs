@@ -1138,3 +1138,55 @@ fn a_model_calibrated_from_the_command_line_is_used_and_info_shows_it() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"));
 }
+
+#[test]
+fn input_range_is_honoured_recorded_and_required_to_decode() {
+    let dir = workdir();
+    let d = dir.path();
+    photo(&d.join("p.png"), 96, 64);
+    let encoder = models_dir().join("tiny_encoder.onnx");
+    let encoder = encoder.to_str().unwrap();
+    let compress = |range: Option<&str>, out: &str| {
+        let mut cmd = bin();
+        cmd.args(["compress", "p.png", "-o", out, "-m", encoder]);
+        if let Some(r) = range {
+            cmd.args(["--input-range", r]);
+        }
+        run(&mut cmd, d)
+    };
+    let out = compress(Some("0,1"), "p01.vaer");
+    assert!(out.status.success());
+    let out = compress(None, "p11.vaer");
+    assert!(out.status.success());
+    // The range is recorded, and changes what the model sees.
+    let info =
+        String::from_utf8_lossy(&run(bin().args(["info", "p01.vaer"]), d).stdout).into_owned();
+    assert!(info.contains("input range     [0, 1]"), "{info}");
+    let (a, b) = (
+        std::fs::read(d.join("p01.vaer")).unwrap(),
+        std::fs::read(d.join("p11.vaer")).unwrap(),
+    );
+    assert_ne!(a, b);
+    // Decoding under another range is an error naming both; under the same range it decodes.
+    let decompress = |range: Option<&str>, out: &str| {
+        let mut cmd = bin();
+        cmd.args(["decompress", "p01.vaer", "-o", out, "-m", encoder]);
+        if let Some(r) = range {
+            cmd.args(["--input-range", r]);
+        }
+        run(&mut cmd, d)
+    };
+    let out = decompress(None, "wrong.png");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[0, 1]") && err.contains("[-1, 1]"), "{err}");
+    assert!(!d.join("wrong.png").exists());
+    let out = decompress(Some("0,1"), "right.png");
+    assert!(out.status.success());
+    assert_eq!(image::open(d.join("right.png")).unwrap().width(), 96);
+    // A range that is not one is refused by the command line.
+    for bad in ["1,1", "0", "0,inf", "a,b"] {
+        let out = compress(Some(bad), "bad.vaer");
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
+}

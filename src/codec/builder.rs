@@ -5,14 +5,13 @@ use std::sync::{Arc, Mutex};
 use super::images::Codec;
 use crate::bitstream::Limits;
 use crate::components::ChannelTransform;
-#[cfg(not(feature = "gpu"))]
-use crate::error::Error;
-use crate::error::Result;
+use crate::error::{Error, Result};
 #[cfg(feature = "gpu")]
 use crate::gpu::GpuContext;
 use crate::latent::quantize::DEFAULT_QUALITY;
 use crate::latent::{LatentCodec, StepAllocation, DEFAULT_LEVELS};
 use crate::layout::Wavelet;
+use crate::vae::config::check_input_range;
 use crate::vae::{
     Calibration, Config, ExecutionProvider, ModelSpec, ProviderOptions, Vae, DEFAULT_MAX_BATCH,
 };
@@ -48,6 +47,7 @@ pub struct CodecBuilder {
     device: Device,
     allocation: Option<(StepAllocation, ChannelTransform)>,
     calibration: Option<Calibration>,
+    input_range: Option<[f32; 2]>,
     #[cfg(feature = "gpu")]
     gpu: Option<GpuContext>,
 }
@@ -69,6 +69,7 @@ impl Default for CodecBuilder {
             device: Device::Auto,
             allocation: None,
             calibration: None,
+            input_range: None,
             #[cfg(feature = "gpu")]
             gpu: None,
         }
@@ -205,6 +206,15 @@ impl CodecBuilder {
         self
     }
 
+    /// The pixel range the model expects (u8 0 maps to `range[0]`, 255 to `range[1]`), over
+    /// its config's `input_range` or the `[-1, 1]` default of a model given by path. Streams
+    /// record it, and decoding them under another range is an error. Not for an already opened
+    /// model ([`vae`](Self::vae)): its range is its own.
+    pub fn input_range(mut self, range: [f32; 2]) -> Self {
+        self.input_range = Some(range);
+        self
+    }
+
     /// Checks the settings, opens the model (unless one was given) and builds the codec.
     pub fn build(self) -> Result<Codec> {
         let latent = LatentCodec::new(self.quality)?.with_wavelet(self.wavelet, self.levels)?;
@@ -213,9 +223,22 @@ impl CodecBuilder {
         #[cfg(not(feature = "gpu"))]
         resolve_device(self.device)?;
         let vae = match self.vae {
-            Some(vae) => vae,
+            Some(vae) => {
+                if let Some(r) = self.input_range.filter(|r| *r != vae.spec().input_range) {
+                    return Err(Error::InvalidInput(format!(
+                        "model `{}` is already open with input range [{}, {}]; an input range \
+                         of [{}, {}] must be set on its spec before it is opened",
+                        vae.spec().name,
+                        vae.spec().input_range[0],
+                        vae.spec().input_range[1],
+                        r[0],
+                        r[1]
+                    )));
+                }
+                vae
+            }
             None => {
-                let spec = match self.spec {
+                let mut spec = match self.spec {
                     Some(s) => s,
                     None => {
                         let config = match self.config {
@@ -225,6 +248,10 @@ impl CodecBuilder {
                         config.resolve(self.model.as_deref())?
                     }
                 };
+                if let Some(range) = self.input_range {
+                    check_input_range(&spec.name, range)?;
+                    spec.input_range = range;
+                }
                 Arc::new(
                     Vae::open_with(&spec, self.ep, &self.provider_options)?
                         .with_max_batch(self.max_batch),

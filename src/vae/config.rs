@@ -230,6 +230,19 @@ impl ModelSpec {
     }
 }
 
+/// An input range is two different finite numbers (u8 0 maps to the first, 255 to the
+/// second); `model` names the model in the error.
+pub(crate) fn check_input_range(model: &str, range: [f32; 2]) -> Result<()> {
+    if range[0].is_finite() && range[1].is_finite() && range[0] != range[1] {
+        Ok(())
+    } else {
+        Err(Error::Model(format!(
+            "model `{model}`: input_range [{}, {}] must be two different finite numbers",
+            range[0], range[1]
+        )))
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -366,15 +379,7 @@ impl Config {
                     m.downsample
                 )));
             }
-            if !(m.input_range[0].is_finite()
-                && m.input_range[1].is_finite()
-                && m.input_range[0] != m.input_range[1])
-            {
-                return Err(Error::Model(format!(
-                    "model `{name}`: input_range {:?} must be two different finite numbers",
-                    m.input_range
-                )));
-            }
+            check_input_range(&name, m.input_range)?;
             if m.latent_channels == Some(0) {
                 return Err(Error::Model(format!(
                     "model `{name}`: latent_channels is 0"

@@ -84,6 +84,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<usize> {
         provider.ep = ep;
         let model = ModelArgs {
             model: args.model.clone(),
+            input_range: None,
             provider,
             // Session calls as large as the largest batch measured.
             batch: Some(most),

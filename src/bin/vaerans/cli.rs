@@ -104,6 +104,10 @@ pub(crate) enum Command {
         /// Calibration images (files or directories of PNG/JPEG).
         #[arg(long, value_name = "DIR")]
         images: Vec<PathBuf>,
+        /// The calibrated model's pixel range, LO,HI, over its config's (as for compress).
+        #[arg(long, value_name = "LO,HI", value_parser = parse_range,
+              allow_hyphen_values = true, requires = "calibrate")]
+        input_range: Option<[f32; 2]>,
         /// How many of `--images` (the first, by name).
         #[arg(long, default_value_t = 16)]
         count: usize,
@@ -120,6 +124,11 @@ pub(crate) struct ModelArgs {
     /// embedded model; decompress defaults to the model the stream names).
     #[arg(short, long)]
     pub(crate) model: Option<String>,
+    /// The pixel range the model expects, LO,HI (u8 0 maps to LO, 255 to HI), over the
+    /// config's `input_range` or the [-1, 1] assumed for an .onnx path; e.g. 0,1 for TAESD-
+    /// and TAEF2-style models. Streams record it; decoding needs the same range.
+    #[arg(long, value_name = "LO,HI", value_parser = parse_range, allow_hyphen_values = true)]
+    pub(crate) input_range: Option<[f32; 2]>,
     /// The VAE's execution provider.
     #[command(flatten)]
     pub(crate) provider: ProviderArgs,
@@ -235,6 +244,26 @@ pub(crate) fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
     Ok((side(w)?, side(h)?))
 }
 
+/// Parses `LO,HI`: two different finite numbers.
+pub(crate) fn parse_range(s: &str) -> std::result::Result<[f32; 2], String> {
+    let parts: Vec<&str> = s.split(',').collect();
+    let [lo, hi] = parts[..] else {
+        return Err(format!("`{s}` is not LO,HI, e.g. 0,1 or -1,1"));
+    };
+    let num = |v: &str| {
+        v.trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| format!("`{v}` is not a finite number"))
+    };
+    let range = [num(lo)?, num(hi)?];
+    if range[0] == range[1] {
+        return Err(format!("`{s}`: LO and HI must differ"));
+    }
+    Ok(range)
+}
+
 /// Parses `CxHxW` (also `C×H×W`).
 pub(crate) fn parse_shape(s: &str) -> std::result::Result<[usize; 3], String> {
     parse_dims::<3>(s, "CxHxW, e.g. 4x64x64")
@@ -276,6 +305,10 @@ pub(crate) fn codec_builder(args: &ModelArgs, config: Config) -> vaerans::Result
         )
     } else {
         builder
+    };
+    let builder = match args.input_range {
+        Some(range) => builder.input_range(range),
+        None => builder,
     };
     Ok(match &args.model {
         Some(m) => builder.model(m.clone()),

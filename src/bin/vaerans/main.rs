@@ -148,8 +148,9 @@ fn run(command: Command) -> Result<usize> {
             count,
             out,
             provider,
+            input_range,
             ..
-        } => models::calibrate(&model, &images, count, out, &provider).map(|()| 0),
+        } => models::calibrate(&model, &images, count, out, input_range, &provider).map(|()| 0),
         Command::Models {
             json,
             placement,

@@ -112,15 +112,19 @@ pub(crate) fn models(json: bool, placement: bool, provider: &ProviderArgs) -> Re
 }
 
 /// `vaerans models --calibrate MODEL --images DIR`: measures the model's calibration on the
-/// first `count` images and writes it (to `out`, else the cache), printing what it found.
+/// first `count` images (in `input_range` when given) and writes it (to `out`, else the cache), printing what it found.
 pub(crate) fn calibrate(
     model: &str,
     images: &[PathBuf],
     count: usize,
     out: Option<PathBuf>,
+    input_range: Option<[f32; 2]>,
     provider: &ProviderArgs,
 ) -> Result<()> {
-    let spec = Config::load()?.resolve(Some(model))?;
+    let mut spec = Config::load()?.resolve(Some(model))?;
+    if let Some(range) = input_range {
+        spec.input_range = range;
+    }
     let vae = Vae::open_with(&spec, provider.ep, &provider.options())?;
     let mut files = crate::io::image_files(images)?;
     files.sort();
