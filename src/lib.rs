@@ -70,7 +70,7 @@ pub use self::core::{
     EntityShape, Footprint, Location, Pipe, PipeReport, StepReport, System, TensorRef, TraceRow,
     World, DEFAULT_ARENA_BYTES, MAX_RANK,
 };
-pub use bitstream::{AnsBitstream, Limits};
+pub use bitstream::{AnsBitstream, EntropyCoding, Limits};
 pub use codec::{
     decode_image, open_image, Alpha, Codec, CodecBuilder, Decoders, Pipeline, PipelineReport,
     RawImage,
@@ -86,7 +86,7 @@ struct ReadmeDoctests;
 
 /// The common imports: `use vaerans::prelude::*;`.
 pub mod prelude {
-    pub use crate::bitstream::{AnsBitstream, Limits};
+    pub use crate::bitstream::{AnsBitstream, EntropyCoding, Limits};
     pub use crate::codec::{Codec, CodecBuilder, Decoders, Pipeline, RawImage};
     pub use crate::components::{
         BandQuant, ChannelTransform, Histograms, Latent, ModelId, QuantParams, ReconRgb, Rgb,

@@ -15,7 +15,14 @@ fn decode_stream(bytes: &[u8], limits: &Limits) -> Result<Vec<u8>> {
     decode_symbols(&AnsBitstream::parse(bytes.to_vec(), limits)?)
 }
 
+/// Format 2: entropy tables in the header.
 const GOLDEN: &[u8] = include_bytes!("data/golden_v2.vaer");
+
+/// Format 3, what the encoder chooses for this small latent: no tables, adaptive contexts.
+const GOLDEN_V3: &[u8] = include_bytes!("data/golden_v3.vaer");
+
+/// Format 3 with a step allocation, no channel transform and zero bands.
+const GOLDEN_V3_ALLOCATED: &[u8] = include_bytes!("data/golden_v3_allocated.vaer");
 
 /// A format 2 stream with what format 1 could not say: a calibrated step allocation, no
 /// channel transform, zero bands.
@@ -36,7 +43,14 @@ fn golden_latent() -> Vec<f32> {
         .collect()
 }
 
+/// The golden latent in format 2 (with tables, as asked).
 fn golden_encode() -> Vec<u8> {
+    let codec = chain(60, Wavelet::Cdf53, 2).with_entropy(Some(EntropyCoding::Tables));
+    encode_with(&golden_latent(), [4, 8, 6], &codec)
+}
+
+/// The golden latent as the encoder chooses to code it (format 3).
+fn golden_v3_encode() -> Vec<u8> {
     encode(&golden_latent(), [4, 8, 6], 60, Wavelet::Cdf53, 2)
 }
 
@@ -49,7 +63,13 @@ fn golden_allocated_codec() -> LatentCodec {
 }
 
 fn golden_allocated_encode() -> Vec<u8> {
-    encode_with(&golden_latent(), [4, 8, 6], &golden_allocated_codec())
+    let codec = golden_allocated_codec().with_entropy(Some(EntropyCoding::Tables));
+    encode_with(&golden_latent(), [4, 8, 6], &codec)
+}
+
+fn golden_v3_allocated_encode() -> Vec<u8> {
+    let codec = golden_allocated_codec().with_entropy(Some(EntropyCoding::Adaptive));
+    encode_with(&golden_latent(), [4, 8, 6], &codec)
 }
 
 fn check_pinned(made: &[u8], golden: &[u8], file: &str) {
@@ -67,7 +87,7 @@ fn check_pinned(made: &[u8], golden: &[u8], file: &str) {
 #[test]
 fn golden_stream_bytes_are_pinned() {
     check_pinned(&golden_encode(), GOLDEN, "golden_v2.vaer");
-    assert_eq!(GOLDEN[4], VERSION_MAJOR);
+    assert_eq!(GOLDEN[4], 2);
     let (back, shape) = decode(GOLDEN).unwrap();
     assert_eq!(shape, vec![4, 8, 6]);
     assert!(mse(&golden_latent(), &back) < 0.01);
@@ -106,6 +126,50 @@ fn allocated_golden_stream_bytes_are_pinned_and_say_what_format_1_could_not() {
 }
 
 #[test]
+fn format_3_streams_are_pinned_smaller_and_decode_to_what_format_2_does() {
+    check_pinned(&golden_v3_encode(), GOLDEN_V3, "golden_v3.vaer");
+    check_pinned(
+        &golden_v3_allocated_encode(),
+        GOLDEN_V3_ALLOCATED,
+        "golden_v3_allocated.vaer",
+    );
+    for (v3, v2) in [(GOLDEN_V3, GOLDEN), (GOLDEN_V3_ALLOCATED, GOLDEN_ALLOCATED)] {
+        assert_eq!(v3[4], VERSION_MAJOR);
+        let s = AnsBitstream::parse(v3.to_vec(), &Limits::default()).unwrap();
+        let t = AnsBitstream::parse(v2.to_vec(), &Limits::default()).unwrap();
+        assert_eq!(s.header().entropy, EntropyCoding::Adaptive);
+        assert_eq!(s.sizes().tables, 0);
+        // No tables and a compact header: smaller than format 2, for the same symbols.
+        assert!(v3.len() < v2.len(), "{} vs {}", v3.len(), v2.len());
+        assert_eq!(
+            decode_stream(v3, &Limits::default()).unwrap(),
+            decode_stream(v2, &Limits::default()).unwrap()
+        );
+        // The centres format 3 derives are the ones format 2 records.
+        let (mut a, mut b) = (vec![0u8; 192], vec![0u8; 192]);
+        let qa = vaerans::latent::stream::decode_symbols_into(&s, &mut a).unwrap();
+        let qb = vaerans::latent::stream::decode_symbols_into(&t, &mut b).unwrap();
+        assert_eq!(qa, qb);
+        assert_eq!(decode(v3).unwrap(), decode(v2).unwrap());
+        let (h, g) = (s.header(), t.header());
+        assert_eq!(
+            (
+                h.transform,
+                h.source.clone(),
+                &h.zero_bands,
+                &h.quant.allocation
+            ),
+            (
+                g.transform,
+                g.source.clone(),
+                &g.zero_bands,
+                &g.quant.allocation
+            )
+        );
+    }
+}
+
+#[test]
 fn format_1_streams_still_decode_to_what_they_always_did() {
     let (now, _) = decode(GOLDEN).unwrap();
     for old in FORMAT_1 {
@@ -130,6 +194,8 @@ fn every_truncation_is_an_error() {
     for s in [
         golden_encode(),
         golden_allocated_encode(),
+        golden_v3_encode(),
+        golden_v3_allocated_encode(),
         FORMAT_1[0].to_vec(),
     ] {
         for cut in 0..s.len() {
@@ -141,9 +207,13 @@ fn every_truncation_is_an_error() {
 
 #[test]
 fn every_single_bit_flip_is_an_error() {
+    let adaptive = chain(30, Wavelet::Cdf53, 3).with_entropy(Some(EntropyCoding::Adaptive));
     for s in [
         golden_encode(),
         golden_allocated_encode(),
+        golden_v3_encode(),
+        golden_v3_allocated_encode(),
+        encode_with(&noisy_latent(4, 20, 12, 9), [4, 20, 12], &adaptive),
         encode(
             &noisy_latent(4, 20, 12, 9),
             [4, 20, 12],
@@ -217,7 +287,13 @@ fn not_a_stream_is_bad_magic() {
 
 #[test]
 fn header_fields_round_trip() {
-    let s = AnsBitstream::parse(golden_encode(), &Limits::default()).unwrap();
+    for bytes in [golden_encode(), golden_v3_encode()] {
+        header_fields_round_trip_in(bytes);
+    }
+}
+
+fn header_fields_round_trip_in(bytes: Vec<u8>) {
+    let s = AnsBitstream::parse(bytes, &Limits::default()).unwrap();
     let h = s.header();
     assert_eq!((h.channels, h.latent_h, h.latent_w), (4, 8, 6));
     assert_eq!((h.source.width, h.source.height), (6, 8));

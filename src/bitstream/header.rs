@@ -6,8 +6,10 @@ use crate::layout::bands;
 
 /// The four magic bytes every stream starts with.
 pub const MAGIC: [u8; 4] = *b"VAER";
-/// Major format version written and read by this build.
-pub const VERSION_MAJOR: u8 = 2;
+/// Newest major format version this build reads and writes: 3 (streams without tables,
+/// [`EntropyCoding::Adaptive`]); streams with tables are written as format 2, and formats 1
+/// and 2 keep decoding.
+pub const VERSION_MAJOR: u8 = 3;
 /// Minor format version written by this build.
 pub const VERSION_MINOR: u8 = 0;
 
@@ -99,6 +101,39 @@ impl Limits {
     }
 }
 
+/// How a stream's band parameters and coefficients are entropy-coded; the format's major
+/// version says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EntropyCoding {
+    /// A static model per band, its table in the header, and interleaved rANS (formats 1 and
+    /// 2): the fastest to decode, and the smallest where the tables are a small part.
+    #[default]
+    Tables,
+    /// Context-adaptive binary rANS with no tables (format 3): band parameters and
+    /// coefficients coded in contexts both sides learn as they go; the smallest where many
+    /// small bands would each pay for a table (low rates, many channels).
+    Adaptive,
+}
+
+impl EntropyCoding {
+    /// The format major version that carries this coding.
+    pub fn format_major(self) -> u8 {
+        match self {
+            Self::Tables => 2,
+            Self::Adaptive => 3,
+        }
+    }
+
+    /// The coding of a stream of format major version `major` (1 to [`VERSION_MAJOR`]).
+    pub(crate) fn of_format(major: u8) -> Self {
+        if major >= 3 {
+            Self::Adaptive
+        } else {
+            Self::Tables
+        }
+    }
+}
+
 /// Everything the header records: the components it was made from and the latent's shape.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -116,17 +151,20 @@ pub struct Header {
     /// Latent width.
     pub latent_w: u32,
     /// The quantiser's parameters: quality, wavelet, levels, and per channel and band the step
-    /// and centre.
+    /// and centre. Format 3 does not record centres (they are 0 here): decoding derives them
+    /// from each band's coefficients ([`decode_symbols_into`](crate::latent::stream::decode_symbols_into)).
     pub quant: QuantParams,
     /// How the channels were mixed before the wavelet (format 1: always `Hadamard4`).
     pub transform: ChannelTransform,
     /// Per channel and band, in coding order: whether the band is *zero* (every coefficient
     /// quantised to 0: no table entry, no payload). Empty: no band is (format 1).
     pub zero_bands: Vec<bool>,
+    /// How band parameters and coefficients are entropy-coded (follows the major version).
+    pub entropy: EntropyCoding,
 }
 
 impl Header {
-    /// A header of this build's format version.
+    /// A header of format 2 (coded with tables; see [`with_entropy`](Self::with_entropy)).
     pub(crate) fn new(
         source: SourceInfo,
         latent: [u32; 3],
@@ -137,7 +175,7 @@ impl Header {
             Error::InvalidInput(format!("{} latent channels do not fit a stream", latent[0]))
         })?;
         Ok(Self {
-            version_major: VERSION_MAJOR,
+            version_major: EntropyCoding::Tables.format_major(),
             version_minor: VERSION_MINOR,
             source,
             channels,
@@ -146,7 +184,15 @@ impl Header {
             quant,
             transform,
             zero_bands: Vec::new(),
+            entropy: EntropyCoding::Tables,
         })
+    }
+
+    /// This header for a stream coded with `entropy`, in the format version that carries it.
+    pub(crate) fn with_entropy(mut self, entropy: EntropyCoding) -> Self {
+        self.entropy = entropy;
+        self.version_major = entropy.format_major();
+        self
     }
 
     /// Whether band `i` (coding order over all channels) is zero.

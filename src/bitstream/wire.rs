@@ -1,11 +1,12 @@
-//! The bytes of format 1.0: writing a stream, and reading one back with every length checked
+//! The bytes of formats 1 to 3: writing a stream, and reading one back with every length checked
 //! against the bytes that remain and every size against the [`Limits`] before anything is
 //! allocated. The layout is in the [module docs](super).
 
 use std::ops::Range;
 
-use super::{Header, Limits, MAGIC, VERSION_MAJOR, VERSION_MINOR};
+use super::{EntropyCoding, Header, Limits, MAGIC, VERSION_MAJOR, VERSION_MINOR};
 use crate::components::{BandQuant, ChannelTransform, ModelId, QuantParams, SourceInfo};
+use crate::entropy::adaptive::{AdaptiveDecoder, AdaptiveEncoder, BitModel, SignedModel};
 use crate::entropy::{BitReader, BitWriter};
 use crate::error::{Error, Result};
 use crate::latent::quantize::{initial_code, MAX_CENTER, MAX_OFFSET};
@@ -44,17 +45,35 @@ pub(super) fn write(header: &Header, tables: &[u8], payload: &[u8]) -> Result<Ve
         )));
     }
     let mut h = Vec::with_capacity(64 + name.len() + 3 * quant.bands.len() + tables.len());
-    for v in [
-        source.width,
-        source.height,
-        source.padded_width,
-        source.padded_height,
-    ] {
-        h.extend_from_slice(&v.to_le_bytes());
+    // Format 3 writes sizes as varints (the padding as what it adds) and common input ranges
+    // as a code: at low rates its header is a tenth of a many-channel stream.
+    let compact = header.entropy == EntropyCoding::Adaptive;
+    if compact {
+        let pad = |p: u32, v: u32, what: &str| {
+            p.checked_sub(v).ok_or_else(|| {
+                Error::InvalidInput(format!("padded {what} {p} is below the image's {v}"))
+            })
+        };
+        put_varint(&mut h, source.width);
+        put_varint(&mut h, source.height);
+        put_varint(&mut h, pad(source.padded_width, source.width, "width")?);
+        put_varint(&mut h, pad(source.padded_height, source.height, "height")?);
+        put_varint(&mut h, u32::from(header.channels));
+        put_varint(&mut h, header.latent_h);
+        put_varint(&mut h, header.latent_w);
+    } else {
+        for v in [
+            source.width,
+            source.height,
+            source.padded_width,
+            source.padded_height,
+        ] {
+            h.extend_from_slice(&v.to_le_bytes());
+        }
+        h.extend_from_slice(&header.channels.to_le_bytes());
+        h.extend_from_slice(&header.latent_h.to_le_bytes());
+        h.extend_from_slice(&header.latent_w.to_le_bytes());
     }
-    h.extend_from_slice(&header.channels.to_le_bytes());
-    h.extend_from_slice(&header.latent_h.to_le_bytes());
-    h.extend_from_slice(&header.latent_w.to_le_bytes());
     h.push(name.len() as u8);
     h.extend_from_slice(name);
     h.extend_from_slice(&source.model.decoder_hash);
@@ -63,23 +82,40 @@ pub(super) fn write(header: &Header, tables: &[u8], payload: &[u8]) -> Result<Ve
     h.push(quant.quality);
     h.push(header.transform.code());
     let range = source.input_range.unwrap_or([0.0, 0.0]);
-    h.extend_from_slice(&range[0].to_le_bytes());
-    h.extend_from_slice(&range[1].to_le_bytes());
+    let code = RANGE_CODES.iter().position(|r| *r == range);
+    match code.filter(|_| compact) {
+        Some(code) => h.push(code as u8),
+        None => {
+            if compact {
+                h.push(RANGE_CODES.len() as u8);
+            }
+            h.extend_from_slice(&range[0].to_le_bytes());
+            h.extend_from_slice(&range[1].to_le_bytes());
+        }
+    }
     h.push(source.downsample);
     let len32 = |n: usize, what: &str| {
         u32::try_from(n).map_err(|_| {
             Error::InvalidInput(format!("{what} of {n} bytes exceed a stream's 4 GiB"))
         })
     };
-    let params = write_band_params(header)?;
+    let params = band_params_bytes(header)?;
     put_varint(&mut h, len32(params.len(), "band parameters")?);
     h.extend_from_slice(&params);
-    put_varint(&mut h, len32(tables.len(), "entropy tables")?);
-    h.extend_from_slice(tables);
+    if compact {
+        if !tables.is_empty() {
+            return Err(Error::InvalidInput(
+                "a format 3 stream has no entropy tables".into(),
+            ));
+        }
+    } else {
+        put_varint(&mut h, len32(tables.len(), "entropy tables")?);
+        h.extend_from_slice(tables);
+    }
 
     let mut out = Vec::with_capacity(PREFIX_LEN + h.len() + payload.len() + CRC_LEN);
     out.extend_from_slice(&MAGIC);
-    out.push(VERSION_MAJOR);
+    out.push(header.entropy.format_major());
     out.push(VERSION_MINOR);
     out.extend_from_slice(&len32(h.len(), "a header")?.to_le_bytes());
     out.extend_from_slice(&len32(payload.len(), "a payload")?.to_le_bytes());
@@ -89,6 +125,10 @@ pub(super) fn write(header: &Header, tables: &[u8], payload: &[u8]) -> Result<Ve
     out.extend_from_slice(&crc.to_le_bytes());
     Ok(out)
 }
+
+/// Format 3's input range codes: `[0, 0]` is "not recorded"; code `RANGE_CODES.len()` is
+/// followed by the two f32s.
+const RANGE_CODES: [[f32; 2]; 3] = [[0.0, 0.0], [-1.0, 1.0], [0.0, 1.0]];
 
 /// Writes a signed value as zigzag Exp-Golomb (order 0): `0` costs 1 bit, `±1` 3, `±2..3` 5.
 fn put_signed(w: &mut BitWriter, v: i32) {
@@ -120,24 +160,174 @@ fn get_signed(r: &mut BitReader<'_>, what: &str) -> Result<i32> {
         .map_err(|_| Error::Corrupt(format!("{what}: a code out of range")))
 }
 
-/// Format 2's band parameters, bit-packed: each band's step code is coded as its difference
+/// Where band parameters are written: bit-packed (format 2, [`BitWriter`]) or coded with
+/// adaptive contexts (format 3, [`AdaptiveParams`]). One layout, [`write_band_params`], for
+/// both.
+trait ParamSink {
+    /// The low `n` bits of `value`, as they are.
+    fn bits(&mut self, value: u32, n: u32);
+    /// One flag, in context `ctx` of [`FLAG_CONTEXTS`].
+    fn flag(&mut self, ctx: usize, bit: bool);
+    /// One signed value of kind `kind` ([`Signed`]).
+    fn signed(&mut self, kind: Signed, v: i32);
+}
+
+/// The reading side of [`ParamSink`].
+trait ParamSource {
+    fn bits(&mut self, n: u32) -> Result<u32>;
+    fn flag(&mut self, ctx: usize) -> Result<bool>;
+    fn signed(&mut self, kind: Signed, what: &str) -> Result<i32>;
+    /// Checks that the section ends where its last field does.
+    fn finish(&self) -> Result<()>;
+}
+
+/// The kinds of signed value in band parameters, each with its own adaptive contexts.
+#[derive(Debug, Clone, Copy)]
+enum Signed {
+    ChannelOffset,
+    LevelOffset,
+    StepCode,
+    Center,
+}
+
+/// Contexts of a band's "coded" flag: its wavelet level (LL first, capped at 15), whether
+/// the band before it in its channel was coded, and whether the same band of the channel
+/// before was: coarse bands are coded, and a channel's fine bands stop where its steps grow.
+const FLAG_CONTEXTS: usize = 64;
+
+/// The context of band `b`'s flag; `coded(i)` says whether band `i` (coding order) was coded.
+fn flag_context(i: usize, per_channel: usize, coded: impl Fn(usize) -> bool) -> usize {
+    let b = i % per_channel;
+    let level = b.div_ceil(3).min(15);
+    let before = b > 0 && coded(i - 1);
+    let above = i >= per_channel && coded(i - per_channel);
+    level * 4 + usize::from(before) * 2 + usize::from(above)
+}
+
+impl ParamSink for BitWriter {
+    fn bits(&mut self, value: u32, n: u32) {
+        self.put(value, n);
+    }
+    fn flag(&mut self, _: usize, bit: bool) {
+        self.put(u32::from(bit), 1);
+    }
+    fn signed(&mut self, _: Signed, v: i32) {
+        put_signed(self, v);
+    }
+}
+
+impl ParamSource for BitReader<'_> {
+    fn bits(&mut self, n: u32) -> Result<u32> {
+        self.get(n)
+    }
+    fn flag(&mut self, _: usize) -> Result<bool> {
+        Ok(self.get(1)? == 1)
+    }
+    fn signed(&mut self, _: Signed, what: &str) -> Result<i32> {
+        get_signed(self, what)
+    }
+    fn finish(&self) -> Result<()> {
+        if self.is_cleanly_finished() {
+            Ok(())
+        } else {
+            Err(Error::Corrupt("band parameters have trailing data".into()))
+        }
+    }
+}
+
+/// Format 3's band parameter contexts.
+#[derive(Debug, Default)]
+struct ParamModels {
+    flags: Vec<BitModel>,
+    signed: [SignedModel; 4],
+}
+
+impl ParamModels {
+    fn new() -> Self {
+        Self {
+            flags: vec![BitModel::default(); FLAG_CONTEXTS],
+            signed: Default::default(),
+        }
+    }
+}
+
+/// Band parameters coded with adaptive contexts (format 3).
+struct AdaptiveParams {
+    coder: AdaptiveEncoder,
+    models: ParamModels,
+}
+
+impl ParamSink for AdaptiveParams {
+    fn bits(&mut self, value: u32, n: u32) {
+        self.coder.bypass(value, n);
+    }
+    fn flag(&mut self, ctx: usize, bit: bool) {
+        self.coder.bit(&mut self.models.flags[ctx], bit);
+    }
+    fn signed(&mut self, kind: Signed, v: i32) {
+        self.models.signed[kind as usize].encode(&mut self.coder, v);
+    }
+}
+
+/// Reads [`AdaptiveParams`]' section.
+struct AdaptiveParamsReader<'a> {
+    coder: AdaptiveDecoder<'a>,
+    models: ParamModels,
+}
+
+impl ParamSource for AdaptiveParamsReader<'_> {
+    fn bits(&mut self, n: u32) -> Result<u32> {
+        self.coder.bypass(n)
+    }
+    fn flag(&mut self, ctx: usize) -> Result<bool> {
+        self.coder.bit(&mut self.models.flags[ctx])
+    }
+    fn signed(&mut self, kind: Signed, _: &str) -> Result<i32> {
+        self.models.signed[kind as usize].decode(&mut self.coder)
+    }
+    fn finish(&self) -> Result<()> {
+        self.coder.finish()
+    }
+}
+
+/// The band parameters of `header`, in its format: bit-packed (2) or adaptive-coded (3).
+fn band_params_bytes(header: &Header) -> Result<Vec<u8>> {
+    match header.entropy {
+        EntropyCoding::Tables => {
+            let mut w = BitWriter::new();
+            write_band_params(header, &mut w)?;
+            Ok(w.finish())
+        }
+        EntropyCoding::Adaptive => {
+            let mut w = AdaptiveParams {
+                coder: AdaptiveEncoder::new(),
+                models: ParamModels::new(),
+            };
+            write_band_params(header, &mut w)?;
+            Ok(w.coder.finish())
+        }
+    }
+}
+
+/// The band parameters of formats 2 and 3: each band's step code is coded as its difference
 /// from the code its allocation predicts ([`initial_code`]), which is zero unless the band was
-/// widened to fit its range; a zero band is one bit.
+/// widened to fit its range; a zero band is one flag.
 ///
 /// ```text
 /// u1 channel offsets present; then one signed code per channel
 /// u4 level offsets K; then K signed codes
-/// per channel, per band: u1 coded; if 1: signed (step code − predicted), signed center
+/// per channel, per band: flag coded; if set: signed (step code − predicted), signed center
+///   (format 2 only: format 3 derives it from the band's coefficients)
 /// ```
-/// Signed codes are zigzag Exp-Golomb ([`put_signed`]).
-fn write_band_params(header: &Header) -> Result<Vec<u8>> {
+/// Format 2 bit-packs them, signed values as zigzag Exp-Golomb ([`put_signed`]); format 3
+/// codes the flags and signed values with adaptive contexts ([`ParamModels`]).
+fn write_band_params(header: &Header, w: &mut impl ParamSink) -> Result<()> {
     let quant = &header.quant;
     let a = &quant.allocation;
-    let mut w = BitWriter::new();
     let channel_offsets = a.channel_offsets();
-    w.put(u32::from(!channel_offsets.is_empty()), 1);
+    w.bits(u32::from(!channel_offsets.is_empty()), 1);
     for &o in channel_offsets {
-        put_signed(&mut w, i32::from(o));
+        w.signed(Signed::ChannelOffset, i32::from(o));
     }
     let levels = a.level_offsets();
     if levels.len() > 15 {
@@ -146,9 +336,9 @@ fn write_band_params(header: &Header) -> Result<Vec<u8>> {
             levels.len()
         )));
     }
-    w.put(levels.len() as u32, 4);
+    w.bits(levels.len() as u32, 4);
     for &o in levels {
-        put_signed(&mut w, i32::from(o));
+        w.signed(Signed::LevelOffset, i32::from(o));
     }
     let table = bands(
         header.latent_h as usize,
@@ -156,43 +346,80 @@ fn write_band_params(header: &Header) -> Result<Vec<u8>> {
         quant.levels,
     );
     for (i, q) in quant.bands.iter().enumerate() {
-        if header.is_zero_band(i) {
-            w.put(0, 1);
+        let (channel, b) = (i / table.len(), i % table.len());
+        let coded = !header.is_zero_band(i);
+        w.flag(
+            flag_context(i, table.len(), |j| !header.is_zero_band(j)),
+            coded,
+        );
+        if !coded {
             continue;
         }
-        let band = &table[i % table.len()];
         let predicted = initial_code(
             quant.quality,
-            band,
+            &table[b],
             quant.wavelet,
-            a.offset(i / table.len(), band),
+            a.offset(channel, &table[b]),
         );
-        w.put(1, 1);
-        put_signed(&mut w, i32::from(q.step_code) - i32::from(predicted));
-        put_signed(&mut w, q.center);
+        w.signed(
+            Signed::StepCode,
+            i32::from(q.step_code) - i32::from(predicted),
+        );
+        // Format 3 derives a band's centre from its coefficients.
+        if header.entropy == EntropyCoding::Tables {
+            w.signed(Signed::Center, q.center);
+        }
     }
-    Ok(w.finish())
+    Ok(())
 }
 
-/// Reads [`write_band_params`]'s section: the allocation, each band's parameters and which
-/// bands are zero. Every value is checked.
+/// Reads [`write_band_params`]'s section in `entropy`'s format: the allocation, each band's
+/// parameters and which bands are zero. Every value is checked.
 fn read_band_params(
     bytes: &[u8],
+    entropy: EntropyCoding,
     (channels, table): (usize, &[crate::layout::Band]),
     (quality, wavelet): (u8, Wavelet),
 ) -> Result<(StepAllocation, Vec<BandQuant>, Vec<bool>)> {
     let n_bands = channels * table.len();
-    // Every band takes at least a bit: checked before allocating.
-    if n_bands > 8 * bytes.len() {
-        return Err(Error::Truncated {
-            what: "band parameters",
-            needed: n_bands.div_ceil(8),
-            available: bytes.len(),
-        });
+    match entropy {
+        EntropyCoding::Tables => {
+            // Every band takes at least a bit: checked before allocating.
+            if n_bands > 8 * bytes.len() {
+                return Err(Error::Truncated {
+                    what: "band parameters",
+                    needed: n_bands.div_ceil(8),
+                    available: bytes.len(),
+                });
+            }
+            read_params_from(
+                BitReader::new(bytes),
+                entropy,
+                (channels, table),
+                (quality, wavelet),
+            )
+        }
+        EntropyCoding::Adaptive => {
+            // Adaptive flags can cost far less than a bit, so the band count is bounded by the
+            // header's limits (checked before this), not by the section's length.
+            let r = AdaptiveParamsReader {
+                coder: AdaptiveDecoder::new(bytes, "band parameters")?,
+                models: ParamModels::new(),
+            };
+            read_params_from(r, entropy, (channels, table), (quality, wavelet))
+        }
     }
-    let mut r = BitReader::new(bytes);
-    let offset = |r: &mut BitReader<'_>, what: &str| -> Result<i16> {
-        let o = get_signed(r, what)?;
+}
+
+fn read_params_from(
+    mut r: impl ParamSource,
+    entropy: EntropyCoding,
+    (channels, table): (usize, &[crate::layout::Band]),
+    (quality, wavelet): (u8, Wavelet),
+) -> Result<(StepAllocation, Vec<BandQuant>, Vec<bool>)> {
+    let n_bands = channels * table.len();
+    let offset = |r: &mut dyn FnMut() -> Result<i32>, what: &str| -> Result<i16> {
+        let o = r()?;
         if o.unsigned_abs() > MAX_OFFSET as u32 {
             return Err(Error::Corrupt(format!(
                 "{what} {o} is outside ±{MAX_OFFSET}"
@@ -201,29 +428,27 @@ fn read_band_params(
         Ok(o as i16)
     };
     let mut channel_offsets = Vec::new();
-    if r.get(1)? == 1 {
+    if r.bits(1)? == 1 {
         channel_offsets.reserve(channels);
         for _ in 0..channels {
-            channel_offsets.push(offset(&mut r, "channel step offset")?);
+            let what = "channel step offset";
+            channel_offsets.push(offset(&mut || r.signed(Signed::ChannelOffset, what), what)?);
         }
     }
-    let k = r.get(4)?;
+    let k = r.bits(4)?;
     let mut level_offsets = Vec::with_capacity(k as usize);
     for _ in 0..k {
-        level_offsets.push(offset(&mut r, "level step offset")?);
+        let what = "level step offset";
+        level_offsets.push(offset(&mut || r.signed(Signed::LevelOffset, what), what)?);
     }
     let allocation = StepAllocation::new(channel_offsets, level_offsets)?;
     let mut params = Vec::with_capacity(n_bands);
-    let mut zero = Vec::with_capacity(n_bands);
+    let mut zero: Vec<bool> = Vec::with_capacity(n_bands);
     for i in 0..n_bands {
-        let band = &table[i % table.len()];
-        let predicted = initial_code(
-            quality,
-            band,
-            wavelet,
-            allocation.offset(i / table.len(), band),
-        );
-        if r.get(1)? == 0 {
+        let (channel, b) = (i / table.len(), i % table.len());
+        let band = &table[b];
+        let predicted = initial_code(quality, band, wavelet, allocation.offset(channel, band));
+        if !r.flag(flag_context(i, table.len(), |j| !zero[j]))? {
             params.push(BandQuant {
                 step_code: predicted,
                 center: 0,
@@ -231,10 +456,14 @@ fn read_band_params(
             zero.push(true);
             continue;
         }
-        let code = i32::from(predicted) + get_signed(&mut r, "step code")?;
+        let code = i32::from(predicted) + r.signed(Signed::StepCode, "step code")?;
         let step_code = u8::try_from(code)
             .map_err(|_| Error::Corrupt(format!("step code {code} is outside 0..=255")))?;
-        let center = get_signed(&mut r, "band center")?;
+        // Format 3 derives the centre from the band's coefficients, when they are decoded.
+        let center = match entropy {
+            EntropyCoding::Tables => r.signed(Signed::Center, "band center")?,
+            EntropyCoding::Adaptive => 0,
+        };
         if i64::from(center).abs() > MAX_CENTER {
             return Err(Error::Corrupt(format!(
                 "band center {center} is out of range"
@@ -243,9 +472,7 @@ fn read_band_params(
         params.push(BandQuant { step_code, center });
         zero.push(false);
     }
-    if !r.is_cleanly_finished() {
-        return Err(Error::Corrupt("band parameters have trailing data".into()));
-    }
+    r.finish()?;
     Ok((allocation, params, zero))
 }
 
@@ -366,10 +593,22 @@ fn parse_header(
     limits: &Limits,
 ) -> Result<(Header, Range<usize>)> {
     let mut c = Cursor { buf, pos: 0 };
-    let width = c.u32("width")?;
-    let height = c.u32("height")?;
-    let padded_width = c.u32("padded width")?;
-    let padded_height = c.u32("padded height")?;
+    let entropy = EntropyCoding::of_format(major);
+    // Format 3 writes sizes as varints, the padded size as what the padding adds.
+    let compact = entropy == EntropyCoding::Adaptive;
+    let size = |c: &mut Cursor<'_>, what| if compact { c.varint(what) } else { c.u32(what) };
+    let width = size(&mut c, "width")?;
+    let height = size(&mut c, "height")?;
+    let padded = |c: &mut Cursor<'_>, v: u32, what| -> Result<u32> {
+        if compact {
+            v.checked_add(c.varint(what)?)
+                .ok_or_else(|| Error::Corrupt(format!("{what} overflows")))
+        } else {
+            c.u32(what)
+        }
+    };
+    let padded_width = padded(&mut c, width, "padded width")?;
+    let padded_height = padded(&mut c, height, "padded height")?;
     for (what, v) in [
         ("width", width),
         ("height", height),
@@ -395,9 +634,14 @@ fn parse_header(
             limits.max_alloc
         )));
     }
-    let channels = c.u16("channels")?;
-    let latent_h = c.u32("latent height")?;
-    let latent_w = c.u32("latent width")?;
+    let channels = if compact {
+        let n = c.varint("channels")?;
+        u16::try_from(n).map_err(|_| Error::LimitExceeded(format!("{n} latent channels")))?
+    } else {
+        c.u16("channels")?
+    };
+    let latent_h = size(&mut c, "latent height")?;
+    let latent_w = size(&mut c, "latent width")?;
     if channels == 0 || channels % 4 != 0 || channels > limits.max_channels {
         return Err(Error::LimitExceeded(format!(
             "{channels} latent channels (need a multiple of 4 in 4..={})",
@@ -460,8 +704,19 @@ fn parse_header(
         transform = ChannelTransform::from_code(code)
             .ok_or_else(|| Error::Corrupt(format!("unknown channel transform code {code}")))?;
         let f32_of = |b: &[u8]| f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        let lo = f32_of(c.take(4, "input range")?);
-        let hi = f32_of(c.take(4, "input range")?);
+        let code = if compact {
+            usize::from(c.u8("input range")?)
+        } else {
+            RANGE_CODES.len()
+        };
+        let [lo, hi] = match code {
+            n if n < RANGE_CODES.len() => RANGE_CODES[n],
+            n if n == RANGE_CODES.len() => [
+                f32_of(c.take(4, "input range")?),
+                f32_of(c.take(4, "input range")?),
+            ],
+            n => return Err(Error::Corrupt(format!("unknown input range code {n}"))),
+        };
         if !(lo.is_finite() && hi.is_finite()) {
             return Err(Error::Corrupt(format!(
                 "input range [{lo}, {hi}] is not finite"
@@ -471,16 +726,26 @@ fn parse_header(
         downsample = c.u8("downsample")?;
         let n = c.varint("band parameter length")? as usize;
         let section = c.take(n, "band parameters")?;
-        let (a, params, zero) =
-            read_band_params(section, (usize::from(channels), &table), (quality, wavelet))?;
+        let (a, params, zero) = read_band_params(
+            section,
+            entropy,
+            (usize::from(channels), &table),
+            (quality, wavelet),
+        )?;
         allocation = a;
         zero_bands = zero;
         params
     };
-    let table_len = c.varint("table length")? as usize;
+    // Format 3 has no tables.
+    let table_len = if compact {
+        0
+    } else {
+        c.varint("table length")? as usize
+    };
     let tables_at = c.pos;
     c.take(table_len, "entropy tables")?;
-    if c.pos != buf.len() && (major, minor) == (VERSION_MAJOR, VERSION_MINOR) {
+    // A minor version this build knows has nothing after the tables.
+    if c.pos != buf.len() && minor <= VERSION_MINOR {
         return Err(Error::Corrupt(format!(
             "{} unexpected bytes at the end of the header",
             buf.len() - c.pos
@@ -511,6 +776,7 @@ fn parse_header(
             },
             transform,
             zero_bands,
+            entropy,
         },
         tables_at..tables_at + table_len,
     ))

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::images::Codec;
-use crate::bitstream::Limits;
+use crate::bitstream::{EntropyCoding, Limits};
 use crate::components::ChannelTransform;
 use crate::error::{Error, Result};
 #[cfg(feature = "gpu")]
@@ -48,6 +48,7 @@ pub struct CodecBuilder {
     allocation: Option<(StepAllocation, ChannelTransform)>,
     calibration: Option<Calibration>,
     input_range: Option<[f32; 2]>,
+    entropy: Option<EntropyCoding>,
     #[cfg(feature = "gpu")]
     gpu: Option<GpuContext>,
 }
@@ -70,6 +71,7 @@ impl Default for CodecBuilder {
             allocation: None,
             calibration: None,
             input_range: None,
+            entropy: None,
             #[cfg(feature = "gpu")]
             gpu: None,
         }
@@ -215,6 +217,14 @@ impl CodecBuilder {
         self
     }
 
+    /// The entropy coding of the streams this codec writes (default `None`: the smaller of
+    /// the two per image; see [`EntropyCoding`]). Tables decode fastest; adaptive contexts
+    /// are smaller at low rates and for many-channel models. Decoding reads either.
+    pub fn entropy(mut self, entropy: Option<EntropyCoding>) -> Self {
+        self.entropy = entropy;
+        self
+    }
+
     /// Checks the settings, opens the model (unless one was given) and builds the codec.
     pub fn build(self) -> Result<Codec> {
         let latent = LatentCodec::new(self.quality)?.with_wavelet(self.wavelet, self.levels)?;
@@ -266,7 +276,10 @@ impl CodecBuilder {
             }
             (None, None) => allocation_of(&vae)?,
         };
-        let latent = latent.with_allocation(allocation).with_transform(transform);
+        let latent = latent
+            .with_allocation(allocation)
+            .with_transform(transform)
+            .with_entropy(self.entropy);
         let mut codec = Codec {
             vae,
             latent,

@@ -7,10 +7,12 @@
 //! | `freqs` | the integer-only normalisation to `2^precision` both sides share, geometric weights |
 //! | `table` | how models are written into a stream's entropy tables and read back |
 //! | `coder` | [`encode_with_models`] / [`decode_bands`]: the interleaved rANS coder |
+//! | `adaptive` | format 3's context-adaptive binary rANS: no tables, contexts learnt on both sides |
 //!
 //! Bands go in coding order (see [`Symbols`](crate::components::Symbols)); the stage that turns
 //! a latent's symbols into a stream and back is [`EntropyCoder`](crate::latent::EntropyCoder).
 
+pub(crate) mod adaptive;
 mod bits;
 mod choice;
 mod coder;

@@ -46,6 +46,7 @@ pub use wavelet::WaveletTransform;
 
 use std::sync::Arc;
 
+use crate::bitstream::EntropyCoding;
 use crate::components::ChannelTransform;
 use crate::error::{Error, Result};
 use crate::layout::Wavelet;
@@ -63,6 +64,7 @@ pub struct LatentCodec {
     levels: u8,
     transform: ChannelTransform,
     allocation: Arc<StepAllocation>,
+    entropy: Option<EntropyCoding>,
 }
 
 impl Default for LatentCodec {
@@ -74,6 +76,7 @@ impl Default for LatentCodec {
             levels: DEFAULT_LEVELS,
             transform: ChannelTransform::Hadamard4,
             allocation: Arc::default(),
+            entropy: None,
         }
     }
 }
@@ -123,6 +126,19 @@ impl LatentCodec {
         self
     }
 
+    /// This codec with the entropy coding of its streams fixed (`None`, the default: the
+    /// smaller stream per latent, see [`stream::encode_symbols`]). Decoding reads whichever a
+    /// stream used.
+    pub fn with_entropy(mut self, entropy: Option<EntropyCoding>) -> Self {
+        self.entropy = entropy;
+        self
+    }
+
+    /// The entropy coding streams are made with (`None`: chosen per stream).
+    pub fn entropy(&self) -> Option<EntropyCoding> {
+        self.entropy
+    }
+
     /// The channel transform streams are made with.
     pub fn transform(&self) -> ChannelTransform {
         self.transform
@@ -153,7 +169,7 @@ impl LatentCodec {
             Box::new(
                 Quantize::new(direction, self.quality).with_allocation(self.allocation.clone()),
             ),
-            Box::new(EntropyCoder::new(direction)),
+            Box::new(EntropyCoder::new(direction).with_coding(self.entropy)),
         ];
         if direction == Direction::Inverse {
             stages.reverse();

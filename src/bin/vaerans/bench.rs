@@ -85,6 +85,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<usize> {
         let model = ModelArgs {
             model: args.model.clone(),
             input_range: None,
+            entropy: crate::cli::Entropy(None),
             provider,
             // Session calls as large as the largest batch measured.
             batch: Some(most),

@@ -132,6 +132,11 @@ pub(crate) struct ModelArgs {
     /// The VAE's execution provider.
     #[command(flatten)]
     pub(crate) provider: ProviderArgs,
+    /// Entropy coding of the streams written: auto (the smaller per image), tables (static
+    /// per-band tables, format 2: fastest to decode) or adaptive (context-adaptive, no tables,
+    /// format 3: smallest at low rates and for many-channel models).
+    #[arg(long, default_value = "auto", value_parser = parse_entropy)]
+    pub(crate) entropy: Entropy,
     /// Images per batch, and the most per VAE session call [default: compress and decompress
     /// code one image per lane on the CPU provider, 16 on a GPU provider; one batch at a time
     /// and eval: 16].
@@ -244,6 +249,21 @@ pub(crate) fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
     Ok((side(w)?, side(h)?))
 }
 
+/// `--entropy`: `None` chooses per image.
+#[derive(Clone, Copy)]
+pub(crate) struct Entropy(pub(crate) Option<vaerans::EntropyCoding>);
+
+/// Parses `auto`, `tables` or `adaptive`.
+pub(crate) fn parse_entropy(s: &str) -> std::result::Result<Entropy, String> {
+    use vaerans::EntropyCoding::{Adaptive, Tables};
+    match s {
+        "auto" => Ok(Entropy(None)),
+        "tables" => Ok(Entropy(Some(Tables))),
+        "adaptive" => Ok(Entropy(Some(Adaptive))),
+        _ => Err(format!("`{s}` is not auto, tables or adaptive")),
+    }
+}
+
 /// Parses `LO,HI`: two different finite numbers.
 pub(crate) fn parse_range(s: &str) -> std::result::Result<[f32; 2], String> {
     let parts: Vec<&str> = s.split(',').collect();
@@ -293,6 +313,7 @@ pub(crate) fn codec_builder(args: &ModelArgs, config: Config) -> vaerans::Result
         .device(args.device)
         .max_batch(args.batch.unwrap_or(vaerans::vae::DEFAULT_MAX_BATCH))
         .limits(vaerans::Limits::default().with_max_memory(args.max_memory.saturating_mul(1 << 20)))
+        .entropy(args.entropy.0)
         .config(config);
     let builder = match &args.calibration {
         Some(path) => builder.calibration(vaerans::vae::Calibration::load(path)?),

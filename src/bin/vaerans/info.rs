@@ -38,6 +38,8 @@ pub(crate) struct StreamInfo {
     levels: u8,
     quality: u8,
     channel_transform: String,
+    /// `tables` (static per-band models in the header) or `adaptive` (no tables, format 3).
+    entropy_coding: String,
     input_range: Option<[f32; 2]>,
     downsample: u8,
     channel_step_offsets: Vec<i16>,
@@ -56,7 +58,11 @@ pub(crate) fn info(path: &Path, json: bool) -> Result<()> {
     let stream = AnsBitstream::parse(bytes, &Limits::default())?;
     let sizes = stream.sizes();
     let h = stream.header();
-    let (src, q) = (&h.source, &h.quant);
+    // The payload is decoded too: it checks the whole stream, and a stream without tables
+    // (format 3) derives its bands' centres from their coefficients.
+    let mut symbols = vec![0u8; h.latent_len()];
+    let quant = vaerans::latent::stream::decode_symbols_into(&stream, &mut symbols)?;
+    let (src, q) = (&h.source, &quant);
     let table = vaerans::layout::bands(h.latent_h as usize, h.latent_w as usize, q.levels);
     let bands = q
         .bands
@@ -99,6 +105,11 @@ pub(crate) fn info(path: &Path, json: bool) -> Result<()> {
         levels: q.levels,
         quality: q.quality,
         channel_transform: h.transform.name().to_string(),
+        entropy_coding: match h.entropy {
+            vaerans::EntropyCoding::Tables => "tables",
+            vaerans::EntropyCoding::Adaptive => "adaptive",
+        }
+        .to_string(),
         input_range: src.input_range,
         downsample: src.downsample,
         channel_step_offsets: q.allocation.channel_offsets().to_vec(),
@@ -146,6 +157,7 @@ pub(crate) fn info(path: &Path, json: bool) -> Result<()> {
     );
     let _ = writeln!(out, "quality         {}", info.quality);
     let _ = writeln!(out, "channel mixing  {}", info.channel_transform);
+    let _ = writeln!(out, "entropy coding  {}", info.entropy_coding);
     let _ = writeln!(
         out,
         "input range     {}",

@@ -67,6 +67,7 @@ pub(crate) fn eval(
                     first.latent().allocation().clone(),
                     first.latent().transform(),
                 )
+                .entropy(first.latent().entropy())
                 .device(first.device());
             #[cfg(feature = "gpu")]
             let builder = match first.gpu_context() {
