@@ -572,7 +572,7 @@ mod tests {
     fn truncated_or_altered_data_is_an_error_not_a_panic() {
         let mut e = AdaptiveEncoder::new();
         let mut m = CoefficientModels::default();
-        let symbols: Vec<u8> = (0..256).map(|i| (128 + (i % 9) as i32 - 4) as u8).collect();
+        let symbols: Vec<u8> = (0..256i32).map(|i| (128 + i % 9 - 4) as u8).collect();
         let shape = BandShape {
             w: 16,
             h: 16,
