@@ -30,7 +30,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<usize> {
             shape,
             &or_default(args.batch, &[1, 8, 64]),
             args.iters.unwrap_or(10),
-            args.quality,
+            (args.quality, args.entropy.0),
             args.json,
         );
     }
@@ -85,7 +85,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<usize> {
         let model = ModelArgs {
             model: args.model.clone(),
             input_range: None,
-            entropy: crate::cli::Entropy(None),
+            entropy: args.entropy,
             provider,
             // Session calls as large as the largest batch measured.
             batch: Some(most),
@@ -450,7 +450,7 @@ fn run_latents(
     shape: [usize; 3],
     batches: &[usize],
     iters: usize,
-    quality: u8,
+    (quality, entropy): (u8, Option<vaerans::EntropyCoding>),
     json: bool,
 ) -> Result<usize> {
     check_counts(batches, iters)?;
@@ -476,15 +476,21 @@ fn run_latents(
             shape[0], shape[1], shape[2]
         )));
     }
-    let codec = LatentCodec::new(quality)?;
+    let codec = LatentCodec::new(quality)?.with_entropy(entropy);
     let (mut world, adapter) = world_for(device)?;
     if !json {
         println!(
-            "latent pipeline on {} ({adapter}): {}×{}×{} latents, quality {quality}, {iters} iterations",
+            "latent pipeline on {} ({adapter}): {}×{}×{} latents, quality {quality}, entropy \
+             coding {}, {iters} iterations",
             world.device(),
             shape[0],
             shape[1],
-            shape[2]
+            shape[2],
+            match entropy {
+                None => "auto (the smaller per latent)",
+                Some(vaerans::EntropyCoding::Tables) => "tables",
+                Some(vaerans::EntropyCoding::Adaptive) => "adaptive",
+            }
         );
         print_header(&stage_names(&codec));
     }

@@ -378,6 +378,9 @@ pub(crate) struct BenchArgs {
     #[arg(short, long, default_value_t = vaerans::latent::quantize::DEFAULT_QUALITY,
           value_parser = clap::value_parser!(u8).range(1..=100))]
     pub(crate) quality: u8,
+    /// Entropy coding of the streams: auto, tables or adaptive (as for compress).
+    #[arg(long, default_value = "auto", value_parser = parse_entropy)]
+    pub(crate) entropy: Entropy,
     /// One JSON line per batch size.
     #[arg(long)]
     pub(crate) json: bool,
