@@ -456,9 +456,15 @@ fn read_params_from(
             zero.push(true);
             continue;
         }
-        let code = i32::from(predicted) + r.signed(Signed::StepCode, "step code")?;
-        let step_code = u8::try_from(code)
-            .map_err(|_| Error::Corrupt(format!("step code {code} is outside 0..=255")))?;
+        let delta = r.signed(Signed::StepCode, "step code")?;
+        let step_code = i32::from(predicted)
+            .checked_add(delta)
+            .and_then(|code| u8::try_from(code).ok())
+            .ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "step code {predicted} + {delta} is outside 0..=255"
+                ))
+            })?;
         // Format 3 derives the centre from the band's coefficients, when they are decoded.
         let center = match entropy {
             EntropyCoding::Tables => r.signed(Signed::Center, "band center")?,
@@ -811,6 +817,25 @@ mod tests {
         // 40 zeros never end: an error, not a loop.
         let mut r = BitReader::new(&[0u8; 6]);
         assert!(get_signed(&mut r, "v").is_err());
+    }
+
+    #[test]
+    fn a_step_code_delta_past_i32_is_corrupt_not_an_overflow() {
+        let table = bands(4, 4, 1);
+        let mut w = BitWriter::new();
+        w.put(0, 1); // no channel offsets
+        w.put(0, 4); // no level offsets
+        w.put(1, 1); // band 0 coded,
+        put_signed(&mut w, i32::MAX); // its step code far past any
+        put_signed(&mut w, 0);
+        let bytes = w.finish();
+        let r = read_band_params(
+            &bytes,
+            EntropyCoding::Tables,
+            (4, &table),
+            (50, Wavelet::Cdf53),
+        );
+        assert!(matches!(r, Err(Error::Corrupt(_))), "{r:?}");
     }
 
     #[test]
