@@ -217,9 +217,10 @@ impl CodecBuilder {
         self
     }
 
-    /// The entropy coding of the streams this codec writes (default `None`: the smaller of
-    /// the two per image; see [`EntropyCoding`]). Tables decode fastest; adaptive contexts
-    /// are smaller at low rates and for many-channel models. Decoding reads either.
+    /// The entropy coding of the streams this codec writes (default `None`: without tables
+    /// when that is at least 2% smaller; see [`EntropyCoding`]). Tables decode several times
+    /// faster; adaptive contexts are smaller at low rates and for many-channel models.
+    /// Decoding reads either.
     pub fn entropy(mut self, entropy: Option<EntropyCoding>) -> Self {
         self.entropy = entropy;
         self

@@ -127,8 +127,8 @@ impl LatentCodec {
     }
 
     /// This codec with the entropy coding of its streams fixed (`None`, the default: the
-    /// smaller stream per latent, see [`stream::encode_symbols`]). Decoding reads whichever a
-    /// stream used.
+    /// stream without tables when it is at least 2% smaller, see [`stream::encode_symbols`]).
+    /// Decoding reads whichever a stream used.
     pub fn with_entropy(mut self, entropy: Option<EntropyCoding>) -> Self {
         self.entropy = entropy;
         self

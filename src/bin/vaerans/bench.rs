@@ -487,7 +487,7 @@ fn run_latents(
             shape[1],
             shape[2],
             match entropy {
-                None => "auto (the smaller per latent)",
+                None => "auto (adaptive when 2% smaller)",
                 Some(vaerans::EntropyCoding::Tables) => "tables",
                 Some(vaerans::EntropyCoding::Adaptive) => "adaptive",
             }

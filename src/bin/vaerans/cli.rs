@@ -132,9 +132,9 @@ pub(crate) struct ModelArgs {
     /// The VAE's execution provider.
     #[command(flatten)]
     pub(crate) provider: ProviderArgs,
-    /// Entropy coding of the streams written: auto (the smaller per image), tables (static
-    /// per-band tables, format 2: fastest to decode) or adaptive (context-adaptive, no tables,
-    /// format 3: smallest at low rates and for many-channel models).
+    /// Entropy coding of the streams written: auto (adaptive when it is at least 2% smaller),
+    /// tables (static per-band tables, format 2: fastest to decode) or adaptive
+    /// (context-adaptive, no tables, format 3: smallest at low rates and for many channels).
     #[arg(long, default_value = "auto", value_parser = parse_entropy)]
     pub(crate) entropy: Entropy,
     /// Images per batch, and the most per VAE session call [default: compress and decompress
