@@ -1147,14 +1147,16 @@ fn input_range_is_honoured_recorded_and_required_to_decode() {
     photo(&d.join("p.png"), 96, 64);
     let encoder = models_dir().join("tiny_encoder.onnx");
     let encoder = encoder.to_str().unwrap();
-    let compress = |range: Option<&str>, out: &str| {
+    // `vaerans WHAT INPUT -o OUT -m ENCODER [--input-range RANGE]`.
+    let code = |what: &str, input: &str, out: &str, range: Option<&str>| {
         let mut cmd = bin();
-        cmd.args(["compress", "p.png", "-o", out, "-m", encoder]);
+        cmd.args([what, input, "-o", out, "-m", encoder]);
         if let Some(r) = range {
             cmd.args(["--input-range", r]);
         }
         run(&mut cmd, d)
     };
+    let compress = |range: Option<&str>, out: &str| code("compress", "p.png", out, range);
     let out = compress(Some("0,1"), "p01.vaer");
     assert!(out.status.success());
     let out = compress(None, "p11.vaer");
@@ -1169,14 +1171,7 @@ fn input_range_is_honoured_recorded_and_required_to_decode() {
     );
     assert_ne!(a, b);
     // Decoding under another range is an error naming both; under the same range it decodes.
-    let decompress = |range: Option<&str>, out: &str| {
-        let mut cmd = bin();
-        cmd.args(["decompress", "p01.vaer", "-o", out, "-m", encoder]);
-        if let Some(r) = range {
-            cmd.args(["--input-range", r]);
-        }
-        run(&mut cmd, d)
-    };
+    let decompress = |range: Option<&str>, out: &str| code("decompress", "p01.vaer", out, range);
     let out = decompress(None, "wrong.png");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
