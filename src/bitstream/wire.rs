@@ -236,7 +236,7 @@ impl ParamSource for BitReader<'_> {
 }
 
 /// Format 3's band parameter contexts.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ParamModels {
     flags: Vec<BitModel>,
     signed: [SignedModel; 4],
