@@ -57,6 +57,7 @@
 //! the latent's shape; the latent codec ([`crate::latent`]) maps components to it and back.
 
 mod header;
+mod params;
 mod stream;
 mod wire;
 
