@@ -116,6 +116,17 @@ pub enum EntropyCoding {
 }
 
 impl EntropyCoding {
+    /// Every coding, for listing and parsing by [`name`](Self::name).
+    pub const ALL: [Self; 2] = [Self::Tables, Self::Adaptive];
+
+    /// Its name in reports and on the command line: `tables` or `adaptive`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tables => "tables",
+            Self::Adaptive => "adaptive",
+        }
+    }
+
     /// The format major version that carries this coding.
     pub fn format_major(self) -> u8 {
         match self {

@@ -80,16 +80,15 @@ pub(super) fn write(header: &Header, tables: &[u8], payload: &[u8]) -> Result<Ve
     h.push(quant.quality);
     h.push(header.transform.code());
     let range = source.input_range.unwrap_or([0.0, 0.0]);
-    let code = RANGE_CODES.iter().position(|r| *r == range);
-    match code.filter(|_| compact) {
-        Some(code) => h.push(code as u8),
-        None => {
-            if compact {
-                h.push(RANGE_CODES.len() as u8);
-            }
-            h.extend_from_slice(&range[0].to_le_bytes());
-            h.extend_from_slice(&range[1].to_le_bytes());
-        }
+    // As the reader sees it: format 2 always writes the two f32s (code `RANGE_CODES.len()`).
+    let known = RANGE_CODES.iter().position(|r| *r == range);
+    let code = known.filter(|_| compact).unwrap_or(RANGE_CODES.len());
+    if compact {
+        h.push(code as u8);
+    }
+    if code == RANGE_CODES.len() {
+        h.extend_from_slice(&range[0].to_le_bytes());
+        h.extend_from_slice(&range[1].to_le_bytes());
     }
     h.push(source.downsample);
     let len32 = |n: usize, what: &str| {

@@ -486,11 +486,7 @@ fn run_latents(
             shape[0],
             shape[1],
             shape[2],
-            match entropy {
-                None => "auto (adaptive when 2% smaller)",
-                Some(vaerans::EntropyCoding::Tables) => "tables",
-                Some(vaerans::EntropyCoding::Adaptive) => "adaptive",
-            }
+            entropy.map_or("auto (adaptive when 2% smaller)", |e| e.name())
         );
         print_header(&stage_names(&codec));
     }

@@ -253,15 +253,16 @@ pub(crate) fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
 #[derive(Clone, Copy)]
 pub(crate) struct Entropy(pub(crate) Option<vaerans::EntropyCoding>);
 
-/// Parses `auto`, `tables` or `adaptive`.
+/// Parses `auto` or an entropy coding's name (`tables`, `adaptive`).
 pub(crate) fn parse_entropy(s: &str) -> std::result::Result<Entropy, String> {
-    use vaerans::EntropyCoding::{Adaptive, Tables};
-    match s {
-        "auto" => Ok(Entropy(None)),
-        "tables" => Ok(Entropy(Some(Tables))),
-        "adaptive" => Ok(Entropy(Some(Adaptive))),
-        _ => Err(format!("`{s}` is not auto, tables or adaptive")),
+    if s == "auto" {
+        return Ok(Entropy(None));
     }
+    vaerans::EntropyCoding::ALL
+        .into_iter()
+        .find(|e| e.name() == s)
+        .map(|e| Entropy(Some(e)))
+        .ok_or_else(|| format!("`{s}` is not auto, tables or adaptive"))
 }
 
 /// Parses `LO,HI`: two different finite numbers.

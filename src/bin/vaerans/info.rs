@@ -105,11 +105,7 @@ pub(crate) fn info(path: &Path, json: bool) -> Result<()> {
         levels: q.levels,
         quality: q.quality,
         channel_transform: h.transform.name().to_string(),
-        entropy_coding: match h.entropy {
-            vaerans::EntropyCoding::Tables => "tables",
-            vaerans::EntropyCoding::Adaptive => "adaptive",
-        }
-        .to_string(),
+        entropy_coding: h.entropy.name().to_string(),
         input_range: src.input_range,
         downsample: src.downsample,
         channel_step_offsets: q.allocation.channel_offsets().to_vec(),

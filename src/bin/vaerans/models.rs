@@ -112,7 +112,8 @@ pub(crate) fn models(json: bool, placement: bool, provider: &ProviderArgs) -> Re
 }
 
 /// `vaerans models --calibrate MODEL --images DIR`: measures the model's calibration on the
-/// first `count` images (in `input_range` when given) and writes it (to `out`, else the cache), printing what it found.
+/// first `count` images (in `input_range` when given) and writes it (to `out`, else the
+/// cache), printing what it found.
 pub(crate) fn calibrate(
     model: &str,
     images: &[PathBuf],
