@@ -9,7 +9,8 @@
 //    packed output and counts them in a workgroup histogram, written out at the end.
 
 // One entry per (entity, channel, band). Word offsets of the channel's plane, its row stride,
-// the band's rectangle, the step code to start from, and where the band's packed symbols, its
+// the band's rectangle, the step code to start from, the bits of its zero-bin half-width
+// (`zero_zone`), and where the band's packed symbols, its
 // two parameter words (code | flags << 8, center) and its 256 histogram bins go.
 // Matches `QuantDesc` in src/latent/quantize/gpu.rs.
 struct QuantDesc {
@@ -20,6 +21,7 @@ struct QuantDesc {
     bw: u32,
     bh: u32,
     code0: u32,
+    zero: u32,
     out_sym: u32,
     out_params: u32,
     out_hist: u32,
@@ -51,8 +53,13 @@ fn inv_step_from_code(code: u32) -> f32 {
     return bitcast<f32>((143u - (code >> 3u)) << 23u) * bitcast<f32>(inv_mantissa[code & 7u]);
 }
 
-fn quantize_value(v: f32, inv: f32) -> f32 {
-    return floor(v * inv + 0.5);
+// 0 within `zero` steps of 0, else the nearest step (ties up): `quantize_value` on the CPU.
+fn quantize_value(v: f32, inv: f32, zero: f32) -> f32 {
+    let x = v * inv;
+    if abs(x) < zero {
+        return 0.0;
+    }
+    return floor(x + 0.5);
 }
 
 // The bits of the band's coefficient at band column x, row y.
@@ -72,6 +79,7 @@ fn main(
     }
     let d = desc[job];
     let n = d.bw * d.bh;
+    let zero = bitcast<f32>(d.zero);
     let t = lid.x;
     atomicStore(&hist[t], 0u);
 
@@ -112,8 +120,8 @@ fn main(
         } else {
             loop {
                 let inv = inv_step_from_code(code);
-                let qmin = quantize_value(red_min[0], inv);
-                let qmax = quantize_value(red_max[0], inv);
+                let qmin = quantize_value(red_min[0], inv, zero);
+                let qmax = quantize_value(red_max[0], inv, zero);
                 if abs(qmin) < 8388608.0 && abs(qmax) < 8388608.0 {
                     let a = i32(qmin);
                     let b = i32(qmax);
@@ -151,7 +159,7 @@ fn main(
             for (var k = 0u; k < 4u; k++) {
                 let i = 4u * w + k;
                 if i < n {
-                    let q = i32(quantize_value(bitcast<f32>(coefficient(d, x, y)), inv));
+                    let q = i32(quantize_value(bitcast<f32>(coefficient(d, x, y)), inv, zero));
                     x += 1u;
                     if x == d.bw {
                         x = 0u;

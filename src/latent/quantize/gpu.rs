@@ -2,7 +2,7 @@
 //! histograms in one pass) and `shaders/dequantize.wgsl`, the kernels of
 //! [`quantize_plane`](super::quantize_plane) and [`dequantize_plane`](super::dequantize_plane).
 
-use super::reference::{initial_code, non_finite_error, range_error};
+use super::reference::{initial_code, non_finite_error, range_error, zero_zone};
 use super::{forward_input, insert_forward, insert_inverse, inverse_input};
 use crate::components::{BandQuant, WaveletPyr};
 use crate::core::system::prepare_each;
@@ -34,6 +34,8 @@ struct QuantDesc {
     bh: u32,
     /// Step code to start from ([`initial_code`]).
     code0: u32,
+    /// The bits of the band's zero-bin half-width ([`zero_zone`]).
+    zero: u32,
     /// Word index of the band's packed symbols.
     out_sym: u32,
     /// Word index of the band's two parameter words.
@@ -161,6 +163,7 @@ pub(super) fn quantize(
                         l.pyr.wavelet,
                         allocation.offset(ch, b),
                     )),
+                    zero: zero_zone(b).to_bits(),
                     out_sym: u32_of(base + sym_at + l.sym_words[j], "symbol offset")?,
                     out_params: u32_of(base + 2 * job, "parameter offset")?,
                     out_hist: u32_of(base + hist_at + 256 * job, "histogram offset")?,
@@ -355,9 +358,10 @@ mod tests {
             bw: 4,
             bh: 5,
             code0: 6,
-            out_sym: 7,
-            out_params: 8,
-            out_hist: 9,
+            zero: 7,
+            out_sym: 8,
+            out_params: 9,
+            out_hist: 10,
         };
         crate::gpu::layout::assert_same(
             q,
@@ -371,6 +375,7 @@ mod tests {
                 "bw",
                 "bh",
                 "code0",
+                "zero",
                 "out_sym",
                 "out_params",
                 "out_hist",

@@ -7,14 +7,16 @@
 //! decoder (and the GPU) agree on the exact f32 step. If the band's range does not fit in 255
 //! symbols at that step, the step grows until it does: no coefficient is ever clipped.
 //!
-//! `q = floor(v / step + ½)`, `symbol = q − center + 128` with `center = floor((q_min + q_max)/2)`,
-//! and back: `v' = (symbol − 128 + center) · step`. Step codes and centers are written to the
-//! stream, so decoding never recomputes a float parameter.
+//! `q = floor(v / step + ½)`, except that a detail band's coefficient within
+//! [`ZERO_ZONE`] steps of zero is 0 (a dead zone); `symbol = q − center + 128` with
+//! `center = floor((q_min + q_max)/2)`, and back: `v' = (symbol − 128 + center) · step`. Step
+//! codes and centers are written to the stream, so decoding never recomputes a float
+//! parameter, and the dead zone is the encoder's choice alone.
 
 use super::StepAllocation;
 use crate::components::BandQuant;
 use crate::error::{Error, Result};
-use crate::layout::{Band, Wavelet};
+use crate::layout::{Band, Orientation, Wavelet};
 
 /// Lowest quality.
 pub const MIN_QUALITY: u8 = 1;
@@ -100,15 +102,45 @@ pub(crate) fn inv_step_from_code(code: u8) -> f32 {
     f32::from_bits((143 - e) << 23) * f32::from_bits(INV_MANTISSA_BITS[m])
 }
 
-#[inline]
-fn quantize_value(v: f32, inv_step: f32) -> f32 {
-    (v * inv_step + 0.5).floor()
+/// Half-width, in steps, of the zero bin of a detail band: a coefficient `v` with
+/// `|v| / step < ZERO_ZONE` is quantised to 0 instead of being rounded (5/8: a dead zone an
+/// eighth of a step wider each side than rounding's). Wavelet detail coefficients cluster at
+/// zero, so a value just past half a step costs more bits as ±1 than the error it saves;
+/// measured through TAEF2's decoder on 12 BSDS500 training images (qualities 14 to 32):
+/// BD-rate −4.9% at 0.6, −5.0% at 0.65, −3.7% at 0.7 against rounding. The LL band, whose
+/// values are not centred on 0, is rounded (`0.5`). `shaders/quantize.wgsl` gets it per band.
+pub(crate) const ZERO_ZONE: f32 = 0.625;
+
+/// The zero-bin half-width of `band`: [`ZERO_ZONE`] for a detail band, ½ (plain rounding) for
+/// the LL band.
+pub(crate) fn zero_zone(band: &Band) -> f32 {
+    match band.orientation {
+        Orientation::LL => 0.5,
+        _ => ZERO_ZONE,
+    }
 }
 
-/// Whether a band with values in `[min, max]` fits 255 symbols at `code`; returns the center.
-fn fit(code: u8, min: f32, max: f32) -> Option<i32> {
+/// The quantised value of `v`: 0 within `zero` steps of 0, else rounded to the nearest step
+/// (ties up). With `zero = ½` this is plain rounding. Non-decreasing in `v`, so a band's
+/// extremes quantise to its extreme symbols.
+#[inline]
+fn quantize_value(v: f32, inv_step: f32, zero: f32) -> f32 {
+    let x = v * inv_step;
+    if x.abs() < zero {
+        0.0
+    } else {
+        (x + 0.5).floor()
+    }
+}
+
+/// Whether a band with values in `[min, max]` fits 255 symbols at `code` with a zero bin of
+/// half-width `zero`; returns the center.
+fn fit(code: u8, min: f32, max: f32, zero: f32) -> Option<i32> {
     let inv = inv_step_from_code(code);
-    let (qmin, qmax) = (quantize_value(min, inv), quantize_value(max, inv));
+    let (qmin, qmax) = (
+        quantize_value(min, inv, zero),
+        quantize_value(max, inv, zero),
+    );
     if !(qmin.abs() < 2.0 * MAX_CENTER as f32 && qmax.abs() < 2.0 * MAX_CENTER as f32) {
         return None;
     }
@@ -171,9 +203,10 @@ pub(crate) fn quantize_plane(
         if !finite {
             return Err(non_finite_error());
         }
+        let zero = zero_zone(b);
         let mut code = initial_code(quality, b, wavelet, allocation.offset(channel, b));
         let center = loop {
-            if let Some(c) = fit(code, min, max) {
+            if let Some(c) = fit(code, min, max, zero) {
                 break c;
             }
             code = code
@@ -187,7 +220,7 @@ pub(crate) fn quantize_plane(
             let out = &mut symbols[at..at + row.len()];
             at += row.len();
             for (o, &v) in out.iter_mut().zip(row) {
-                *o = (quantize_value(v, inv) as i64 - offset).clamp(0, 255) as u8;
+                *o = (quantize_value(v, inv, zero) as i64 - offset).clamp(0, 255) as u8;
                 hist[usize::from(*o)] += 1;
             }
         }
@@ -255,6 +288,33 @@ mod tests {
             let (s, r) = (step_from_code(code), inv_step_from_code(code));
             assert!((s * r - 1.0).abs() <= 1e-7, "code {code}: {s} * {r}");
         }
+    }
+
+    #[test]
+    fn detail_bands_have_a_dead_zone_and_the_ll_band_rounds() {
+        let table = bands(4, 4, 1);
+        let (ll, hh) = (zero_zone(&table[0]), zero_zone(&table[3]));
+        assert_eq!((ll, hh), (0.5, ZERO_ZONE));
+        for (v, want) in [
+            (0.6, 0.0),
+            (-0.6, 0.0),
+            (0.0, 0.0),
+            (0.625, 1.0),
+            (-0.7, -1.0),
+            (1.6, 2.0),
+            (-2.5, -2.0),
+        ] {
+            assert_eq!(quantize_value(v, 1.0, hh), want, "detail {v}");
+        }
+        // A zero bin of half a step is plain rounding, ties up.
+        for i in -3000..3000 {
+            let v = i as f32 / 997.0;
+            assert_eq!(quantize_value(v, 1.0, ll), (v + 0.5).floor(), "LL {v}");
+        }
+        assert_eq!(
+            (quantize_value(0.5, 1.0, ll), quantize_value(-0.5, 1.0, ll)),
+            (1.0, 0.0)
+        );
     }
 
     /// The kernel's source, whether or not the GPU path is compiled in.
