@@ -62,6 +62,7 @@ pub mod gpu;
 pub mod latent;
 pub mod layout;
 pub mod metrics;
+pub mod residual;
 pub mod vae;
 
 pub use self::core::components;
@@ -89,12 +90,13 @@ pub mod prelude {
     pub use crate::bitstream::{AnsBitstream, EntropyCoding, Limits};
     pub use crate::codec::{Codec, CodecBuilder, Decoders, Pipeline, RawImage};
     pub use crate::components::{
-        BandQuant, ChannelTransform, Histograms, Latent, ModelId, QuantParams, ReconRgb, Rgb,
-        SourceInfo, Symbols, WaveletPyr, Yuvw,
+        BandQuant, BlurRgb, ChannelTransform, Histograms, Latent, ModelId, QuantParams, ReconRgb,
+        Residual, Rgb, SourceInfo, Symbols, WaveletPyr, Yuvw,
     };
     pub use crate::error::{Error, Result};
     pub use crate::latent::{EntropyCoder, Hadamard, LatentCodec, Quantize, WaveletTransform};
     pub use crate::layout::Wavelet;
+    pub use crate::residual::{GaussianBlur, ResidualAdd, ResidualCompute, ResidualSettings};
     pub use crate::vae::{Config, ExecutionProvider, ModelSpec, Vae, VaeDecode, VaeEncode};
     pub use crate::{
         Arena, Component, ComponentId, DType, Device, Direction, Entity, EntityShape, Footprint,

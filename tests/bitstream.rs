@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use vaerans::bitstream::VERSION_MAJOR;
+use vaerans::bitstream::{Enhancement, VERSION_MAJOR};
 use vaerans::latent::stream::decode_symbols;
 use vaerans::latent::StepAllocation;
 use vaerans::prelude::*;
@@ -27,6 +27,9 @@ const GOLDEN_V3_ALLOCATED: &[u8] = include_bytes!("data/golden_v3_allocated.vaer
 /// A format 2 stream with what format 1 could not say: a calibrated step allocation, no
 /// channel transform, zero bands.
 const GOLDEN_ALLOCATED: &[u8] = include_bytes!("data/golden_v2_allocated.vaer");
+
+/// Format 4: [`GOLDEN_V3`] as the base layer, with a residual layer after it.
+const GOLDEN_V4: &[u8] = include_bytes!("data/golden_v4_layered.vaer");
 
 /// The same latents as written by the encoder before its quantiser had a dead zone (every
 /// coefficient rounded): format 2 and its format 3 twin, plain and allocated. They must keep
@@ -84,6 +87,30 @@ fn golden_allocated_encode() -> Vec<u8> {
 fn golden_v3_allocated_encode() -> Vec<u8> {
     let codec = golden_allocated_codec().with_entropy(Some(EntropyCoding::Adaptive));
     encode_with(&golden_latent(), [4, 8, 6], &codec)
+}
+
+/// Residual planes for the golden base's 6×8 image: integer arithmetic, the fourth plane 0.
+fn golden_planes() -> Vec<f32> {
+    (0..4 * 48)
+        .map(|i| {
+            if i >= 3 * 48 {
+                0.0
+            } else {
+                ((i * 37 % 23) as f32 - 11.0) / 8.0
+            }
+        })
+        .collect()
+}
+
+/// The golden layered stream: the format 3 golden with the golden planes as a residual
+/// predicted from the base blurred with σ = 1.
+fn golden_layered_encode() -> Vec<u8> {
+    let limits = Limits::default();
+    let base = AnsBitstream::parse(golden_v3_encode(), &limits).unwrap();
+    let codec = ResidualSettings::new(60).unwrap().codec().unwrap();
+    let planes = encode_with(&golden_planes(), [4, 8, 6], &codec);
+    let layer = Enhancement::new(8, AnsBitstream::parse(planes, &limits).unwrap(), (6, 8)).unwrap();
+    base.with_enhancement(layer).unwrap().into_bytes()
 }
 
 fn check_pinned(made: &[u8], golden: &[u8], file: &str) {
@@ -181,6 +208,57 @@ fn format_3_streams_are_pinned_smaller_and_decode_to_what_format_2_does() {
                 &g.quant.allocation
             )
         );
+    }
+}
+
+#[test]
+fn layered_streams_are_pinned_and_their_base_is_a_stream_of_its_own() {
+    check_pinned(
+        &golden_layered_encode(),
+        GOLDEN_V4,
+        "golden_v4_layered.vaer",
+    );
+    assert_eq!((GOLDEN_V4[4], VERSION_MAJOR), (4, 4));
+    let limits = Limits::default();
+    let s = AnsBitstream::parse(GOLDEN_V4.to_vec(), &limits).unwrap();
+    let base = AnsBitstream::parse(GOLDEN_V3.to_vec(), &limits).unwrap();
+    assert_eq!(s.header(), base.header());
+    assert_eq!(s.clone().without_enhancement(), base);
+    assert_eq!(
+        decode_stream(GOLDEN_V4, &limits).unwrap(),
+        decode_stream(GOLDEN_V3, &limits).unwrap()
+    );
+    let layer = s.enhancement().unwrap();
+    assert_eq!(layer.blur, 8);
+    let (planes, shape) = decode(layer.stream.as_bytes()).unwrap();
+    assert_eq!(shape, vec![4, 8, 6]);
+    assert!(mse(&golden_planes(), &planes) < 0.01);
+    let sizes = s.sizes();
+    assert_eq!(
+        sizes.total - sizes.enhancement,
+        GOLDEN_V4.len() - sizes.enhancement
+    );
+    let base_end = GOLDEN_V4.len() - sizes.enhancement;
+    // Every truncation is an error whole; from the end of the base on, the base parses.
+    for n in 0..GOLDEN_V4.len() {
+        let cut = GOLDEN_V4[..n].to_vec();
+        assert!(
+            AnsBitstream::parse(cut.clone(), &limits).is_err(),
+            "cut at {n}"
+        );
+        let only = AnsBitstream::parse_base(cut, &limits);
+        assert_eq!(only.is_ok(), n >= base_end, "cut at {n}");
+    }
+    // Every bit flip is an error whole (the framing included).
+    for at in 0..GOLDEN_V4.len() {
+        for bit in 0..8 {
+            let mut bad = GOLDEN_V4.to_vec();
+            bad[at] ^= 1 << bit;
+            assert!(
+                AnsBitstream::parse(bad, &limits).is_err(),
+                "flip {at}.{bit}"
+            );
+        }
     }
 }
 

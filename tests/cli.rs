@@ -1186,3 +1186,84 @@ fn input_range_is_honoured_recorded_and_required_to_decode() {
         assert_eq!(out.status.code(), Some(2), "{bad}");
     }
 }
+
+/// `--residual-quality` adds an enhancement layer that lifts quality past the model's; the
+/// stream crosses devices; `--base-only` decodes the base alone, exactly what a stream without
+/// the layer gives; `info` and `eval` show the layer.
+#[test]
+fn residual_layers_from_the_command_line() {
+    let dir = workdir();
+    let d = dir.path();
+    photo(&d.join("a.png"), 45, 30);
+    let ok = |args: &[&str]| {
+        let out = run(bin().args(args), d);
+        assert!(out.status.success(), "{args:?}");
+        out
+    };
+    ok(&["compress", "a.png", "-o", "base.vaer", "-q", "60"]);
+    ok(&["decompress", "base.vaer", "-o", "base.png"]);
+    let a = image::open(d.join("a.png")).unwrap().to_rgb8();
+    let read = |f: &str| image::open(d.join(f)).unwrap().to_rgb8();
+    let psnr = |b: &RgbImage| vaerans::metrics::psnr_u8(a.as_raw(), b.as_raw()).unwrap();
+    for device in devices() {
+        let (s, only) = (format!("{device}.vaer"), format!("{device}-base.png"));
+        ok(&[
+            "compress",
+            "a.png",
+            "-o",
+            &s,
+            "-q",
+            "60",
+            "--residual-quality",
+            "60",
+            "--residual-blur",
+            "0.5",
+            "--device",
+            device,
+        ]);
+        for decoder in devices() {
+            let out = format!("{device}-on-{decoder}.png");
+            ok(&["decompress", &s, "-o", &out, "--device", decoder]);
+            assert!(
+                psnr(&read(&out)) > psnr(&read("base.png")) + 3.0,
+                "{device}→{decoder}"
+            );
+        }
+        ok(&["decompress", &s, "-o", &only, "--base-only"]);
+        assert_eq!(read(&only), read("base.png"), "{device}");
+        let info = ok(&["info", &s, "--json"]);
+        let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+        assert_eq!(info["enhancement"]["quality"], 60);
+        assert_eq!(info["enhancement"]["blur_sigma"], 0.5);
+        assert!(info["version"].as_str().unwrap().starts_with("4.0"));
+    }
+    // GPU-encoded on the CPU and the reverse, against the CPU both ways.
+    if devices().contains(&"gpu") {
+        let c = psnr(&read("cpu-on-cpu.png"));
+        for f in ["gpu-on-cpu.png", "cpu-on-gpu.png", "gpu-on-gpu.png"] {
+            assert!(
+                (psnr(&read(f)) - c).abs() <= 0.05,
+                "{f}: {} vs {c}",
+                psnr(&read(f))
+            );
+        }
+    }
+    let out = ok(&[
+        "eval",
+        "a.png",
+        "-q",
+        "40",
+        "--residual-quality",
+        "50",
+        "--no-baselines",
+        "--json",
+    ]);
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let codecs: Vec<&str> = rows.iter().map(|r| r["codec"].as_str().unwrap()).collect();
+    assert_eq!(codecs, ["vaerans", "vaerans-base", "vaerans"]);
+    assert!(rows[2]["psnr"].as_f64() > rows[1]["psnr"].as_f64());
+    assert!(rows[2]["bytes"].as_u64() > rows[1]["bytes"].as_u64());
+}

@@ -6,10 +6,11 @@ use crate::layout::bands;
 
 /// The four magic bytes every stream starts with.
 pub const MAGIC: [u8; 4] = *b"VAER";
-/// Newest major format version this build reads and writes: 3 (streams without tables,
-/// [`EntropyCoding::Adaptive`]); streams with tables are written as format 2, and formats 1
-/// and 2 keep decoding.
-pub const VERSION_MAJOR: u8 = 3;
+/// Newest major format version this build reads and writes: 4, a base stream with an
+/// enhancement layer after it ([`layers`](super::layers)). One-layer streams are written as
+/// format 3 (without tables, [`EntropyCoding::Adaptive`]) or 2 (with tables); formats 1 to 3
+/// keep decoding.
+pub const VERSION_MAJOR: u8 = 4;
 /// Minor format version written by this build.
 pub const VERSION_MINOR: u8 = 0;
 
@@ -135,7 +136,7 @@ impl EntropyCoding {
         }
     }
 
-    /// The coding of a stream of format major version `major` (1 to [`VERSION_MAJOR`]).
+    /// The coding of a one-layer stream of format major version `major` (1 to 3).
     pub(crate) fn of_format(major: u8) -> Self {
         if major >= 3 {
             Self::Adaptive

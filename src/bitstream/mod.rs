@@ -1,5 +1,6 @@
 //! The vaerans container, format version 3.0 (formats 2.0 and 1.0 keep decoding; this build
-//! writes 2.0 for streams coded with tables). All integers little-endian.
+//! writes 2.0 for streams coded with tables), and format 4.0, a base stream of format 2 or 3
+//! with an enhancement layer after it ([`layers`]). All integers little-endian.
 //!
 //! ```text
 //! offset  size  field
@@ -48,6 +49,11 @@
 //! whichever of formats 2 and 3 is smaller (see
 //! [`encode_symbols`](crate::latent::stream::encode_symbols)).
 //!
+//! Format 4 ([`layers`]) frames streams instead of changing them: its base layer is a format 2
+//! or 3 stream byte for byte, and its residual layer a format 2 or 3 stream of the residual's
+//! planes. A format 3 reader refuses it by its version; a base-only decoder reads the base and
+//! nothing after it.
+//!
 //! Parsing checks every length against the bytes that remain and every size against [`Limits`]
 //! before allocating; bad input is an [`Error`](crate::Error), never a panic. A stream is parsed once, into
 //! an [`AnsBitstream`]: everything after that (sizing a batch, choosing the model, decoding)
@@ -57,9 +63,11 @@
 //! the latent's shape; the latent codec ([`crate::latent`]) maps components to it and back.
 
 mod header;
+pub mod layers;
 mod params;
 mod stream;
 mod wire;
 
 pub use header::{EntropyCoding, Header, Limits, MAGIC, VERSION_MAJOR, VERSION_MINOR};
+pub use layers::Enhancement;
 pub use stream::{AnsBitstream, StreamSizes};

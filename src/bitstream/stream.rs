@@ -3,6 +3,7 @@
 use std::ops::Range;
 
 use super::header::{Header, Limits};
+use super::layers::{self, Enhancement, LAYERED_MAJOR};
 use super::wire::{read, write, CRC_LEN};
 use crate::core::entity::Component;
 use crate::error::Result;
@@ -11,12 +12,18 @@ use crate::error::Result;
 /// checked: made by [`AnsBitstream::parse`] (bytes from elsewhere, checked once against
 /// [`Limits`]) or by the entropy coder. The component the latent codec's last stage produces
 /// and its first inverse stage reads.
+///
+/// A layered stream (format 4, see [`layers`](super::layers)) is its base layer's stream
+/// (header, tables and payload are the base's) with an [`Enhancement`] after it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnsBitstream {
     bytes: Vec<u8>,
     header: Header,
     tables: Range<usize>,
     payload: Range<usize>,
+    /// Where the base layer's own stream lies in `bytes` (all of them for a one-layer stream).
+    base: Range<usize>,
+    enhancement: Option<Box<Enhancement>>,
 }
 
 impl Component for AnsBitstream {
@@ -32,13 +39,81 @@ impl AnsBitstream {
     /// assert!(matches!(err, Error::BadMagic));
     /// ```
     pub fn parse(bytes: Vec<u8>, limits: &Limits) -> Result<Self> {
-        let (header, tables, payload) = read(&bytes, limits)?;
+        if bytes.get(4) != Some(&LAYERED_MAJOR) || bytes.get(..4) != Some(&super::MAGIC[..]) {
+            let (header, tables, payload) = read(&bytes, limits)?;
+            return Ok(Self {
+                base: 0..bytes.len(),
+                bytes,
+                header,
+                tables,
+                payload,
+                enhancement: None,
+            });
+        }
+        let base = layers::base_range(&bytes)?;
+        let (header, tables, payload) = read(&bytes[base.clone()], limits)?;
+        let image = (header.source.width, header.source.height);
+        let enhancement = layers::read_enhancement(&bytes, base.end, image, limits)?;
+        let shift = |r: Range<usize>| r.start + base.start..r.end + base.start;
         Ok(Self {
-            bytes,
+            tables: shift(tables),
+            payload: shift(payload),
             header,
-            tables,
-            payload,
+            enhancement: Some(Box::new(enhancement)),
+            base,
+            bytes,
         })
+    }
+
+    /// Parses only the base layer of a stream, as [`parse`](Self::parse) does, and reads
+    /// nothing after it: a layered stream whose enhancement is truncated or damaged still
+    /// gives its base (`vaerans decompress --base-only`). A one-layer stream parses whole.
+    pub fn parse_base(bytes: Vec<u8>, limits: &Limits) -> Result<Self> {
+        if bytes.get(4) != Some(&LAYERED_MAJOR) || bytes.get(..4) != Some(&super::MAGIC[..]) {
+            return Self::parse(bytes, limits);
+        }
+        let base = layers::base_range(&bytes)?;
+        Self::parse(bytes[base].to_vec(), limits)
+    }
+
+    /// This stream with `enhancement` after it (a layered stream, format 4), which replaces
+    /// any it had.
+    pub fn with_enhancement(self, enhancement: Enhancement) -> Result<Self> {
+        let base = self.without_enhancement();
+        let image = (base.header.source.width, base.header.source.height);
+        let enhancement = Enhancement::new(enhancement.blur, enhancement.stream, image)?;
+        let bytes = layers::write(base.as_bytes(), &enhancement);
+        let at = layers::base_range(&bytes)?;
+        let shift = |r: Range<usize>| r.start + at.start..r.end + at.start;
+        Ok(Self {
+            tables: shift(base.tables),
+            payload: shift(base.payload),
+            header: base.header,
+            base: at,
+            enhancement: Some(Box::new(enhancement)),
+            bytes,
+        })
+    }
+
+    /// The base layer alone: the stream itself when it has no enhancement.
+    pub fn without_enhancement(self) -> Self {
+        if self.enhancement.is_none() {
+            return self;
+        }
+        let shift = |r: Range<usize>| r.start - self.base.start..r.end - self.base.start;
+        Self {
+            tables: shift(self.tables.clone()),
+            payload: shift(self.payload.clone()),
+            bytes: self.bytes[self.base.clone()].to_vec(),
+            base: 0..self.base.len(),
+            header: self.header,
+            enhancement: None,
+        }
+    }
+
+    /// The enhancement layer after the base, if the stream has one.
+    pub fn enhancement(&self) -> Option<&Enhancement> {
+        self.enhancement.as_deref()
     }
 
     /// Serialises a stream of `header` (which must hold `channels × bands` band parameters)
@@ -50,14 +125,16 @@ impl AnsBitstream {
         let payload_at = payload_end - payload.len();
         let tables_at = payload_at - tables.len();
         Ok(Self {
+            base: 0..bytes.len(),
             bytes,
             header,
             tables: tables_at..payload_at,
             payload: payload_at..payload_end,
+            enhancement: None,
         })
     }
 
-    /// The checked header.
+    /// The checked header (the base layer's).
     pub fn header(&self) -> &Header {
         &self.header
     }
@@ -94,11 +171,13 @@ impl AnsBitstream {
 
     /// Sizes of the stream's parts, for reports.
     pub fn sizes(&self) -> StreamSizes {
+        let enhancement = self.len() - self.base.end;
         StreamSizes {
             total: self.len(),
-            header: self.len() - self.tables.len() - self.payload.len(),
+            header: self.base.end - self.tables.len() - self.payload.len(),
             tables: self.tables.len(),
             payload: self.payload.len(),
+            enhancement,
         }
     }
 }
@@ -109,12 +188,15 @@ impl AnsBitstream {
 pub struct StreamSizes {
     /// Everything.
     pub total: usize,
-    /// Prefix, header without tables, CRC.
+    /// The base's prefix, header without tables and CRC, and a layered stream's framing
+    /// before its base.
     pub header: usize,
     /// Entropy tables.
     pub tables: usize,
     /// rANS payload.
     pub payload: usize,
+    /// The enhancement layer after the base, with its framing (0 for one layer).
+    pub enhancement: usize,
 }
 
 #[cfg(test)]

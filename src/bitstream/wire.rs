@@ -194,6 +194,10 @@ fn read_prefix(bytes: &[u8]) -> Result<(u8, u8, usize, usize)> {
             "format major version 0 does not exist".into(),
         ));
     }
+    if major == super::layers::LAYERED_MAJOR {
+        // Layered streams are framed by `layers`; one inside a layer is not a stream.
+        return Err(Error::Corrupt("a layered stream inside a layer".into()));
+    }
     let header_len = c.u32("header length")? as usize;
     let payload_len = c.u32("payload length")? as usize;
     Ok((major, minor, header_len, payload_len))

@@ -11,6 +11,7 @@ use crate::gpu::GpuContext;
 use crate::latent::quantize::DEFAULT_QUALITY;
 use crate::latent::{LatentCodec, StepAllocation, DEFAULT_LEVELS};
 use crate::layout::Wavelet;
+use crate::residual::ResidualSettings;
 use crate::vae::config::check_input_range;
 use crate::vae::{
     Calibration, Config, ExecutionProvider, ModelSpec, ProviderOptions, Vae, DEFAULT_MAX_BATCH,
@@ -49,6 +50,8 @@ pub struct CodecBuilder {
     calibration: Option<Calibration>,
     input_range: Option<[f32; 2]>,
     entropy: Option<EntropyCoding>,
+    residual: Option<ResidualSettings>,
+    base_only: bool,
     #[cfg(feature = "gpu")]
     gpu: Option<GpuContext>,
 }
@@ -72,6 +75,8 @@ impl Default for CodecBuilder {
             calibration: None,
             input_range: None,
             entropy: None,
+            residual: None,
+            base_only: false,
             #[cfg(feature = "gpu")]
             gpu: None,
         }
@@ -226,6 +231,25 @@ impl CodecBuilder {
         self
     }
 
+    /// Adds an enhancement layer to every stream: the residual the base image misses, coded
+    /// with `settings` (`None`, the default: base only).
+    pub fn residual(mut self, settings: Option<ResidualSettings>) -> Self {
+        self.residual = settings;
+        self
+    }
+
+    /// Decodes only the base layer of layered streams, reading nothing after it (default:
+    /// false, every layer).
+    pub fn base_only(mut self, on: bool) -> Self {
+        self.base_only = on;
+        self
+    }
+
+    /// Whether the codec built decodes base layers only.
+    pub(super) fn decodes_base_only(&self) -> bool {
+        self.base_only
+    }
+
     /// Checks the settings, opens the model (unless one was given) and builds the codec.
     pub fn build(self) -> Result<Codec> {
         let latent = LatentCodec::new(self.quality)?.with_wavelet(self.wavelet, self.levels)?;
@@ -284,6 +308,8 @@ impl CodecBuilder {
         let mut codec = Codec {
             vae,
             latent,
+            residual: self.residual,
+            base_only: self.base_only,
             limits: self.limits,
             world: Mutex::new(World::new()),
             lanes: Mutex::new(Vec::new()),

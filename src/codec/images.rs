@@ -12,8 +12,12 @@ use crate::error::{Error, Result};
 #[cfg(feature = "gpu")]
 use crate::gpu::{GpuContext, GpuStats};
 use crate::latent::{stream, LatentCodec};
+use crate::residual::{
+    EnhancementLayer, GaussianBlur, JoinLayers, ResidualAdd, ResidualCompute, ResidualSettings,
+    PLANES,
+};
 use crate::vae::{Vae, VaeDecode, VaeEncode};
-use crate::{Device, EntityShape, Footprint, Location, System, TraceRow, World};
+use crate::{Device, Direction, Entity, EntityShape, Footprint, Location, System, TraceRow, World};
 
 /// A borrowed RGB8 image: `width × height × 3` bytes, row-major.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +84,10 @@ fn with_margin(need: usize) -> usize {
 pub struct Codec {
     pub(super) vae: Arc<Vae>,
     pub(super) latent: LatentCodec,
+    /// The enhancement layer the encoder adds, if any.
+    pub(super) residual: Option<ResidualSettings>,
+    /// Whether decoding stops at the base layer.
+    pub(super) base_only: bool,
     pub(super) limits: Limits,
     pub(super) world: Mutex<World>,
     /// The pipeline's lanes, opened on first use (see [`Codec::compress_each`]).
@@ -149,6 +157,26 @@ impl Codec {
         self.latent.quality()
     }
 
+    /// The residual layer this codec's streams get, if any.
+    pub fn residual(&self) -> Option<&ResidualSettings> {
+        self.residual.as_ref()
+    }
+
+    /// Whether this codec decodes only the base layer of layered streams.
+    pub fn base_only(&self) -> bool {
+        self.base_only
+    }
+
+    /// Parses a stream as this codec decodes it: whole, or only its base layer when the codec
+    /// decodes base layers only (then nothing after the base is read).
+    pub fn parse(&self, bytes: Vec<u8>) -> Result<AnsBitstream> {
+        if self.base_only {
+            AnsBitstream::parse_base(bytes, &self.limits)
+        } else {
+            AnsBitstream::parse(bytes, &self.limits)
+        }
+    }
+
     /// The limits streams are checked against when they are decoded.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -209,6 +237,45 @@ impl Codec {
             self.device(),
             Location::Cpu,
         ));
+        (f.host, f.gpu)
+    }
+
+    /// The arena bytes (host, GPU) a residual layer adds to one image of `shape`: encoding
+    /// (`vae`'s decoder rebuilding the base, the blur, the residual and its latent chain) or
+    /// decoding (the residual's latent chain inverse, the blur and the sum).
+    fn residual_footprint(
+        &self,
+        vae: &Arc<Vae>,
+        shape: &EntityShape,
+        blur: u8,
+        encode: bool,
+    ) -> (usize, usize) {
+        let [w, h] = shape.image;
+        let planes = [PLANES, h as usize, w as usize];
+        let codec = LatentCodec::default()
+            .with_wavelet(crate::layout::Wavelet::Cdf53, crate::residual::LEVELS);
+        let residual = codec.map(|c| c.shape_of(planes)).unwrap_or(*shape);
+        let blur = Footprint::host(&[if blur > 0 { 3 * shape.pixels() } else { 0 }]);
+        let device = self.device();
+        let f = if encode {
+            Footprint::of_chain(&self.decoder(vae), shape, device, Location::Cpu)
+                .then(blur)
+                .then(ResidualCompute::new(false).footprint(&residual, device, Location::Cpu))
+                .then(Footprint::of_chain(
+                    &LatentCodec::default().encoder(),
+                    &residual,
+                    device,
+                    Location::Cpu,
+                ))
+        } else {
+            blur.then(Footprint::of_chain(
+                &LatentCodec::default().decoder(),
+                &residual,
+                device,
+                Location::Cpu,
+            ))
+            .then(ResidualAdd::new(false).footprint(&residual, device, Location::Gpu))
+        };
         (f.host, f.gpu)
     }
 
@@ -328,7 +395,11 @@ impl Codec {
             .map(|img| {
                 img.check(max_dim)?;
                 let shape = self.image_shape(img.width, img.height);
-                let need = self.footprint(&chain, &shape, img.data.len());
+                let mut need = self.footprint(&chain, &shape, img.data.len());
+                if let Some(r) = &self.residual {
+                    let more = self.residual_footprint(vae, &shape, r.blur(), true);
+                    need = (need.0 + more.0, need.1 + more.1);
+                }
                 self.check_memory(vae, &shape, (0, need.0), false)?;
                 Ok(need)
             })
@@ -366,10 +437,25 @@ impl Codec {
         if entities.is_empty() {
             return Ok(Vec::new());
         }
-        let streams = world
-            .pipe_batch(&entities)
-            .chain(self.encoder(vae))
-            .outs::<AnsBitstream>()?;
+        let pipe = world.pipe_batch(&entities).chain(self.encoder(vae));
+        let streams = match &self.residual {
+            None => pipe.outs::<AnsBitstream>()?,
+            // The base stream is kept aside while the encoder decodes it as the decoder will,
+            // codes what it misses, and joins the two.
+            Some(r) => {
+                let blurred = r.blur() > 0;
+                let mut pipe = pipe.select::<AnsBitstream>().chain(self.decoder(vae));
+                if blurred {
+                    pipe = pipe.to(GaussianBlur::new(r.blur())?);
+                }
+                pipe.to(ResidualCompute::new(blurred))
+                    .chain(r.codec()?.with_entropy(self.latent.entropy()).encoder())
+                    .to(EnhancementLayer::new(r.blur())?)
+                    .use_::<AnsBitstream>()
+                    .to(JoinLayers::new(Direction::Forward))
+                    .outs::<AnsBitstream>()?
+            }
+        };
         Ok(streams
             .into_iter()
             .map(|r| r.map(AnsBitstream::into_bytes))
@@ -407,7 +493,7 @@ impl Codec {
     pub fn decompress_batch<B: AsRef<[u8]>>(&self, streams: &[B]) -> Vec<Result<RgbImage>> {
         let parsed = streams
             .iter()
-            .map(|s| AnsBitstream::parse(s.as_ref().to_vec(), &self.limits))
+            .map(|s| self.parse(s.as_ref().to_vec()))
             .collect();
         self.decompress_parsed(parsed)
     }
@@ -430,8 +516,13 @@ impl Codec {
         let checked: Vec<Result<(usize, usize)>> = streams
             .iter()
             .map(|s| {
-                let shape = stream::shape_of(s.as_ref().map_err(Clone::clone)?.header());
-                let need = self.footprint(&chain, &shape, 0);
+                let s = s.as_ref().map_err(Clone::clone)?;
+                let shape = stream::shape_of(s.header());
+                let mut need = self.footprint(&chain, &shape, 0);
+                if let Some(layer) = s.enhancement().filter(|_| !self.base_only) {
+                    let more = self.residual_footprint(vae, &shape, layer.blur, false);
+                    need = (need.0 + more.0, need.1 + more.1);
+                }
                 self.check_memory(vae, &shape, (0, need.0), true)?;
                 Ok(need)
             })
@@ -473,14 +564,52 @@ impl Codec {
         need: usize,
     ) -> Result<Vec<Result<RgbImage>>> {
         Self::prepare_world(world, need);
-        let entities: Vec<_> = streams.into_iter().map(|s| world.spawn_with(s)).collect();
+        // Layers are grouped by the blur of their prediction, so each group is one pipe.
+        let mut layered: std::collections::BTreeMap<u8, Vec<(usize, Entity)>> = Default::default();
+        let mut entities = Vec::with_capacity(streams.len());
+        for (i, s) in streams.into_iter().enumerate() {
+            let s = if self.base_only {
+                s.without_enhancement()
+            } else {
+                s
+            };
+            let blur = s.enhancement().map(|l| l.blur);
+            let e = world.spawn_with(s);
+            if let Some(blur) = blur {
+                layered.entry(blur).or_default().push((i, e));
+            }
+            entities.push(e);
+        }
         if entities.is_empty() {
             return Ok(Vec::new());
         }
-        let recon = world
+        let mut recon = world
             .pipe_batch(&entities)
             .chain(self.decoder(vae))
             .outs::<ReconRgb>()?;
+        for (blur, members) in layered {
+            let members: Vec<(usize, Entity)> = members
+                .into_iter()
+                .filter(|(i, _)| recon[*i].is_ok())
+                .collect();
+            let es: Vec<Entity> = members.iter().map(|&(_, e)| e).collect();
+            if es.is_empty() {
+                continue;
+            }
+            let mut pipe = world
+                .pipe_batch(&es)
+                .to(JoinLayers::new(Direction::Inverse));
+            if blur > 0 {
+                pipe = pipe.to(GaussianBlur::new(blur)?);
+            }
+            let added = pipe
+                .chain(LatentCodec::default().decoder())
+                .to(ResidualAdd::new(blur > 0))
+                .outs::<ReconRgb>()?;
+            for ((i, _), r) in members.into_iter().zip(added) {
+                recon[i] = r;
+            }
+        }
         Ok(recon
             .into_iter()
             .map(|r| r.and_then(|r| rgb_image(world, &r)))

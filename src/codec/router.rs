@@ -57,7 +57,11 @@ impl Decoders {
     /// Parses a stream against the limits these decoders' codecs check (see
     /// [`CodecBuilder::limits`]).
     pub fn parse(&self, bytes: Vec<u8>) -> Result<AnsBitstream> {
-        AnsBitstream::parse(bytes, &self.builder.limits)
+        if self.builder.decodes_base_only() {
+            AnsBitstream::parse_base(bytes, &self.builder.limits)
+        } else {
+            AnsBitstream::parse(bytes, &self.builder.limits)
+        }
     }
 
     /// Decompresses parsed streams (or their parse errors, passed through); one result per

@@ -32,6 +32,19 @@ tensor_component!(
     ReconRgb
 );
 tensor_component!(
+    /// The decoder's base image blurred ([`GaussianBlur`](crate::residual::GaussianBlur)): u8
+    /// `[H, W, 3]`, what a residual may be predicted from.
+    BlurRgb
+);
+
+tensor_component!(
+    /// What the base image misses of the original: f32 `[4, H, W]` planes, Y, Co, Cg in units
+    /// of [`residual::UNIT`](crate::residual::UNIT) pixel levels and a plane of zeros
+    /// ([`ResidualCompute`](crate::residual::ResidualCompute)).
+    Residual
+);
+
+tensor_component!(
     /// The VAE latent of an image: f32 `[C, h, w]`, `C` a multiple of 4.
     Latent
 );

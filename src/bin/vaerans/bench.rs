@@ -97,6 +97,9 @@ pub(crate) fn run(args: BenchArgs) -> Result<usize> {
             device,
             uncalibrated: false,
             calibration: None,
+            residual_quality: None,
+            residual_blur: 0.0,
+            base_only: false,
             trace: false,
             json: args.json,
         };

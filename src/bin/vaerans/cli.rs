@@ -172,6 +172,24 @@ pub(crate) struct ModelArgs {
     /// instead of the one found for the model.
     #[arg(long, value_name = "FILE")]
     pub(crate) calibration: Option<PathBuf>,
+    /// Add an enhancement layer at this quality (1 to 100): the residual between the image and
+    /// the model's reconstruction, coded after the base stream, for quality past the model's
+    /// ceiling.
+    #[arg(long, value_name = "Q", value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub(crate) residual_quality: Option<u8>,
+    /// Predict the residual from the base image blurred with this σ in pixels (0 to 4, in
+    /// eighths; default 0: unblurred).
+    #[arg(
+        long,
+        value_name = "SIGMA",
+        default_value_t = 0.0,
+        requires = "residual_quality"
+    )]
+    pub(crate) residual_blur: f32,
+    /// Decode only the base layer of layered streams (reading nothing after it, so a damaged
+    /// enhancement layer does not matter).
+    #[arg(long)]
+    pub(crate) base_only: bool,
     /// Print a per-system time table (system, device, runs, entities, ms) on stderr at the
     /// end. GPU stages are then waited for one by one, so each is timed on its own.
     #[arg(long)]
@@ -315,7 +333,22 @@ pub(crate) fn codec_builder(args: &ModelArgs, config: Config) -> vaerans::Result
         .max_batch(args.batch.unwrap_or(vaerans::vae::DEFAULT_MAX_BATCH))
         .limits(vaerans::Limits::default().with_max_memory(args.max_memory.saturating_mul(1 << 20)))
         .entropy(args.entropy.0)
+        .base_only(args.base_only)
         .config(config);
+    let builder = match args.residual_quality {
+        Some(q) => {
+            let sigma = args.residual_blur;
+            if !(0.0..=4.0).contains(&sigma) {
+                return Err(vaerans::Error::InvalidInput(format!(
+                    "--residual-blur {sigma} is outside 0..=4 pixels"
+                )));
+            }
+            let settings = vaerans::residual::ResidualSettings::new(q)?
+                .with_blur((sigma * 8.0).round() as u8)?;
+            builder.residual(Some(settings))
+        }
+        None => builder,
+    };
     let builder = match &args.calibration {
         Some(path) => builder.calibration(vaerans::vae::Calibration::load(path)?),
         None => builder,

@@ -21,6 +21,21 @@ pub(crate) struct BandInfo {
     zero: bool,
 }
 
+/// A layered stream's enhancement layer.
+#[derive(Serialize)]
+pub(crate) struct EnhancementInfo {
+    /// `residual`: what the base image misses, as YCoCg planes.
+    kind: &'static str,
+    quality: u8,
+    /// σ of the blur of the base the residual is predicted from, in pixels (0: none).
+    blur_sigma: f32,
+    entropy_coding: String,
+    zero_bands: usize,
+    bands: usize,
+    /// The layer with its framing.
+    bytes: usize,
+}
+
 #[derive(Serialize)]
 pub(crate) struct StreamInfo {
     file: PathBuf,
@@ -50,6 +65,7 @@ pub(crate) struct StreamInfo {
     bytes_tables: usize,
     bytes_payload: usize,
     bpp: f64,
+    enhancement: Option<EnhancementInfo>,
     bands: Vec<BandInfo>,
 }
 
@@ -84,9 +100,35 @@ pub(crate) fn info(path: &Path, json: bool) -> Result<()> {
             }
         })
         .collect();
+    let enhancement = match stream.enhancement() {
+        Some(layer) => {
+            let r = layer.stream.header();
+            // Decoded like the base: it checks the layer whole.
+            vaerans::latent::stream::decode_symbols(&layer.stream)?;
+            Some(EnhancementInfo {
+                kind: "residual",
+                quality: r.quant.quality,
+                blur_sigma: vaerans::residual::blur::sigma_of(layer.blur),
+                entropy_coding: r.entropy.name().to_string(),
+                zero_bands: (0..r.quant.bands.len())
+                    .filter(|&i| r.is_zero_band(i))
+                    .count(),
+                bands: r.quant.bands.len(),
+                bytes: sizes.enhancement,
+            })
+        }
+        None => None,
+    };
+    let version = format!("{}.{}", h.version_major, h.version_minor);
     let info = StreamInfo {
         file: path.to_path_buf(),
-        version: format!("{}.{}", h.version_major, h.version_minor),
+        version: match &enhancement {
+            Some(_) => format!(
+                "{}.0 (layered; base layer {version})",
+                vaerans::bitstream::layers::LAYERED_MAJOR
+            ),
+            None => version,
+        },
         width: src.width,
         height: src.height,
         padded_width: src.padded_width,
@@ -116,6 +158,7 @@ pub(crate) fn info(path: &Path, json: bool) -> Result<()> {
         bytes_tables: sizes.tables,
         bytes_payload: sizes.payload,
         bpp: sizes.total as f64 * 8.0 / (f64::from(src.width) * f64::from(src.height)),
+        enhancement,
         bands,
     };
     let mut out = std::io::stdout().lock();
@@ -175,12 +218,27 @@ pub(crate) fn info(path: &Path, json: bool) -> Result<()> {
     );
     let _ = writeln!(
         out,
-        "size            {} bytes = header {} + tables {} + payload {} ({:.4} bpp)",
-        info.bytes_total, info.bytes_header, info.bytes_tables, info.bytes_payload, info.bpp
+        "size            {} bytes = header {} + tables {} + payload {}{} ({:.4} bpp)",
+        info.bytes_total,
+        info.bytes_header,
+        info.bytes_tables,
+        info.bytes_payload,
+        match &info.enhancement {
+            Some(e) => format!(" + enhancement {}", e.bytes),
+            None => String::new(),
+        },
+        info.bpp
     );
+    if let Some(e) = &info.enhancement {
+        let _ = writeln!(
+            out,
+            "enhancement     {} at quality {}, blur σ {} px, {} coding, {} of {} bands zero",
+            e.kind, e.quality, e.blur_sigma, e.entropy_coding, e.zero_bands, e.bands
+        );
+    }
     let _ = writeln!(
         out,
-        "bands           channel band level orientation size step center (zero: every coefficient 0)"
+        "bands (base)    channel band level orientation size step center (zero: every coefficient 0)"
     );
     for b in &info.bands {
         let _ = writeln!(

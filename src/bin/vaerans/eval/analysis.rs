@@ -143,7 +143,7 @@ pub(crate) fn matched_rates(curves: &[Curve]) -> Vec<Matched> {
         curves
             .iter()
             .map(|c| c.codec.as_str())
-            .filter(|&c| c != "vaerans"),
+            .filter(|&c| c != "vaerans" && c != super::BASE_ONLY),
     );
     if baselines.is_empty() {
         return Vec::new();

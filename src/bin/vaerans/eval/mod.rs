@@ -41,6 +41,9 @@ pub(crate) struct EvalRow {
     pub(crate) decode_seconds: f64,
 }
 
+/// The codec name of a layered stream's base layer decoded alone.
+pub(crate) const BASE_ONLY: &str = "vaerans-base";
+
 pub(crate) fn eval(
     inputs: &[PathBuf],
     qualities: &[u8],
@@ -68,6 +71,7 @@ pub(crate) fn eval(
                     first.latent().transform(),
                 )
                 .entropy(first.latent().entropy())
+                .residual(first.residual().copied())
                 .device(first.device());
             #[cfg(feature = "gpu")]
             let builder = match first.gpu_context() {
@@ -122,6 +126,23 @@ pub(crate) fn eval(
                 let dec = t.elapsed().as_secs_f64();
                 let m = measure(&back)?;
                 let setting = format!("q{}", codec.quality());
+                // A layered stream's base layer alone: the base-only curve beside the full one.
+                let parsed = vaerans::AnsBitstream::parse(stream.clone(), codec.limits())?;
+                if parsed.enhancement().is_some() {
+                    let base = parsed.without_enhancement();
+                    let t = Instant::now();
+                    let only = codec.decompress(base.as_bytes())?;
+                    let dec = t.elapsed().as_secs_f64();
+                    let m = measure(&only)?;
+                    out.push(row(
+                        BASE_ONLY,
+                        setting.clone(),
+                        Some(base.len()),
+                        m,
+                        0.0,
+                        dec,
+                    ));
+                }
                 out.push(row("vaerans", setting, Some(stream.len()), m, enc, dec));
             }
             'baselines: for b in baselines {
