@@ -74,7 +74,7 @@ pub use self::core::{
 pub use bitstream::{AnsBitstream, EntropyCoding, Limits};
 pub use codec::{
     decode_image, open_image, Alpha, Codec, CodecBuilder, Decoders, Pipeline, PipelineReport,
-    RawImage,
+    RateTarget, RawImage, Reached, RATE_TOLERANCE,
 };
 pub use error::{Error, Remedy, Result};
 pub use latent::LatentCodec;

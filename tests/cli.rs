@@ -68,7 +68,7 @@ fn compress_info_decompress_one_file() {
     let d = dir.path();
     photo(&d.join("a.png"), 45, 30);
     let out = run(
-        bin().args(["compress", "a.png", "-o", "a.vaer", "-q", "80"]),
+        bin().args(["compress", "a.png", "-o", "a.vaer", "-q", "40"]),
         d,
     );
     assert!(out.status.success());
@@ -83,7 +83,9 @@ fn compress_info_decompress_one_file() {
     assert_eq!(info["padded_height"], 32);
     assert_eq!(info["latent_channels"], 4);
     assert_eq!(info["model"], "tiny");
-    assert_eq!(info["quality"], 80);
+    // Quality 40 is the base alone, at that quality.
+    assert_eq!(info["quality"], 40);
+    assert!(info["enhancement"].is_null());
     assert_eq!(info["decoder_sha256"].as_str().unwrap().len(), 64);
     assert_eq!(
         info["bytes_total"],
@@ -693,16 +695,26 @@ fn eval_reports_vae_and_every_quality() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let settings: Vec<&str> = rows
+    let settings: Vec<(&str, &str)> = rows
         .iter()
-        .map(|r| r["setting"].as_str().unwrap())
+        .map(|r| (r["codec"].as_str().unwrap(), r["setting"].as_str().unwrap()))
         .collect();
-    assert_eq!(settings, ["vae", "q30", "q90"]);
-    // More rate buys fidelity, bounded by the model's own reconstruction.
-    let (vae, q30, q90) = (&rows[0], &rows[1], &rows[2]);
+    // Quality 90 has a residual layer: its base alone is measured too.
+    assert_eq!(
+        settings,
+        [
+            ("vaerans", "vae"),
+            ("vaerans", "q30"),
+            ("vaerans-base", "q90"),
+            ("vaerans", "q90")
+        ]
+    );
+    // More rate buys fidelity: the latent alone up to the model's own reconstruction, and
+    // past it with the residual layer.
+    let (vae, q30, q90) = (&rows[0], &rows[1], &rows[3]);
     assert!(q90["bytes"].as_u64() > q30["bytes"].as_u64());
-    assert!(q90["psnr"].as_f64() >= q30["psnr"].as_f64());
-    assert!(vae["psnr"].as_f64().unwrap() + 0.05 >= q90["psnr"].as_f64().unwrap());
+    assert!(vae["psnr"].as_f64().unwrap() + 0.05 >= q30["psnr"].as_f64().unwrap());
+    assert!(q90["psnr"].as_f64().unwrap() > vae["psnr"].as_f64().unwrap() + 3.0);
 }
 
 #[cfg(feature = "gpu")]
@@ -880,6 +892,7 @@ fn bench_runs_the_whole_codec_on_images_by_default() {
         let out = run(
             bin().args([
                 "bench", "--device", device, "--iters", "1", "--batch", "1,3", "--size", "40x24",
+                "-q", "40",
             ]),
             d,
         );
@@ -897,7 +910,7 @@ fn bench_runs_the_whole_codec_on_images_by_default() {
         let out = run(
             bin().args([
                 "bench", "a.png", "b.png", "--device", device, "--iters", "1", "--batch", "3",
-                "--json",
+                "--json", "-q", "40",
             ]),
             d,
         );
@@ -939,7 +952,7 @@ fn trace_prints_every_system_with_its_device() {
     photo(&d.join("b.png"), 40, 24);
     let out = run(
         bin().args([
-            "compress", "a.png", "b.png", "-o", "s", "--device", "cpu", "--trace",
+            "compress", "a.png", "b.png", "-o", "s", "--device", "cpu", "--trace", "-q", "40",
         ]),
         d,
     );
@@ -1007,15 +1020,16 @@ fn eval_writes_reports_with_baselines_and_bd_rate() {
         serde_json::from_str(&std::fs::read_to_string(d.join("report/results.json")).unwrap())
             .unwrap();
     let rows = json["rows"].as_array().unwrap();
-    // Per image: the model alone, 5 vaerans qualities, 12 qualities of each baseline.
+    // Per image: the model alone, 5 vaerans qualities (and the base alone of the 3 with a
+    // residual layer), 12 qualities of each baseline.
     let n = baselines.len();
-    assert_eq!(rows.len(), 2 * (1 + 5 + 12 * n));
+    assert_eq!(rows.len(), 2 * (1 + 5 + 3 + 12 * n));
     assert!(rows.iter().all(|r| r["psnr"].as_f64().unwrap() > 0.0));
     assert!(rows
         .iter()
         .filter(|r| r["codec"] != "vaerans")
         .all(|r| r["ms_ssim"].as_f64().unwrap() > 0.0 && r["bytes"].as_u64().unwrap() > 0));
-    assert_eq!(json["curves"].as_array().unwrap().len(), 5 + 12 * n);
+    assert_eq!(json["curves"].as_array().unwrap().len(), 5 + 3 + 12 * n);
     for b in &baselines {
         assert!(json["bd_rate_psnr_percent_vs"].get(b).is_some(), "{b}");
         assert!(json["bd_rate_ms_ssim_percent_vs"].get(b).is_some(), "{b}");
@@ -1104,6 +1118,8 @@ fn a_model_calibrated_from_the_command_line_is_used_and_info_shows_it() {
             "vaerans-small-v1",
             "--calibration",
             "cal.toml",
+            "-q",
+            "40",
         ]),
         d,
     );
@@ -1200,7 +1216,15 @@ fn residual_layers_from_the_command_line() {
         assert!(out.status.success(), "{args:?}");
         out
     };
-    ok(&["compress", "a.png", "-o", "base.vaer", "-q", "60"]);
+    ok(&[
+        "compress",
+        "a.png",
+        "-o",
+        "base.vaer",
+        "-q",
+        "60",
+        "--no-residual",
+    ]);
     ok(&["decompress", "base.vaer", "-o", "base.png"]);
     let a = image::open(d.join("a.png")).unwrap().to_rgb8();
     let read = |f: &str| image::open(d.join(f)).unwrap().to_rgb8();
@@ -1215,7 +1239,7 @@ fn residual_layers_from_the_command_line() {
             "-q",
             "60",
             "--residual-quality",
-            "60",
+            "85",
             "--residual-blur",
             "0.5",
             "--device",
@@ -1233,7 +1257,7 @@ fn residual_layers_from_the_command_line() {
         assert_eq!(read(&only), read("base.png"), "{device}");
         let info = ok(&["info", &s, "--json"]);
         let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
-        assert_eq!(info["enhancement"]["quality"], 60);
+        assert_eq!(info["enhancement"]["quality"], 85);
         assert_eq!(info["enhancement"]["blur_sigma"], 0.5);
         assert!(info["version"].as_str().unwrap().starts_with("4.0"));
     }

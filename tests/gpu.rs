@@ -412,12 +412,14 @@ fn the_codec_on_the_gpu_makes_one_upload_and_one_readback_per_batch() {
     let ctx = ctx();
     let spec =
         ModelSpec::from_path(std::path::Path::new("tests/models/tiny_encoder.onnx")).unwrap();
+    // The latent alone (the residual layer's chain is a second latent chain, measured below).
     let build = |device| {
         Codec::builder()
             .model_spec(spec.clone())
             .execution_provider(ExecutionProvider::Cpu)
             .device(device)
             .gpu_context(ctx.clone())
+            .residual(None)
             .build()
             .unwrap()
     };
@@ -457,6 +459,76 @@ fn the_codec_on_the_gpu_makes_one_upload_and_one_readback_per_batch() {
         let cpu_on_gpu = gpu.decompress(&on_cpu).unwrap();
         assert!((psnr(&gpu_on_cpu) - psnr(&back[i])).abs() <= 0.05);
         assert!((psnr(&cpu_on_gpu) - psnr(&cpu.decompress(&on_cpu).unwrap())).abs() <= 0.05);
+    }
+}
+
+/// A layered stream on the GPU: the residual's planes take the latent chain too, so a batch
+/// costs a fixed number of transfers whatever its size, and the streams cross devices with the
+/// same rate and quality.
+#[test]
+#[cfg_attr(feature = "check_gpu", ignore = "check_gpu reads every stage back")]
+fn the_residual_layer_on_the_gpu_crosses_devices_and_batches_its_transfers() {
+    let ctx = ctx();
+    let spec =
+        ModelSpec::from_path(std::path::Path::new("tests/models/tiny_encoder.onnx")).unwrap();
+    let build = |device| {
+        Codec::builder()
+            .model_spec(spec.clone())
+            .execution_provider(ExecutionProvider::Cpu)
+            .device(device)
+            .gpu_context(ctx.clone())
+            .quality(90)
+            .build()
+            .unwrap()
+    };
+    let (gpu, cpu) = (build(Device::Gpu), build(Device::Cpu));
+    assert!(gpu.residual().is_some());
+    let images: Vec<image::RgbImage> = (0..6).map(|i| photo(64, 48, i)).collect();
+    let transfers = |n: usize| {
+        let s0 = ctx.stats();
+        let streams: Vec<Vec<u8>> = gpu
+            .compress_batch(&images[..n])
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let s1 = ctx.stats();
+        for r in gpu.decompress_batch(&streams) {
+            r.unwrap();
+        }
+        let s2 = ctx.stats();
+        (delta(s0, s1), delta(s1, s2), streams)
+    };
+    let (enc1, dec1, _) = transfers(1);
+    let (enc, dec, streams) = transfers(6);
+    assert_eq!(
+        (enc.uploads, enc.readbacks),
+        (enc1.uploads, enc1.readbacks),
+        "{enc:?}"
+    );
+    assert_eq!(
+        (dec.uploads, dec.readbacks),
+        (dec1.uploads, dec1.readbacks),
+        "{dec:?}"
+    );
+    for (i, img) in images.iter().enumerate() {
+        let on_cpu = cpu.compress(img).unwrap();
+        let rate = (on_cpu.len() as f64 - streams[i].len() as f64).abs() / on_cpu.len() as f64;
+        assert!(
+            rate <= 0.005,
+            "image {i}: {} vs {}",
+            on_cpu.len(),
+            streams[i].len()
+        );
+        let psnr =
+            |b: &image::RgbImage| vaerans::metrics::psnr_u8(img.as_raw(), b.as_raw()).unwrap();
+        let cpu_cpu = psnr(&cpu.decompress(&on_cpu).unwrap());
+        for p in [
+            psnr(&cpu.decompress(&streams[i]).unwrap()),
+            psnr(&gpu.decompress(&on_cpu).unwrap()),
+            psnr(&gpu.decompress(&streams[i]).unwrap()),
+        ] {
+            assert!((p - cpu_cpu).abs() <= 0.05, "image {i}: {p} vs {cpu_cpu}");
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use image::RgbImage;
 use vaerans::bitstream::layers::LAYERED_MAJOR;
 use vaerans::metrics::psnr_u8;
 use vaerans::prelude::*;
-use vaerans::Alpha;
+use vaerans::{Alpha, RateTarget, RATE_TOLERANCE};
 
 /// A 96×72 crop of the sample photo (odd multiples of 8 are fine; 72 is not a power of two).
 fn photo() -> RgbImage {
@@ -34,7 +34,7 @@ fn the_residual_lifts_quality_and_the_base_decodes_alone() {
     let base = plain.compress(&img).unwrap();
     let base_psnr = psnr_u8(img.as_raw(), plain.decompress(&base).unwrap().as_raw()).unwrap();
     let mut last = (base.len(), base_psnr);
-    for q in [20, 50, 80] {
+    for q in [45, 70, 95] {
         let layered = codec(Some(q), false);
         let stream = layered.compress(&img).unwrap();
         assert_eq!(stream[4], LAYERED_MAJOR);
@@ -64,7 +64,7 @@ fn the_residual_lifts_quality_and_the_base_decodes_alone() {
 #[test]
 fn a_damaged_enhancement_is_an_error_and_the_base_still_decodes() {
     let img = photo();
-    let stream = codec(Some(30), false).compress(&img).unwrap();
+    let stream = codec(Some(55), false).compress(&img).unwrap();
     let parsed = AnsBitstream::parse(stream.clone(), &Limits::default()).unwrap();
     let base_len = parsed.clone().without_enhancement().len();
     let base_image = codec(None, true).decompress(&stream).unwrap();
@@ -80,7 +80,7 @@ fn a_damaged_enhancement_is_an_error_and_the_base_still_decodes() {
             "cut at {n} of {}",
             stream.len()
         );
-        assert!(codec(Some(30), false).decompress(&cut).is_err());
+        assert!(codec(Some(55), false).decompress(&cut).is_err());
         let base = AnsBitstream::parse_base(cut.clone(), &limits).unwrap();
         assert_eq!(base.len(), base_len);
         if n % 5 == 0 {
@@ -101,4 +101,48 @@ fn a_damaged_enhancement_is_an_error_and_the_base_still_decodes() {
     let mut long = stream.clone();
     long.push(0);
     assert!(AnsBitstream::parse(long, &limits).is_err());
+}
+
+#[test]
+fn rate_targets_are_reached_or_the_nearest_is_reported() {
+    let img = photo();
+    let knob = |q: u8| {
+        Codec::builder()
+            .execution_provider(ExecutionProvider::Cpu)
+            .device(Device::Cpu)
+            .quality(q)
+            .build()
+            .unwrap()
+    };
+    let codec = knob(75);
+    // Sizes rise with the knob, across the point where the residual layer starts.
+    let sizes: Vec<usize> = [20, 50, 62, 70, 85, 100]
+        .iter()
+        .map(|&q| knob(q).compress(&img).unwrap().len())
+        .collect();
+    assert!(sizes.windows(2).all(|p| p[0] < p[1]), "{sizes:?}");
+    // A size some quality makes exactly is reached.
+    for q in [40, 70, 90] {
+        let exact = knob(q).compress(&img).unwrap();
+        let r = codec
+            .compress_to(&img, RateTarget::Bytes(exact.len() as u64))
+            .unwrap();
+        assert!(r.within, "q{q}: {} for {}", r.stream.len(), exact.len());
+        assert!((r.stream.len() as f64 / exact.len() as f64 - 1.0).abs() <= RATE_TOLERANCE);
+        let expect_bpp = r.stream.len() as f64 * 8.0 / (96.0 * 72.0);
+        assert!((r.bpp - expect_bpp).abs() < 1e-9);
+        // It decodes like any stream.
+        assert_eq!(codec.decompress(&r.stream).unwrap().dimensions(), (96, 72));
+    }
+    // Out of reach: the smallest stream, reported as not within.
+    let r = codec.compress_to(&img, RateTarget::Bytes(10)).unwrap();
+    assert_eq!((r.quality, r.within), (1, false));
+    assert_eq!(r.stream, knob(1).compress(&img).unwrap());
+    for bad in [
+        RateTarget::Bpp(0.0),
+        RateTarget::Bpp(f64::NAN),
+        RateTarget::Bytes(0),
+    ] {
+        assert!(codec.compress_to(&img, bad).is_err(), "{bad:?}");
+    }
 }

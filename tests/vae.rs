@@ -19,11 +19,13 @@ fn tiny_spec() -> ModelSpec {
     ModelSpec::from_path(Path::new("tests/models/tiny_encoder.onnx")).unwrap()
 }
 
-/// A CPU codec around an opened model.
+/// A CPU codec around an opened model, coding the latent alone at `quality` (no residual
+/// layer: these tests are about the VAE and the latent).
 fn codec_of(vae: Arc<Vae>, quality: u8) -> Codec {
     Codec::builder()
         .vae(vae)
         .quality(quality)
+        .residual(None)
         .device(Device::Cpu)
         .build()
         .unwrap()
@@ -925,6 +927,7 @@ fn a_small_stream_declaring_a_huge_image_is_refused_before_allocating() {
     let codec = Codec::builder()
         .device(Device::Cpu)
         .entropy(Some(EntropyCoding::Tables))
+        .residual(None)
         .build()
         .unwrap();
     let flat = RgbImage::from_pixel(64, 64, image::Rgb([120, 90, 200]));

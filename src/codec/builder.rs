@@ -8,10 +8,10 @@ use crate::components::ChannelTransform;
 use crate::error::{Error, Result};
 #[cfg(feature = "gpu")]
 use crate::gpu::GpuContext;
-use crate::latent::quantize::DEFAULT_QUALITY;
+use crate::latent::quantize::{check_quality, DEFAULT_QUALITY};
 use crate::latent::{LatentCodec, StepAllocation, DEFAULT_LEVELS};
 use crate::layout::Wavelet;
-use crate::residual::ResidualSettings;
+use crate::residual::{knob, ResidualSettings};
 use crate::vae::config::check_input_range;
 use crate::vae::{
     Calibration, Config, ExecutionProvider, ModelSpec, ProviderOptions, Vae, DEFAULT_MAX_BATCH,
@@ -50,7 +50,8 @@ pub struct CodecBuilder {
     calibration: Option<Calibration>,
     input_range: Option<[f32; 2]>,
     entropy: Option<EntropyCoding>,
-    residual: Option<ResidualSettings>,
+    /// Layers set explicitly (`quality` is then the base's); `None`: the knob chooses.
+    residual: Option<Option<ResidualSettings>>,
     base_only: bool,
     #[cfg(feature = "gpu")]
     gpu: Option<GpuContext>,
@@ -151,7 +152,10 @@ impl CodecBuilder {
         self
     }
 
-    /// Quality 1..=100 (default 75): higher is larger and closer to the VAE's own output.
+    /// Quality 1..=100 (default 75), one knob over both layers: higher is larger and closer
+    /// to the original. Low qualities are the VAE's latent alone; past the model's ceiling a
+    /// residual layer joins (see [`knob`](crate::residual::knob) for the mapping, and
+    /// [`residual`](Self::residual) to set both layers yourself).
     pub fn quality(mut self, quality: u8) -> Self {
         self.quality = quality;
         self
@@ -231,10 +235,11 @@ impl CodecBuilder {
         self
     }
 
-    /// Adds an enhancement layer to every stream: the residual the base image misses, coded
-    /// with `settings` (`None`, the default: base only).
+    /// Sets both layers instead of the knob: [`quality`](Self::quality) becomes the base's
+    /// quality, and every stream gets the residual `settings` as an enhancement layer (`None`:
+    /// base only).
     pub fn residual(mut self, settings: Option<ResidualSettings>) -> Self {
-        self.residual = settings;
+        self.residual = Some(settings);
         self
     }
 
@@ -252,7 +257,11 @@ impl CodecBuilder {
 
     /// Checks the settings, opens the model (unless one was given) and builds the codec.
     pub fn build(self) -> Result<Codec> {
-        let latent = LatentCodec::new(self.quality)?.with_wavelet(self.wavelet, self.levels)?;
+        let (base, residual) = match self.residual {
+            Some(explicit) => (check_quality(self.quality)?, explicit),
+            None => knob::layers_for(self.quality)?,
+        };
+        let latent = LatentCodec::new(base)?.with_wavelet(self.wavelet, self.levels)?;
         #[cfg(feature = "gpu")]
         let gpu = resolve_device(self.device, self.gpu)?;
         #[cfg(not(feature = "gpu"))]
@@ -308,7 +317,8 @@ impl CodecBuilder {
         let mut codec = Codec {
             vae,
             latent,
-            residual: self.residual,
+            quality: self.quality,
+            residual,
             base_only: self.base_only,
             limits: self.limits,
             world: Mutex::new(World::new()),

@@ -42,7 +42,7 @@ impl<'a> From<&'a RgbImage> for RawImage<'a> {
 
 impl RawImage<'_> {
     /// Checks the image against the codec's size limit and its buffer against its size.
-    fn check(&self, max_dim: u32) -> Result<()> {
+    pub(super) fn check(&self, max_dim: u32) -> Result<()> {
         check_sides(self.width, self.height, max_dim)?;
         let want = self.width as usize * self.height as usize * 3;
         if self.data.len() != want {
@@ -79,11 +79,20 @@ fn with_margin(need: usize) -> usize {
     need + need / 4
 }
 
+/// The layers a stream is coded with: the base's latent chain and the residual's settings.
+#[derive(Debug, Clone)]
+pub(super) struct Layers {
+    pub(super) latent: LatentCodec,
+    pub(super) residual: Option<ResidualSettings>,
+}
+
 /// Compresses images into vaerans streams and back (see the module docs).
 #[derive(Debug)]
 pub struct Codec {
     pub(super) vae: Arc<Vae>,
     pub(super) latent: LatentCodec,
+    /// The quality knob the layers were chosen by (the base's quality when they were set).
+    pub(super) quality: u8,
     /// The enhancement layer the encoder adds, if any.
     pub(super) residual: Option<ResidualSettings>,
     /// Whether decoding stops at the base layer.
@@ -152,9 +161,11 @@ impl Codec {
         &self.latent
     }
 
-    /// The quality streams are made at.
+    /// The quality streams are made at: the knob over both layers (or, when the layers were
+    /// set with [`CodecBuilder::residual`](super::CodecBuilder::residual), the base's quality;
+    /// [`latent`](Self::latent) has the base's in either case).
     pub fn quality(&self) -> u8 {
-        self.latent.quality()
+        self.quality
     }
 
     /// The residual layer this codec's streams get, if any.
@@ -209,11 +220,19 @@ impl Codec {
         (PASS_BYTES, usize::MAX)
     }
 
-    /// The encoding pipe's systems: `vae`'s encoder, then the latent chain.
-    fn encoder(&self, vae: &Arc<Vae>) -> Vec<Box<dyn System>> {
+    /// The encoding pipe's systems: `vae`'s encoder, then `latent`'s chain.
+    fn encoder(vae: &Arc<Vae>, latent: &LatentCodec) -> Vec<Box<dyn System>> {
         let mut chain: Vec<Box<dyn System>> = vec![Box::new(VaeEncode::new(vae.clone()))];
-        chain.extend(self.latent.encoder());
+        chain.extend(latent.encoder());
         chain
+    }
+
+    /// The layers this codec writes.
+    pub(super) fn layers(&self) -> Layers {
+        Layers {
+            latent: self.latent.clone(),
+            residual: self.residual,
+        }
     }
 
     /// The decoding pipe's systems: the latent chain, then `vae`'s decoder.
@@ -241,40 +260,47 @@ impl Codec {
     }
 
     /// The arena bytes (host, GPU) a residual layer adds to one image of `shape`: encoding
-    /// (`vae`'s decoder rebuilding the base, the blur, the residual and its latent chain) or
-    /// decoding (the residual's latent chain inverse, the blur and the sum).
+    /// with `residual` (`vae`'s decoder rebuilding the base, the blur, the residual and its
+    /// latent chain), or decoding one (`None`: the blur, the residual's latent chain inverse
+    /// and the sum), its prediction blurred by `blur`.
     fn residual_footprint(
         &self,
         vae: &Arc<Vae>,
         shape: &EntityShape,
+        residual: Option<&ResidualSettings>,
         blur: u8,
-        encode: bool,
     ) -> (usize, usize) {
         let [w, h] = shape.image;
         let planes = [PLANES, h as usize, w as usize];
-        let codec = LatentCodec::default()
-            .with_wavelet(crate::layout::Wavelet::Cdf53, crate::residual::LEVELS);
-        let residual = codec.map(|c| c.shape_of(planes)).unwrap_or(*shape);
+        // The residual's chain: its own settings encoding; any residual's decoding.
+        let codec = match residual {
+            Some(r) => r.codec(),
+            None => ResidualSettings::new(1).and_then(|r| r.codec()),
+        };
+        let Ok(codec) = codec else {
+            return (0, 0);
+        };
+        let planes = codec.shape_of(planes);
         let blur = Footprint::host(&[if blur > 0 { 3 * shape.pixels() } else { 0 }]);
         let device = self.device();
-        let f = if encode {
+        let f = if residual.is_some() {
             Footprint::of_chain(&self.decoder(vae), shape, device, Location::Cpu)
                 .then(blur)
-                .then(ResidualCompute::new(false).footprint(&residual, device, Location::Cpu))
+                .then(ResidualCompute::new(false).footprint(&planes, device, Location::Cpu))
                 .then(Footprint::of_chain(
-                    &LatentCodec::default().encoder(),
-                    &residual,
+                    &codec.encoder(),
+                    &planes,
                     device,
                     Location::Cpu,
                 ))
         } else {
-            blur.then(Footprint::of_chain(
-                &LatentCodec::default().decoder(),
-                &residual,
+            let decoded = blur.then(Footprint::of_chain(
+                &codec.decoder(),
+                &planes,
                 device,
                 Location::Cpu,
-            ))
-            .then(ResidualAdd::new(false).footprint(&residual, device, Location::Gpu))
+            ));
+            decoded.then(ResidualAdd::new(false).footprint(&planes, device, decoded.output))
         };
         (f.host, f.gpu)
     }
@@ -314,7 +340,11 @@ impl Codec {
         check_sides(width, height, self.limits.max_image_dim)?;
         let shape = self.image_shape(width, height);
         let rgb = 3 * u64::from(width) * u64::from(height);
-        let need = self.footprint(&self.encoder(&self.vae), &shape, rgb as usize);
+        let need = self.footprint(
+            &Self::encoder(&self.vae, &self.latent),
+            &shape,
+            rgb as usize,
+        );
         // The decoded file and its RGB8 copy, then the codec's tensors.
         self.check_memory(&self.vae, &shape, (2 * rgb, need.0), false)
     }
@@ -387,7 +417,18 @@ impl Codec {
         vae: &Arc<Vae>,
         images: &[RawImage<'_>],
     ) -> Vec<Result<Vec<u8>>> {
-        let chain = self.encoder(vae);
+        self.compress_layers(world, vae, images, &self.layers())
+    }
+
+    /// Compresses `images` into streams of `layers` (this codec's, or others of a rate search).
+    pub(super) fn compress_layers(
+        &self,
+        world: &mut World,
+        vae: &Arc<Vae>,
+        images: &[RawImage<'_>],
+        layers: &Layers,
+    ) -> Vec<Result<Vec<u8>>> {
+        let chain = Self::encoder(vae, &layers.latent);
         let max_dim = self.limits.max_image_dim;
         // Each image checked once; a bad one takes no room in a pass and fails alone.
         let jobs: Vec<Result<(usize, usize)>> = images
@@ -396,8 +437,8 @@ impl Codec {
                 img.check(max_dim)?;
                 let shape = self.image_shape(img.width, img.height);
                 let mut need = self.footprint(&chain, &shape, img.data.len());
-                if let Some(r) = &self.residual {
-                    let more = self.residual_footprint(vae, &shape, r.blur(), true);
+                if let Some(r) = &layers.residual {
+                    let more = self.residual_footprint(vae, &shape, Some(r), r.blur());
                     need = (need.0 + more.0, need.1 + more.1);
                 }
                 self.check_memory(vae, &shape, (0, need.0), false)?;
@@ -410,7 +451,7 @@ impl Codec {
             let (chunk, checked) = (&images[range.clone()], &jobs[range]);
             out.extend(fail_alone(
                 checked,
-                self.compress_pass(world, vae, chunk, checked),
+                self.compress_pass(world, vae, chunk, checked, layers),
             ));
         }
         out
@@ -423,6 +464,7 @@ impl Codec {
         vae: &Arc<Vae>,
         images: &[RawImage<'_>],
         checked: &[Result<(usize, usize)>],
+        layers: &Layers,
     ) -> Result<Vec<Result<Vec<u8>>>> {
         let need = checked.iter().flatten().map(|(host, _)| host).sum();
         Self::prepare_world(world, need);
@@ -437,8 +479,10 @@ impl Codec {
         if entities.is_empty() {
             return Ok(Vec::new());
         }
-        let pipe = world.pipe_batch(&entities).chain(self.encoder(vae));
-        let streams = match &self.residual {
+        let pipe = world
+            .pipe_batch(&entities)
+            .chain(Self::encoder(vae, &layers.latent));
+        let streams = match &layers.residual {
             None => pipe.outs::<AnsBitstream>()?,
             // The base stream is kept aside while the encoder decodes it as the decoder will,
             // codes what it misses, and joins the two.
@@ -449,7 +493,7 @@ impl Codec {
                     pipe = pipe.to(GaussianBlur::new(r.blur())?);
                 }
                 pipe.to(ResidualCompute::new(blurred))
-                    .chain(r.codec()?.with_entropy(self.latent.entropy()).encoder())
+                    .chain(r.codec()?.with_entropy(layers.latent.entropy()).encoder())
                     .to(EnhancementLayer::new(r.blur())?)
                     .use_::<AnsBitstream>()
                     .to(JoinLayers::new(Direction::Forward))
@@ -520,7 +564,7 @@ impl Codec {
                 let shape = stream::shape_of(s.header());
                 let mut need = self.footprint(&chain, &shape, 0);
                 if let Some(layer) = s.enhancement().filter(|_| !self.base_only) {
-                    let more = self.residual_footprint(vae, &shape, layer.blur, false);
+                    let more = self.residual_footprint(vae, &shape, None, layer.blur);
                     need = (need.0 + more.0, need.1 + more.1);
                 }
                 self.check_memory(vae, &shape, (0, need.0), true)?;
@@ -657,6 +701,7 @@ fn no_result<T>() -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Arena;
 
     #[test]
     fn a_failed_pass_gives_every_good_item_its_error_kind() {
@@ -694,17 +739,17 @@ mod tests {
             .iter()
             .map(|&(w, h)| RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 7])))
             .collect();
-        let chain = codec.encoder(&codec.vae);
+        let chain = Codec::encoder(&codec.vae, &codec.latent);
+        // The default quality has a residual layer: its footprint adds up too.
+        let residual = codec.residual.expect("quality 75 has a residual layer");
         let want: usize = images
             .iter()
             .map(|i| {
-                codec
-                    .footprint(
-                        &chain,
-                        &codec.image_shape(i.width(), i.height()),
-                        i.as_raw().len(),
-                    )
-                    .0
+                let shape = codec.image_shape(i.width(), i.height());
+                codec.footprint(&chain, &shape, i.as_raw().len()).0
+                    + codec
+                        .residual_footprint(&codec.vae, &shape, Some(&residual), residual.blur())
+                        .0
             })
             .sum();
         let streams: Vec<Vec<u8>> = codec
@@ -714,16 +759,21 @@ mod tests {
             .collect();
         assert_eq!(codec.world().arena().used(), want);
         let chain = codec.decoder(&codec.vae);
-        let want: usize = streams
-            .iter()
-            .map(|s| {
-                let s = AnsBitstream::parse(s.clone(), &Limits::default()).unwrap();
-                codec.footprint(&chain, &stream::shape_of(s.header()), 0).0
-            })
-            .sum();
+        // Decoding, the inverse Hadamard stage is counted whatever the stream's transform; the
+        // residual's has none, and its planes pass through.
+        let (mut want, mut passed) = (0, 0);
+        for s in &streams {
+            let s = AnsBitstream::parse(s.clone(), &Limits::default()).unwrap();
+            let shape = stream::shape_of(s.header());
+            want += codec.footprint(&chain, &shape, 0).0;
+            let blur = s.enhancement().unwrap().blur;
+            want += codec.residual_footprint(&codec.vae, &shape, None, blur).0;
+            let [w, h] = shape.image;
+            passed += (4 * PLANES * (w * h) as usize).div_ceil(Arena::ALIGN) * Arena::ALIGN;
+        }
         for r in codec.decompress_batch(&streams) {
             r.unwrap();
         }
-        assert_eq!(codec.world().arena().used(), want);
+        assert_eq!(codec.world().arena().used(), want - passed);
     }
 }

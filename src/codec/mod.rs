@@ -24,10 +24,12 @@ mod images;
 mod input;
 mod passes;
 mod pipeline;
+mod rate;
 mod router;
 
 pub use builder::CodecBuilder;
 pub use images::{Codec, RawImage};
 pub use input::{decode_image, open_image, Alpha};
 pub use pipeline::{Pipeline, PipelineReport};
+pub use rate::{RateTarget, Reached, RATE_TOLERANCE};
 pub use router::Decoders;

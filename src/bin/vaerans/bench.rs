@@ -98,6 +98,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<usize> {
             uncalibrated: false,
             calibration: None,
             residual_quality: None,
+            no_residual: false,
             residual_blur: 0.0,
             base_only: false,
             trace: false,

@@ -33,6 +33,13 @@ pub(crate) enum Command {
         #[arg(short, long, default_value_t = vaerans::latent::quantize::DEFAULT_QUALITY,
               value_parser = clap::value_parser!(u8).range(1..=100))]
         quality: u8,
+        /// Compress each image to this many bits per pixel (within ±5%, or the nearest
+        /// reachable, which is reported), searching the quality; -q is then ignored.
+        #[arg(long, value_name = "BPP", conflicts_with = "target_size")]
+        target_bpp: Option<f64>,
+        /// Compress each image to this many bytes (within ±5%, or the nearest reachable).
+        #[arg(long, value_name = "BYTES")]
+        target_size: Option<u64>,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -172,11 +179,16 @@ pub(crate) struct ModelArgs {
     /// instead of the one found for the model.
     #[arg(long, value_name = "FILE")]
     pub(crate) calibration: Option<PathBuf>,
-    /// Add an enhancement layer at this quality (1 to 100): the residual between the image and
-    /// the model's reconstruction, coded after the base stream, for quality past the model's
-    /// ceiling.
-    #[arg(long, value_name = "Q", value_parser = clap::value_parser!(u8).range(1..=100))]
+    /// Set the layers yourself: -q is then the base's quality, and every stream gets an
+    /// enhancement layer at this quality (1 to 100), the residual between the image and the
+    /// model's reconstruction. Without it, -q walks both layers.
+    #[arg(long, value_name = "Q", value_parser = clap::value_parser!(u8).range(1..=100),
+          conflicts_with = "no_residual")]
     pub(crate) residual_quality: Option<u8>,
+    /// Code the base layer alone, -q being its quality (as versions before the residual layer
+    /// did).
+    #[arg(long)]
+    pub(crate) no_residual: bool,
     /// Predict the residual from the base image blurred with this σ in pixels (0 to 4, in
     /// eighths; default 0: unblurred).
     #[arg(
@@ -347,6 +359,7 @@ pub(crate) fn codec_builder(args: &ModelArgs, config: Config) -> vaerans::Result
                 .with_blur((sigma * 8.0).round() as u8)?;
             builder.residual(Some(settings))
         }
+        None if args.no_residual => builder.residual(None),
         None => builder,
     };
     let builder = match &args.calibration {

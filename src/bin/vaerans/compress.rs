@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use vaerans::vae::Config;
-use vaerans::{Alpha, Error, RawImage, Result};
+use vaerans::{Alpha, Error, RateTarget, RawImage, Result};
 
 use crate::cli::{codec_builder, ModelArgs};
 use crate::io::{
@@ -26,9 +26,17 @@ pub(crate) fn compress(
     inputs: &[PathBuf],
     output: &Path,
     quality: u8,
+    target: Option<RateTarget>,
     args: &ModelArgs,
 ) -> Result<usize> {
     let pairs = plan(inputs, output, IMAGE_EXTS, "vaer")?;
+    if target.is_some() && (args.residual_quality.is_some() || args.no_residual) {
+        return Err(Error::InvalidInput(
+            "a rate target searches the quality knob over both layers; drop \
+             --residual-quality/--no-residual"
+                .into(),
+        ));
+    }
     let codec = codec_builder(args, Config::load()?)?
         .quality(quality)
         .build()?;
@@ -43,7 +51,29 @@ pub(crate) fn compress(
         output,
         pixels: OnceLock::new(),
     });
-    let how = if args.one_batch_at_a_time {
+    let how = if let Some(target) = target {
+        // Each image searched on its own: a few encodes an image.
+        for job in jobs {
+            let t = Instant::now();
+            let reached = load(&codec, &job, args.alpha)
+                .and_then(|img| codec.compress_to(&img, target))
+                .and_then(|r| {
+                    write_atomic(&job.output, |tmp| {
+                        std::fs::write(tmp, &r.stream).map_err(|e| Error::io(tmp, e))
+                    })?;
+                    Ok(r)
+                });
+            report_target(
+                &bar,
+                args.json,
+                &job,
+                reached,
+                t.elapsed().as_secs_f64(),
+                &mut failed,
+            );
+        }
+        How::Searched
+    } else if args.one_batch_at_a_time {
         let batch = args.batch_at_a_time();
         let jobs: Vec<Job> = jobs.collect();
         for chunk in jobs.chunks(batch) {
@@ -97,6 +127,76 @@ fn load(codec: &vaerans::Codec, job: &Job, alpha: Alpha) -> Result<image::RgbIma
     let img = codec.open_image(&job.input, alpha)?;
     let _ = job.pixels.set(img.width() as f64 * img.height() as f64);
     Ok(img)
+}
+
+/// What `--json` prints for a file compressed to a rate target.
+#[derive(serde::Serialize)]
+struct TargetReport<'a> {
+    input: &'a Path,
+    output: &'a Path,
+    bytes: usize,
+    bpp: f64,
+    seconds: f64,
+    /// The quality the search settled on.
+    quality: u8,
+    target_bytes: f64,
+    /// Within ±5% of the target.
+    within: bool,
+}
+
+/// Reports a file compressed to a rate target, saying so when the target was out of reach.
+fn report_target(
+    bar: &indicatif::ProgressBar,
+    json: bool,
+    job: &Job,
+    reached: Result<vaerans::Reached>,
+    seconds: f64,
+    failed: &mut usize,
+) {
+    match reached {
+        Ok(r) => {
+            let line = TargetReport {
+                input: &job.input,
+                output: &job.output,
+                bytes: r.stream.len(),
+                bpp: r.bpp,
+                seconds,
+                quality: r.quality,
+                target_bytes: r.target_bytes,
+                within: r.within,
+            };
+            if json {
+                let text = serde_json::to_string(&line).unwrap_or_default();
+                bar.suspend(|| println!("{text}"));
+            } else if bar.is_hidden() {
+                println!(
+                    "{} -> {}: {} bytes, {:.4} bpp, quality {}, {:.3} s",
+                    job.input.display(),
+                    job.output.display(),
+                    line.bytes,
+                    line.bpp,
+                    line.quality,
+                    seconds
+                );
+            }
+            if !r.within {
+                bar.suspend(|| {
+                    eprintln!(
+                        "warning: {}: {} bytes is the nearest to the target's {:.0} (quality {})",
+                        job.input.display(),
+                        line.bytes,
+                        r.target_bytes,
+                        r.quality
+                    )
+                });
+            }
+        }
+        Err(e) => {
+            *failed += 1;
+            crate::io::fail(bar, &job.input, &e);
+        }
+    }
+    bar.inc(1);
 }
 
 /// Writes one batch's streams and reports each file, in order.

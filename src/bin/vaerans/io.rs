@@ -221,12 +221,15 @@ pub(crate) enum How {
     OneBatchAtATime(usize),
     /// The pipeline, as its report says.
     Pipelined(vaerans::PipelineReport),
+    /// One image at a time, each searched for a rate target.
+    Searched,
 }
 
 impl std::fmt::Display for How {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::OneBatchAtATime(batch) => write!(f, "one batch of {batch} at a time"),
+            Self::Searched => write!(f, "one image at a time, each searched for its rate target"),
             Self::Pipelined(r) => {
                 write!(f, "pipelined, {} lane(s) × batches of {}", r.lanes, r.batch)
             }

@@ -119,8 +119,17 @@ fn run(command: Command) -> Result<usize> {
             inputs,
             output,
             quality,
+            target_bpp,
+            target_size,
             model,
-        } => compress::compress(&inputs, &output, quality, &model),
+        } => {
+            let target = match (target_bpp, target_size) {
+                (Some(b), _) => Some(vaerans::RateTarget::Bpp(b)),
+                (None, Some(n)) => Some(vaerans::RateTarget::Bytes(n)),
+                (None, None) => None,
+            };
+            compress::compress(&inputs, &output, quality, target, &model)
+        }
         Command::Decompress {
             inputs,
             output,

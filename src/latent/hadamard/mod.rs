@@ -87,7 +87,12 @@ impl System for Hadamard {
     }
 
     /// One f32 tensor of the latent's shape, where the stage runs.
+    /// Forward without mixing, none (the latent passes through); else a tensor the latent's
+    /// size (inverse: whatever the entity's transform, which is only known when it runs).
     fn footprint(&self, shape: &EntityShape, device: Device, input: Location) -> Footprint {
+        if self.direction == Direction::Forward && self.transform == ChannelTransform::None {
+            return Footprint::none(input);
+        }
         let bytes = 4 * shape.latent_len();
         match device {
             Device::Gpu => Footprint::gpu_stage(input, bytes, &[bytes]),

@@ -71,8 +71,13 @@ pub(crate) fn eval(
                     first.latent().transform(),
                 )
                 .entropy(first.latent().entropy())
-                .residual(first.residual().copied())
                 .device(first.device());
+            // Layers set on the command line hold at every quality; else each is the knob's.
+            let builder = if args.residual_quality.is_some() || args.no_residual {
+                builder.residual(first.residual().copied())
+            } else {
+                builder
+            };
             #[cfg(feature = "gpu")]
             let builder = match first.gpu_context() {
                 Some(ctx) => builder.gpu_context(ctx.clone()),

@@ -1,0 +1,125 @@
+//! Rate control: the quality knob searched, per image, for a size.
+
+use image::RgbImage;
+
+use super::images::{Codec, Layers, RawImage};
+use crate::error::{Error, Result};
+use crate::latent::quantize::{MAX_QUALITY, MIN_QUALITY};
+use crate::residual::knob;
+
+/// How far from its target a stream may land and count as reached: ±5%.
+pub const RATE_TOLERANCE: f64 = 0.05;
+
+/// The size to compress an image to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RateTarget {
+    /// Bits per pixel of the image (the stream's bits over its width × height).
+    Bpp(f64),
+    /// Bytes of the whole stream.
+    Bytes(u64),
+}
+
+impl RateTarget {
+    /// The target in bytes for a `width × height` image, checked.
+    fn bytes(self, width: u32, height: u32) -> Result<f64> {
+        let bytes = match self {
+            Self::Bpp(b) => b * f64::from(width) * f64::from(height) / 8.0,
+            Self::Bytes(b) => b as f64,
+        };
+        if bytes.is_finite() && bytes > 0.0 {
+            Ok(bytes)
+        } else {
+            Err(Error::InvalidInput(format!(
+                "the rate target {self:?} is not a positive size"
+            )))
+        }
+    }
+}
+
+/// The stream [`Codec::compress_to`] chose: the quality nearest its target, and what it came to.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Reached {
+    /// The stream.
+    pub stream: Vec<u8>,
+    /// The quality knob that made it.
+    pub quality: u8,
+    /// Its bits per pixel.
+    pub bpp: f64,
+    /// The target, in bytes.
+    pub target_bytes: f64,
+    /// Whether it is within [`RATE_TOLERANCE`] of the target. When it is not, no quality
+    /// comes nearer: the target is below the smallest stream or above the largest, or
+    /// between two neighbouring qualities further apart than the tolerance.
+    pub within: bool,
+}
+
+impl Codec {
+    /// Compresses `image` to `target`: searches the quality knob (bisection over 1..=100,
+    /// about seven encodes) for the stream nearest the target in ratio, and says whether it
+    /// is within ±5%. The codec's own quality is not used; its model, settings and device are.
+    ///
+    /// ```no_run
+    /// use vaerans::{Codec, RateTarget};
+    /// # fn main() -> vaerans::Result<()> {
+    /// let codec = Codec::new()?;
+    /// let image = image::open("photo.png").map_err(|e| vaerans::Error::Image(e.to_string()))?;
+    /// let r = codec.compress_to(&image.to_rgb8(), RateTarget::Bpp(0.5))?;
+    /// println!("quality {}: {:.3} bpp", r.quality, r.bpp);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn compress_to(&self, image: &RgbImage, target: RateTarget) -> Result<Reached> {
+        let (w, h) = image.dimensions();
+        let raw = RawImage::from(image);
+        raw.check(self.limits().max_image_dim)?;
+        let want = target.bytes(w, h)?;
+        let mut world = self.new_world()?;
+        let mut tried: Vec<(u8, Vec<u8>)> = Vec::new();
+        let mut size = |q: u8| -> Result<usize> {
+            if let Some((_, s)) = tried.iter().find(|(k, _)| *k == q) {
+                return Ok(s.len());
+            }
+            let (base, residual) = knob::layers_for(q)?;
+            let layers = Layers {
+                latent: self.latent().clone().with_quality(base)?,
+                residual,
+            };
+            let stream = self
+                .compress_layers(&mut world, self.vae(), &[raw], &layers)
+                .pop()
+                .unwrap_or_else(|| Err(Error::Internal("no stream for the image".into())))?;
+            let n = stream.len();
+            tried.push((q, stream));
+            Ok(n)
+        };
+        // The largest quality whose stream fits the target (rate rises with quality).
+        let (mut lo, mut hi) = (MIN_QUALITY, MAX_QUALITY);
+        if size(lo)? as f64 <= want {
+            while lo < hi {
+                let mid = lo + (hi - lo).div_ceil(2);
+                if size(mid)? as f64 <= want {
+                    lo = mid;
+                } else {
+                    hi = mid - 1;
+                }
+            }
+            if lo < MAX_QUALITY {
+                size(lo + 1)?;
+            }
+        }
+        let off = |n: usize| (n as f64 / want).ln().abs();
+        let (quality, stream) = tried
+            .into_iter()
+            .min_by(|a, b| off(a.1.len()).total_cmp(&off(b.1.len())))
+            .ok_or_else(|| Error::Internal("no quality tried".into()))?;
+        let ratio = stream.len() as f64 / want;
+        Ok(Reached {
+            bpp: stream.len() as f64 * 8.0 / (f64::from(w) * f64::from(h)),
+            quality,
+            target_bytes: want,
+            within: (ratio - 1.0).abs() <= RATE_TOLERANCE,
+            stream,
+        })
+    }
+}
