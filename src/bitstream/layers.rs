@@ -39,6 +39,10 @@ const PREFIX: usize = 7;
 const KIND_RESIDUAL: u8 = 1;
 /// Residual colour space: YCoCg.
 const COLOUR_YCOCG: u8 = 0;
+/// Planes of a residual layer's latent: Y, Co, Cg and a plane of zeros.
+pub const RESIDUAL_PLANES: usize = 4;
+/// Largest blur code of a residual layer (σ = code / 8 pixels).
+pub const MAX_BLUR_CODE: u8 = 32;
 
 /// An enhancement layer: what the base image misses, coded as planes of a bare latent.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,9 +61,13 @@ impl crate::Component for Enhancement {
 impl Enhancement {
     /// A residual layer of `stream`, checked against a base image of `width × height`.
     pub fn new(blur: u8, stream: AnsBitstream, (width, height): (u32, u32)) -> Result<Self> {
-        crate::residual::blur::check_sigma_code(blur).map_err(|e| Error::Corrupt(e.to_string()))?;
+        if blur > MAX_BLUR_CODE {
+            return Err(Error::Corrupt(format!(
+                "residual blur code {blur} is above {MAX_BLUR_CODE}"
+            )));
+        }
         let h = stream.header();
-        let want = [crate::residual::PLANES, height as usize, width as usize];
+        let want = [RESIDUAL_PLANES, height as usize, width as usize];
         if h.latent_shape() != want || h.transform != ChannelTransform::None {
             return Err(Error::Corrupt(format!(
                 "the residual layer holds a {:?} latent ({} channel mixing); a {width}×{height} \

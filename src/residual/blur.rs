@@ -6,8 +6,8 @@
 
 use crate::error::{Error, Result};
 
-/// Largest σ code: σ = code / 8, so at most 4 pixels.
-pub const MAX_SIGMA_CODE: u8 = 32;
+/// Largest σ code: σ = code / 8, so at most 4 pixels (the layered format's bound).
+pub const MAX_SIGMA_CODE: u8 = crate::bitstream::layers::MAX_BLUR_CODE;
 
 /// σ of a stream's code: `code / 8` pixels (0: no blur).
 pub fn sigma_of(code: u8) -> f32 {

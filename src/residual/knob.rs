@@ -8,7 +8,7 @@
 //! cheapest: at high rates the residual does the work and base bits are wasted. Between the
 //! anchors both qualities are interpolated, so rate and PSNR rise smoothly with the knob.
 
-use super::ResidualSettings;
+use super::settings::ResidualSettings;
 use crate::error::Result;
 use crate::latent::quantize::check_quality;
 
