@@ -5,6 +5,9 @@ after a change, or two models on the same images.
     scripts/compare-evals.py ANCHOR/results.json TEST/results.json [MORE/results.json …] \
         [--at 0.1,0.25,0.5,1.0] [--images kodim01.png,kodim02.png]
 
+A run given as `PATH:CODEC` is that codec's curve in the run (a baseline such as `jpeg`,
+`webp` or `avif`, or `vaerans-base`, the base layers alone) instead of vaerans'.
+
 For each run after the first: its BD-rate against the first on PSNR (negative: fewer bits for
 the same quality; the method of `vaerans::metrics::bd_rate`, cubic fit of log-rate over PSNR),
 and every run's mean PSNR read at the `--at` rates (linear in log rate between its two
@@ -19,10 +22,14 @@ import sys
 
 
 def curve(path, images):
-    """(name, [(bpp, psnr)] sorted by rate, ceiling PSNR) of a run's vaerans rows."""
+    """(name, [(bpp, psnr)] sorted by rate, ceiling PSNR) of a run's vaerans rows (or, for
+    `PATH:CODEC`, that codec's)."""
+    codec = "vaerans"
+    if ":" in path and not path.endswith(".json"):
+        path, codec = path.rsplit(":", 1)
     with open(path) as f:
         run = json.load(f)
-    rows = [r for r in run["rows"] if r["codec"] == "vaerans"]
+    rows = [r for r in run["rows"] if r["codec"] == codec]
     if images:
         rows = [r for r in rows if r["image"] in images]
     settings = {}
@@ -36,7 +43,8 @@ def curve(path, images):
     mean = lambda v, k: sum(r[k] for r in v) / len(v)
     vae = settings.pop("vae", None)
     points = sorted((mean(v, "bpp"), mean(v, "psnr")) for v in settings.values())
-    return run.get("model", "?"), points, mean(vae, "psnr") if vae else None
+    name = run.get("model", "?") if codec == "vaerans" else codec
+    return name, points, mean(vae, "psnr") if vae else None
 
 
 def fit_cubic(points):

@@ -5,7 +5,7 @@ use image::RgbImage;
 use super::images::{Codec, Layers, RawImage};
 use crate::error::{Error, Result};
 use crate::latent::quantize::{MAX_QUALITY, MIN_QUALITY};
-use crate::residual::knob;
+use crate::residual::{knob, ResidualSettings};
 
 /// How far from its target a stream may land and count as reached: ±5%.
 pub const RATE_TOLERANCE: f64 = 0.05;
@@ -42,8 +42,13 @@ impl RateTarget {
 pub struct Reached {
     /// The stream.
     pub stream: Vec<u8>,
-    /// The quality knob that made it.
+    /// The quality knob that made it (or, when the residual's quality was refined between two
+    /// knob settings, the lower one).
     pub quality: u8,
+    /// The base layer's quality.
+    pub base_quality: u8,
+    /// The residual layer's quality, if it has one.
+    pub residual_quality: Option<u8>,
     /// Its bits per pixel.
     pub bpp: f64,
     /// The target, in bytes.
@@ -56,8 +61,9 @@ pub struct Reached {
 
 impl Codec {
     /// Compresses `image` to `target`: searches the quality knob (bisection over 1..=100,
-    /// about seven encodes) for the stream nearest the target in ratio, and says whether it
-    /// is within ±5%. The codec's own quality is not used; its model, settings and device are.
+    /// about seven encodes, then the residual qualities between the two knob settings around
+    /// the target) for the stream nearest the target in ratio, and says whether it is within
+    /// ±5%. The codec's own quality is not used; its model, settings and device are.
     ///
     /// ```no_run
     /// use vaerans::{Codec, RateTarget};
@@ -75,12 +81,13 @@ impl Codec {
         raw.check(self.limits().max_image_dim)?;
         let want = target.bytes(w, h)?;
         let mut world = self.new_world()?;
-        let mut tried: Vec<(u8, Vec<u8>)> = Vec::new();
-        let mut size = |q: u8| -> Result<usize> {
-            if let Some((_, s)) = tried.iter().find(|(k, _)| *k == q) {
-                return Ok(s.len());
+        // Every stream tried: (knob, base quality, residual quality, stream).
+        let mut tried: Vec<(u8, u8, Option<u8>, Vec<u8>)> = Vec::new();
+        let mut code = |knob: u8, base: u8, residual: Option<ResidualSettings>| -> Result<usize> {
+            let r = residual.map(|r| r.quality());
+            if let Some(t) = tried.iter().find(|t| (t.1, t.2) == (base, r)) {
+                return Ok(t.3.len());
             }
-            let (base, residual) = knob::layers_for(q)?;
             let layers = Layers {
                 latent: self.latent().clone().with_quality(base)?,
                 residual,
@@ -90,12 +97,17 @@ impl Codec {
                 .pop()
                 .unwrap_or_else(|| Err(Error::Internal("no stream for the image".into())))?;
             let n = stream.len();
-            tried.push((q, stream));
+            tried.push((knob, base, r, stream));
             Ok(n)
+        };
+        let mut size = |knob: u8| -> Result<usize> {
+            let (base, residual) = knob::layers_for(knob)?;
+            code(knob, base, residual)
         };
         // The largest quality whose stream fits the target (rate rises with quality).
         let (mut lo, mut hi) = (MIN_QUALITY, MAX_QUALITY);
-        if size(lo)? as f64 <= want {
+        let fits = size(lo)? as f64 <= want;
+        if fits {
             while lo < hi {
                 let mid = lo + (hi - lo).div_ceil(2);
                 if size(mid)? as f64 <= want {
@@ -104,19 +116,38 @@ impl Codec {
                     hi = mid - 1;
                 }
             }
-            if lo < MAX_QUALITY {
-                size(lo + 1)?;
+        }
+        // Neighbouring qualities can be more than the tolerance apart where the knob moves the
+        // residual's quality by more than one: the residual qualities between them, over the
+        // lower one's base, are searched too.
+        if fits && lo < MAX_QUALITY {
+            size(lo + 1)?;
+            let (base, below) = knob::layers_for(lo)?;
+            let above = knob::layers_for(lo + 1)?.1;
+            if let (Some(b), Some(a)) = (below, above) {
+                let (mut r0, mut r1) = (b.quality(), a.quality());
+                while r1 > r0 + 1 {
+                    let mid = r0 + (r1 - r0) / 2;
+                    let s = b.with_quality(mid)?;
+                    if code(lo, base, Some(s))? as f64 <= want {
+                        r0 = mid;
+                    } else {
+                        r1 = mid;
+                    }
+                }
             }
         }
         let off = |n: usize| (n as f64 / want).ln().abs();
-        let (quality, stream) = tried
+        let (quality, base_quality, residual_quality, stream) = tried
             .into_iter()
-            .min_by(|a, b| off(a.1.len()).total_cmp(&off(b.1.len())))
+            .min_by(|a, b| off(a.3.len()).total_cmp(&off(b.3.len())))
             .ok_or_else(|| Error::Internal("no quality tried".into()))?;
         let ratio = stream.len() as f64 / want;
         Ok(Reached {
             bpp: stream.len() as f64 * 8.0 / (f64::from(w) * f64::from(h)),
             quality,
+            base_quality,
+            residual_quality,
             target_bytes: want,
             within: (ratio - 1.0).abs() <= RATE_TOLERANCE,
             stream,

@@ -39,6 +39,12 @@ impl ResidualSettings {
         })
     }
 
+    /// These settings at another quality.
+    pub fn with_quality(mut self, quality: u8) -> Result<Self> {
+        self.quality = check_quality(quality)?;
+        Ok(self)
+    }
+
     /// These settings predicting from the base blurred with σ = `code / 8` pixels (0: none).
     pub fn with_blur(mut self, code: u8) -> Result<Self> {
         self.blur = blur::check_sigma_code(code)?;

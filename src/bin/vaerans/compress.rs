@@ -139,6 +139,9 @@ struct TargetReport<'a> {
     seconds: f64,
     /// The quality the search settled on.
     quality: u8,
+    /// The layers' own qualities.
+    base_quality: u8,
+    residual_quality: Option<u8>,
     target_bytes: f64,
     /// Within ±5% of the target.
     within: bool,
@@ -162,6 +165,8 @@ fn report_target(
                 bpp: r.bpp,
                 seconds,
                 quality: r.quality,
+                base_quality: r.base_quality,
+                residual_quality: r.residual_quality,
                 target_bytes: r.target_bytes,
                 within: r.within,
             };
