@@ -62,8 +62,8 @@ pub struct Reached {
 impl Codec {
     /// Compresses `image` to `target`: searches the quality knob (bisection over 1..=100,
     /// about seven encodes, then the residual qualities between the two knob settings around
-    /// the target) for the stream nearest the target in ratio, and says whether it is within
-    /// ±5%. The codec's own quality is not used; its model, settings and device are.
+    /// the target, and if those are still too far apart the base's quality under the larger)
+    /// for the stream nearest the target in ratio, and says whether it is within ±5%. The codec's own quality is not used; its model, settings and device are.
     ///
     /// ```no_run
     /// use vaerans::{Codec, RateTarget};
@@ -133,6 +133,24 @@ impl Codec {
                         r0 = mid;
                     } else {
                         r1 = mid;
+                    }
+                }
+                // Still between two residual qualities: the one over the target, over a
+                // cheaper base (the base's steps are finer-grained in rate there).
+                let over = b.with_quality(r1)?;
+                let near = |n: usize| (n as f64 / want - 1.0).abs() <= RATE_TOLERANCE;
+                let under = code(lo, base, Some(b.with_quality(r0)?))?;
+                let above = code(lo, base, Some(over))?;
+                if !near(under) && !near(above) && code(lo, MIN_QUALITY, Some(over))? as f64 <= want
+                {
+                    let (mut b0, mut b1) = (MIN_QUALITY, base);
+                    while b1 > b0 + 1 {
+                        let mid = b0 + (b1 - b0) / 2;
+                        if code(lo, mid, Some(over))? as f64 <= want {
+                            b0 = mid;
+                        } else {
+                            b1 = mid;
+                        }
                     }
                 }
             }
