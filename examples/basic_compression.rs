@@ -57,8 +57,16 @@ fn run() -> vaerans::Result<()> {
         input.display(),
         std::fs::metadata(&input).map(|m| m.len()).unwrap_or(0)
     );
+    let layers = match codec.residual() {
+        Some(r) => format!(
+            "the latent at {} and a residual layer at {}",
+            codec.latent().quality(),
+            r.quality()
+        ),
+        None => format!("the latent alone at {}", codec.latent().quality()),
+    };
     println!(
-        "quality {quality}: {} bytes, {bpp:.4} bpp, PSNR {psnr:.2} dB",
+        "quality {quality} ({layers}): {} bytes, {bpp:.4} bpp, PSNR {psnr:.2} dB",
         stream.len()
     );
     println!("encode {enc_s:.3} s, decode {dec_s:.3} s");
