@@ -6,7 +6,7 @@
 //! `Rgb − prediction → Residual`) with the same stages as a latent: the residual's planes are
 //! a `[4, H, W]` latent (Y, Co, Cg in units of [`UNIT`] pixel levels, and a fourth plane of
 //! zeros that costs a flag per band) through the CDF 5/3 wavelet, the dead-zone quantiser and
-//! the entropy coder of [`LatentCodec`], on the CPU or the GPU like any latent. The decoder
+//! the entropy coder of [`LatentCodec`](crate::LatentCodec), on the CPU or the GPU like any latent. The decoder
 //! adds the decoded planes back ([`ResidualAdd`]). The residual's stream is an enhancement
 //! layer after the base's ([`crate::bitstream::layers`]); a decoder may stop at the base.
 //!
