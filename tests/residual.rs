@@ -134,6 +134,25 @@ fn rate_targets_are_reached_or_the_nearest_is_reported() {
         // It decodes like any stream.
         assert_eq!(codec.decompress(&r.stream).unwrap().dimensions(), (96, 72));
     }
+    // A target between two neighbouring knob settings is reached, by one of them or by the
+    // refinement between them (reported as the lower).
+    for q in [60, 66, 72, 80] {
+        let (a, b) = (
+            knob(q).compress(&img).unwrap().len() as f64,
+            knob(q + 1).compress(&img).unwrap().len() as f64,
+        );
+        let between = (a * b).sqrt();
+        let r = codec
+            .compress_to(&img, RateTarget::Bytes(between as u64))
+            .unwrap();
+        let off = r.stream.len() as f64 / between - 1.0;
+        assert!(r.quality == q || r.quality == q + 1, "q{q}: {}", r.quality);
+        assert!(
+            r.within,
+            "q{q}: {a} and {b} bytes, {} for {between:.0} ({off:+.3})",
+            r.stream.len()
+        );
+    }
     // Out of reach: the smallest stream, reported as not within.
     let r = codec.compress_to(&img, RateTarget::Bytes(10)).unwrap();
     assert_eq!((r.quality, r.within), (1, false));
