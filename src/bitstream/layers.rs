@@ -28,6 +28,7 @@ use std::ops::Range;
 
 use super::header::{Limits, MAGIC};
 use super::stream::AnsBitstream;
+use super::wire::{check_crc, put_varint, Cursor, CRC_LEN};
 use crate::components::ChannelTransform;
 use crate::error::{Error, Result};
 
@@ -85,50 +86,18 @@ impl Enhancement {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Reads a varint length at `*at`, checked against the bytes that remain.
-fn length(bytes: &[u8], at: &mut usize, what: &'static str) -> Result<usize> {
-    let mut v: u64 = 0;
-    for shift in (0..35).step_by(7) {
-        let b = *bytes.get(*at).ok_or(Error::Truncated {
-            what,
-            needed: *at + 1,
-            available: bytes.len(),
-        })?;
-        *at += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            let n = usize::try_from(v).map_err(|_| Error::Corrupt(format!("{what} overflows")))?;
-            let available = bytes.len() - *at;
-            if n > available {
-                return Err(Error::Truncated {
-                    what,
-                    needed: n,
-                    available,
-                });
-            }
-            return Ok(n);
-        }
-    }
-    Err(Error::Corrupt(format!(
-        "{what}: varint longer than 5 bytes"
-    )))
-}
-
 /// Where the base layer of a format 4 stream lies (its framing checked, nothing after it).
 pub(super) fn base_range(bytes: &[u8]) -> Result<Range<usize>> {
     if bytes.len() < PREFIX || bytes[..4] != MAGIC || bytes[4] != LAYERED_MAJOR {
         return Err(Error::Internal("not a layered stream".into()));
     }
-    let mut at = PREFIX;
-    let n = length(bytes, &mut at, "base layer")?;
+    let mut c = Cursor {
+        buf: bytes,
+        pos: PREFIX,
+    };
+    let n = c.varint("base layer length")? as usize;
+    let at = c.pos;
+    c.take(n, "base layer")?;
     Ok(at..at + n)
 }
 
@@ -140,81 +109,69 @@ pub(super) fn read_enhancement(
     image: (u32, u32),
     limits: &Limits,
 ) -> Result<Enhancement> {
-    let body = bytes
-        .len()
-        .checked_sub(4)
-        .filter(|&n| n >= base_end)
-        .ok_or(Error::Truncated {
+    if bytes.len() < base_end + CRC_LEN {
+        return Err(Error::Truncated {
             what: "layered stream",
-            needed: base_end + 4,
+            needed: base_end + CRC_LEN,
             available: bytes.len(),
-        })?;
-    let stored = u32::from_le_bytes([
-        bytes[body],
-        bytes[body + 1],
-        bytes[body + 2],
-        bytes[body + 3],
-    ]);
-    let computed = crc32c::crc32c(&bytes[..body]);
-    if stored != computed {
-        return Err(Error::ChecksumMismatch { stored, computed });
+        });
     }
-    let bytes = &bytes[..body];
-    let mut at = base_end;
+    let body = check_crc(bytes)?;
     if bytes[PREFIX - 1] != 1 {
         return Err(Error::Corrupt(format!(
             "{} enhancement layers; this reader knows streams with one",
             bytes[PREFIX - 1]
         )));
     }
-    let field = |at: &mut usize, what: &'static str| -> Result<u8> {
-        let b = *bytes.get(*at).ok_or(Error::Truncated {
-            what,
-            needed: *at + 1,
-            available: bytes.len(),
-        })?;
-        *at += 1;
-        Ok(b)
+    let mut c = Cursor {
+        buf: &bytes[..body],
+        pos: base_end,
     };
-    let kind = field(&mut at, "layer kind")?;
+    let kind = c.u8("layer kind")?;
     if kind != KIND_RESIDUAL {
         return Err(Error::Corrupt(format!(
             "layer kind {kind} is unknown to this reader (1: residual); decode the base alone \
              or upgrade"
         )));
     }
-    let colour = field(&mut at, "residual colour space")?;
+    let colour = c.u8("residual colour space")?;
     if colour != COLOUR_YCOCG {
         return Err(Error::Corrupt(format!(
             "residual colour space {colour} is unknown (0: YCoCg)"
         )));
     }
-    let blur = field(&mut at, "residual blur")?;
-    let n = length(bytes, &mut at, "residual layer")?;
-    if at + n != bytes.len() {
+    let blur = c.u8("residual blur")?;
+    let n = c.varint("residual layer length")? as usize;
+    let residual = c.take(n, "residual layer")?;
+    if c.pos != body {
         return Err(Error::Corrupt(format!(
             "{} bytes after the last layer",
-            bytes.len() - at - n
+            body - c.pos
         )));
     }
-    let stream = AnsBitstream::parse(bytes[at..at + n].to_vec(), limits)?;
+    let stream = AnsBitstream::parse(residual.to_vec(), limits)?;
     Enhancement::new(blur, stream, image)
 }
 
 /// The bytes of a format 4 stream: `base` (a complete stream of format 1 to 3) and `layer`.
-pub(super) fn write(base: &[u8], layer: &Enhancement) -> Vec<u8> {
+pub(super) fn write(base: &[u8], layer: &Enhancement) -> Result<Vec<u8>> {
     let residual = layer.stream.as_bytes();
-    let mut out = Vec::with_capacity(PREFIX + 10 + base.len() + 3 + residual.len());
+    let len32 = |n: usize, what: &str| {
+        u32::try_from(n).map_err(|_| {
+            Error::InvalidInput(format!("a {what} of {n} bytes exceeds a layer's 4 GiB"))
+        })
+    };
+    let mut out = Vec::with_capacity(PREFIX + 10 + base.len() + 3 + residual.len() + CRC_LEN);
     out.extend_from_slice(&MAGIC);
     out.push(LAYERED_MAJOR);
     out.push(0);
     out.push(1);
-    put_varint(&mut out, base.len() as u64);
+    put_varint(&mut out, len32(base.len(), "base layer")?);
     out.extend_from_slice(base);
     out.extend_from_slice(&[KIND_RESIDUAL, COLOUR_YCOCG, layer.blur]);
-    put_varint(&mut out, residual.len() as u64);
+    put_varint(&mut out, len32(residual.len(), "residual layer")?);
     out.extend_from_slice(residual);
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    out
+    Ok(out)
 }

@@ -82,7 +82,7 @@ impl AnsBitstream {
         let base = self.without_enhancement();
         let image = (base.header.source.width, base.header.source.height);
         let enhancement = Enhancement::new(enhancement.blur, enhancement.stream, image)?;
-        let bytes = layers::write(base.as_bytes(), &enhancement);
+        let bytes = layers::write(base.as_bytes(), &enhancement)?;
         let at = layers::base_range(&bytes)?;
         let shift = |r: Range<usize>| r.start + at.start..r.end + at.start;
         Ok(Self {

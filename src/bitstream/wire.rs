@@ -16,7 +16,8 @@ const PREFIX_LEN: usize = 14;
 /// The CRC32C at the end.
 pub(super) const CRC_LEN: usize = 4;
 
-fn put_varint(out: &mut Vec<u8>, mut v: u32) {
+/// Appends `v` as a LEB128 varint (at most 5 bytes).
+pub(super) fn put_varint(out: &mut Vec<u8>, mut v: u32) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -123,18 +124,30 @@ pub(super) fn write(header: &Header, tables: &[u8], payload: &[u8]) -> Result<Ve
     Ok(out)
 }
 
+/// Checks the CRC32C in the last [`CRC_LEN`] bytes of `bytes` (at least that long) against
+/// every byte before it; returns where it starts.
+pub(super) fn check_crc(bytes: &[u8]) -> Result<usize> {
+    let at = bytes.len() - CRC_LEN;
+    let stored = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let computed = crc32c::crc32c(&bytes[..at]);
+    if stored != computed {
+        return Err(Error::ChecksumMismatch { stored, computed });
+    }
+    Ok(at)
+}
+
 /// Format 3's input range codes: `[0, 0]` is "not recorded"; code `RANGE_CODES.len()` is
 /// followed by the two f32s.
 const RANGE_CODES: [[f32; 2]; 3] = [[0.0, 0.0], [-1.0, 1.0], [0.0, 1.0]];
 
 /// A bounds-checked little-endian reader.
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
+pub(super) struct Cursor<'a> {
+    pub(super) buf: &'a [u8],
+    pub(super) pos: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8]> {
+    pub(super) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8]> {
         let available = self.buf.len() - self.pos;
         if n > available {
             return Err(Error::Truncated {
@@ -147,7 +160,7 @@ impl<'a> Cursor<'a> {
         self.pos += n;
         Ok(s)
     }
-    fn u8(&mut self, what: &'static str) -> Result<u8> {
+    pub(super) fn u8(&mut self, what: &'static str) -> Result<u8> {
         Ok(self.take(1, what)?[0])
     }
     fn u16(&mut self, what: &'static str) -> Result<u16> {
@@ -158,7 +171,7 @@ impl<'a> Cursor<'a> {
         let b = self.take(4, what)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn varint(&mut self, what: &'static str) -> Result<u32> {
+    pub(super) fn varint(&mut self, what: &'static str) -> Result<u32> {
         let mut v: u64 = 0;
         for shift in (0..35).step_by(7) {
             let b = self.u8(what)?;
@@ -223,17 +236,7 @@ pub(super) fn read(bytes: &[u8], limits: &Limits) -> Result<(Header, Range<usize
             bytes.len() - body
         )));
     }
-    let crc_at = body - CRC_LEN;
-    let stored = u32::from_le_bytes([
-        bytes[crc_at],
-        bytes[crc_at + 1],
-        bytes[crc_at + 2],
-        bytes[crc_at + 3],
-    ]);
-    let computed = crc32c::crc32c(&bytes[..crc_at]);
-    if stored != computed {
-        return Err(Error::ChecksumMismatch { stored, computed });
-    }
+    let crc_at = check_crc(bytes)?;
     let header_bytes = &bytes[PREFIX_LEN..PREFIX_LEN + header_len];
     let (header, tables) = parse_header(header_bytes, major, minor, limits)?;
     let tables = PREFIX_LEN + tables.start..PREFIX_LEN + tables.end;
