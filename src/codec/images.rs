@@ -12,10 +12,7 @@ use crate::error::{Error, Result};
 #[cfg(feature = "gpu")]
 use crate::gpu::{GpuContext, GpuStats};
 use crate::latent::{stream, LatentCodec};
-use crate::residual::{
-    EnhancementLayer, GaussianBlur, JoinLayers, ResidualAdd, ResidualCompute, ResidualSettings,
-    PLANES,
-};
+use crate::residual::{chain as residual, JoinLayers, ResidualSettings};
 use crate::vae::{Vae, VaeDecode, VaeEncode};
 use crate::{Device, Direction, Entity, EntityShape, Footprint, Location, System, TraceRow, World};
 
@@ -259,50 +256,38 @@ impl Codec {
         (f.host, f.gpu)
     }
 
-    /// The arena bytes (host, GPU) a residual layer adds to one image of `shape`: encoding
-    /// with `residual` (`vae`'s decoder rebuilding the base, the blur, the residual and its
-    /// latent chain), or decoding one (`None`: the blur, the residual's latent chain inverse
-    /// and the sum), its prediction blurred by `blur`.
-    fn residual_footprint(
+    /// The arena bytes (host, GPU) a residual layer coded with `settings` adds to encoding one
+    /// image of `shape`: `vae`'s decoder rebuilding the base, then [`residual::encoder`].
+    fn residual_encode_footprint(
         &self,
         vae: &Arc<Vae>,
         shape: &EntityShape,
-        residual: Option<&ResidualSettings>,
-        blur: u8,
-    ) -> (usize, usize) {
+        settings: &ResidualSettings,
+    ) -> Result<(usize, usize)> {
         let [w, h] = shape.image;
-        let planes = [PLANES, h as usize, w as usize];
-        // The residual's chain: its own settings encoding; any residual's decoding.
-        let codec = match residual {
-            Some(r) => r.codec(),
-            None => ResidualSettings::new(1).and_then(|r| r.codec()),
-        };
-        let Ok(codec) = codec else {
-            return (0, 0);
-        };
-        let planes = codec.shape_of(planes);
-        let blur = Footprint::host(&[if blur > 0 { 3 * shape.pixels() } else { 0 }]);
         let device = self.device();
-        let f = if residual.is_some() {
-            Footprint::of_chain(&self.decoder(vae), shape, device, Location::Cpu)
-                .then(blur)
-                .then(ResidualCompute::new(false).footprint(&planes, device, Location::Cpu))
-                .then(Footprint::of_chain(
-                    &codec.encoder(),
-                    &planes,
-                    device,
-                    Location::Cpu,
-                ))
-        } else {
-            let decoded = blur.then(Footprint::of_chain(
-                &codec.decoder(),
-                &planes,
+        let f = Footprint::of_chain(&self.decoder(vae), shape, device, Location::Cpu).then(
+            Footprint::of_chain(
+                &residual::encoder(settings, None)?,
+                &residual::shape_of(w, h)?,
                 device,
                 Location::Cpu,
-            ));
-            decoded.then(ResidualAdd::new(false).footprint(&planes, device, decoded.output))
-        };
-        (f.host, f.gpu)
+            ),
+        );
+        Ok((f.host, f.gpu))
+    }
+
+    /// The arena bytes (host, GPU) decoding the residual layer of an image of `shape` adds, its
+    /// prediction blurred with σ code `blur` ([`residual::decoder`]).
+    fn residual_decode_footprint(&self, shape: &EntityShape, blur: u8) -> Result<(usize, usize)> {
+        let [w, h] = shape.image;
+        let f = Footprint::of_chain(
+            &residual::decoder(blur)?,
+            &residual::shape_of(w, h)?,
+            self.device(),
+            Location::Cpu,
+        );
+        Ok((f.host, f.gpu))
     }
 
     /// Refuses an image of `shape` whose coding would exceed the memory budget
@@ -438,7 +423,7 @@ impl Codec {
                 let shape = self.image_shape(img.width, img.height);
                 let mut need = self.footprint(&chain, &shape, img.data.len());
                 if let Some(r) = &layers.residual {
-                    let more = self.residual_footprint(vae, &shape, Some(r), r.blur());
+                    let more = self.residual_encode_footprint(vae, &shape, r)?;
                     need = (need.0 + more.0, need.1 + more.1);
                 }
                 self.check_memory(vae, &shape, (0, need.0), false)?;
@@ -486,19 +471,13 @@ impl Codec {
             None => pipe.outs::<AnsBitstream>()?,
             // The base stream is kept aside while the encoder decodes it as the decoder will,
             // codes what it misses, and joins the two.
-            Some(r) => {
-                let blurred = r.blur() > 0;
-                let mut pipe = pipe.select::<AnsBitstream>().chain(self.decoder(vae));
-                if blurred {
-                    pipe = pipe.to(GaussianBlur::new(r.blur())?);
-                }
-                pipe.to(ResidualCompute::new(blurred))
-                    .chain(r.codec()?.with_entropy(layers.latent.entropy()).encoder())
-                    .to(EnhancementLayer::new(r.blur())?)
-                    .use_::<AnsBitstream>()
-                    .to(JoinLayers::new(Direction::Forward))
-                    .outs::<AnsBitstream>()?
-            }
+            Some(r) => pipe
+                .select::<AnsBitstream>()
+                .chain(self.decoder(vae))
+                .chain(residual::encoder(r, layers.latent.entropy())?)
+                .use_::<AnsBitstream>()
+                .to(JoinLayers::new(Direction::Forward))
+                .outs::<AnsBitstream>()?,
         };
         Ok(streams
             .into_iter()
@@ -555,6 +534,13 @@ impl Codec {
         vae: &Arc<Vae>,
         streams: Vec<Result<AnsBitstream>>,
     ) -> Vec<Result<RgbImage>> {
+        // A codec that decodes base layers drops every enhancement here, once.
+        let streams: Vec<Result<AnsBitstream>> = if self.base_only {
+            let base = |s: Result<AnsBitstream>| s.map(AnsBitstream::without_enhancement);
+            streams.into_iter().map(base).collect()
+        } else {
+            streams
+        };
         let chain = self.decoder(vae);
         // Each stream checked once, before anything is allocated for it.
         let checked: Vec<Result<(usize, usize)>> = streams
@@ -563,8 +549,8 @@ impl Codec {
                 let s = s.as_ref().map_err(Clone::clone)?;
                 let shape = stream::shape_of(s.header());
                 let mut need = self.footprint(&chain, &shape, 0);
-                if let Some(layer) = s.enhancement().filter(|_| !self.base_only) {
-                    let more = self.residual_footprint(vae, &shape, None, layer.blur);
+                if let Some(layer) = s.enhancement() {
+                    let more = self.residual_decode_footprint(&shape, layer.blur)?;
                     need = (need.0 + more.0, need.1 + more.1);
                 }
                 self.check_memory(vae, &shape, (0, need.0), true)?;
@@ -612,11 +598,6 @@ impl Codec {
         let mut layered: std::collections::BTreeMap<u8, Vec<(usize, Entity)>> = Default::default();
         let mut entities = Vec::with_capacity(streams.len());
         for (i, s) in streams.into_iter().enumerate() {
-            let s = if self.base_only {
-                s.without_enhancement()
-            } else {
-                s
-            };
             let blur = s.enhancement().map(|l| l.blur);
             let e = world.spawn_with(s);
             if let Some(blur) = blur {
@@ -640,15 +621,9 @@ impl Codec {
             if es.is_empty() {
                 continue;
             }
-            let mut pipe = world
+            let added = world
                 .pipe_batch(&es)
-                .to(JoinLayers::new(Direction::Inverse));
-            if blur > 0 {
-                pipe = pipe.to(GaussianBlur::new(blur)?);
-            }
-            let added = pipe
-                .chain(LatentCodec::default().decoder())
-                .to(ResidualAdd::new(blur > 0))
+                .chain(residual::decoder(blur)?)
                 .outs::<ReconRgb>()?;
             for ((i, _), r) in members.into_iter().zip(added) {
                 recon[i] = r;
@@ -748,7 +723,8 @@ mod tests {
                 let shape = codec.image_shape(i.width(), i.height());
                 codec.footprint(&chain, &shape, i.as_raw().len()).0
                     + codec
-                        .residual_footprint(&codec.vae, &shape, Some(&residual), residual.blur())
+                        .residual_encode_footprint(&codec.vae, &shape, &residual)
+                        .unwrap()
                         .0
             })
             .sum();
@@ -767,9 +743,10 @@ mod tests {
             let shape = stream::shape_of(s.header());
             want += codec.footprint(&chain, &shape, 0).0;
             let blur = s.enhancement().unwrap().blur;
-            want += codec.residual_footprint(&codec.vae, &shape, None, blur).0;
+            want += codec.residual_decode_footprint(&shape, blur).unwrap().0;
             let [w, h] = shape.image;
-            passed += (4 * PLANES * (w * h) as usize).div_ceil(Arena::ALIGN) * Arena::ALIGN;
+            passed += (4 * crate::residual::PLANES * (w * h) as usize).div_ceil(Arena::ALIGN)
+                * Arena::ALIGN;
         }
         for r in codec.decompress_batch(&streams) {
             r.unwrap();

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod blur;
+pub mod chain;
 pub mod colour;
 pub mod knob;
 mod settings;
