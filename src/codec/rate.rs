@@ -105,17 +105,15 @@ impl Codec {
             code(knob, base, residual)
         };
         // The largest quality whose stream fits the target (rate rises with quality).
-        let (mut lo, mut hi) = (MIN_QUALITY, MAX_QUALITY);
+        let mut lo = MIN_QUALITY;
         let fits = size(lo)? as f64 <= want;
         if fits {
-            while lo < hi {
-                let mid = lo + (hi - lo).div_ceil(2);
-                if size(mid)? as f64 <= want {
-                    lo = mid;
-                } else {
-                    hi = mid - 1;
-                }
-            }
+            lo = bracket(
+                MIN_QUALITY,
+                MAX_QUALITY + 1,
+                |q| Ok(size(q)? as f64 <= want),
+            )?
+            .0;
         }
         // Neighbouring qualities can be more than the tolerance apart where the knob moves the
         // residual's quality by more than one: the residual qualities between them, over the
@@ -125,16 +123,9 @@ impl Codec {
             let (base, below) = knob::layers_for(lo)?;
             let above = knob::layers_for(lo + 1)?.1;
             if let (Some(b), Some(a)) = (below, above) {
-                let (mut r0, mut r1) = (b.quality(), a.quality());
-                while r1 > r0 + 1 {
-                    let mid = r0 + (r1 - r0) / 2;
-                    let s = b.with_quality(mid)?;
-                    if code(lo, base, Some(s))? as f64 <= want {
-                        r0 = mid;
-                    } else {
-                        r1 = mid;
-                    }
-                }
+                let (r0, r1) = bracket(b.quality(), a.quality(), |r| {
+                    Ok(code(lo, base, Some(b.with_quality(r)?))? as f64 <= want)
+                })?;
                 // Still between two residual qualities: the one over the target, over a
                 // cheaper base (the base's steps are finer-grained in rate there).
                 let over = b.with_quality(r1)?;
@@ -143,15 +134,9 @@ impl Codec {
                 let above = code(lo, base, Some(over))?;
                 if !near(under) && !near(above) && code(lo, MIN_QUALITY, Some(over))? as f64 <= want
                 {
-                    let (mut b0, mut b1) = (MIN_QUALITY, base);
-                    while b1 > b0 + 1 {
-                        let mid = b0 + (b1 - b0) / 2;
-                        if code(lo, mid, Some(over))? as f64 <= want {
-                            b0 = mid;
-                        } else {
-                            b1 = mid;
-                        }
-                    }
+                    bracket(MIN_QUALITY, base, |q| {
+                        Ok(code(lo, q, Some(over))? as f64 <= want)
+                    })?;
                 }
             }
         }
@@ -171,4 +156,23 @@ impl Codec {
             stream,
         })
     }
+}
+
+/// Bisects between a quality `fit` whose stream fits the target and a larger `unfit` whose
+/// stream does not (rate rising with quality between them), trying each midpoint with
+/// `fits`: the last that fits and the first that does not.
+fn bracket(
+    mut fit: u8,
+    mut unfit: u8,
+    mut fits: impl FnMut(u8) -> Result<bool>,
+) -> Result<(u8, u8)> {
+    while unfit > fit + 1 {
+        let mid = fit + (unfit - fit) / 2;
+        if fits(mid)? {
+            fit = mid;
+        } else {
+            unfit = mid;
+        }
+    }
+    Ok((fit, unfit))
 }
