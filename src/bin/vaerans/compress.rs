@@ -11,7 +11,8 @@ use vaerans::{Alpha, Error, RateTarget, RawImage, Result};
 
 use crate::cli::{codec_builder, ModelArgs};
 use crate::io::{
-    create_output_dirs, finish_file, plan, progress, summary, write_atomic, How, Pace, IMAGE_EXTS,
+    create_output_dirs, finish_file, plan, progress, report, summary, write_atomic, FileReport,
+    How, Pace, TargetReport, IMAGE_EXTS,
 };
 use crate::trace::print_trace;
 
@@ -129,24 +130,6 @@ fn load(codec: &vaerans::Codec, job: &Job, alpha: Alpha) -> Result<image::RgbIma
     Ok(img)
 }
 
-/// What `--json` prints for a file compressed to a rate target.
-#[derive(serde::Serialize)]
-struct TargetReport<'a> {
-    input: &'a Path,
-    output: &'a Path,
-    bytes: usize,
-    bpp: f64,
-    seconds: f64,
-    /// The quality the search settled on.
-    quality: u8,
-    /// The layers' own qualities.
-    base_quality: u8,
-    residual_quality: Option<u8>,
-    target_bytes: f64,
-    /// Within ±5% of the target.
-    within: bool,
-}
-
 /// Reports a file compressed to a rate target, saying so when the target was out of reach.
 fn report_target(
     bar: &indicatif::ProgressBar,
@@ -156,50 +139,47 @@ fn report_target(
     seconds: f64,
     failed: &mut usize,
 ) {
-    match reached {
-        Ok(r) => {
-            let line = TargetReport {
-                input: &job.input,
-                output: &job.output,
-                bytes: r.stream.len(),
-                bpp: r.bpp,
+    let r = match reached {
+        Ok(r) => r,
+        Err(e) => {
+            return finish_file(
+                bar,
+                json,
+                (&job.input, &job.output),
+                Err(e),
                 seconds,
+                failed,
+            )
+        }
+    };
+    report(
+        bar,
+        json,
+        &FileReport {
+            input: &job.input,
+            output: &job.output,
+            bytes: r.stream.len(),
+            bpp: r.bpp,
+            seconds,
+            target: Some(TargetReport {
                 quality: r.quality,
                 base_quality: r.base_quality,
                 residual_quality: r.residual_quality,
                 target_bytes: r.target_bytes,
                 within: r.within,
-            };
-            if json {
-                let text = serde_json::to_string(&line).unwrap_or_default();
-                bar.suspend(|| println!("{text}"));
-            } else if bar.is_hidden() {
-                println!(
-                    "{} -> {}: {} bytes, {:.4} bpp, quality {}, {:.3} s",
-                    job.input.display(),
-                    job.output.display(),
-                    line.bytes,
-                    line.bpp,
-                    line.quality,
-                    seconds
-                );
-            }
-            if !r.within {
-                bar.suspend(|| {
-                    eprintln!(
-                        "warning: {}: {} bytes is the nearest to the target's {:.0} (quality {})",
-                        job.input.display(),
-                        line.bytes,
-                        r.target_bytes,
-                        r.quality
-                    )
-                });
-            }
-        }
-        Err(e) => {
-            *failed += 1;
-            crate::io::fail(bar, &job.input, &e);
-        }
+            }),
+        },
+    );
+    if !r.within {
+        bar.suspend(|| {
+            eprintln!(
+                "warning: {}: {} bytes is the nearest to the target's {:.0} (quality {})",
+                job.input.display(),
+                r.stream.len(),
+                r.target_bytes,
+                r.quality
+            )
+        });
     }
     bar.inc(1);
 }

@@ -47,6 +47,7 @@ pub(crate) fn finish_file(
                 bytes,
                 bpp: bytes as f64 * 8.0 / pixels,
                 seconds,
+                target: None,
             },
         ),
         Err(e) => {
@@ -273,6 +274,22 @@ pub(crate) struct FileReport<'a> {
     pub(crate) bytes: usize,
     pub(crate) bpp: f64,
     pub(crate) seconds: f64,
+    /// For a file compressed to a rate target, what the search reached.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub(crate) target: Option<TargetReport>,
+}
+
+/// What compressing to a rate target reached, beside a file's report.
+#[derive(Serialize)]
+pub(crate) struct TargetReport {
+    /// The quality the search settled on.
+    pub(crate) quality: u8,
+    /// The layers' own qualities.
+    pub(crate) base_quality: u8,
+    pub(crate) residual_quality: Option<u8>,
+    pub(crate) target_bytes: f64,
+    /// Within ±5% of the target.
+    pub(crate) within: bool,
 }
 
 pub(crate) fn report(bar: &ProgressBar, json: bool, r: &FileReport<'_>) {
@@ -281,11 +298,14 @@ pub(crate) fn report(bar: &ProgressBar, json: bool, r: &FileReport<'_>) {
         bar.suspend(|| println!("{line}"));
     } else if bar.is_hidden() {
         println!(
-            "{} -> {}: {} bytes, {:.4} bpp, {:.3} s",
+            "{} -> {}: {} bytes, {:.4} bpp, {}{:.3} s",
             r.input.display(),
             r.output.display(),
             r.bytes,
             r.bpp,
+            r.target
+                .as_ref()
+                .map_or(String::new(), |t| format!("quality {}, ", t.quality)),
             r.seconds
         );
     }
