@@ -406,23 +406,24 @@ fn photo(w: u32, h: u32, seed: u32) -> image::RgbImage {
     })
 }
 
+/// A codec builder on the tiny test model (VAE on the CPU provider), its latent stages on
+/// `device` with `ctx`.
+fn tiny_codec(ctx: &GpuContext, device: Device) -> CodecBuilder {
+    let spec =
+        ModelSpec::from_path(std::path::Path::new("tests/models/tiny_encoder.onnx")).unwrap();
+    Codec::builder()
+        .model_spec(spec)
+        .execution_provider(ExecutionProvider::Cpu)
+        .device(device)
+        .gpu_context(ctx.clone())
+}
+
 #[test]
 #[cfg_attr(feature = "check_gpu", ignore = "check_gpu reads every stage back")]
 fn the_codec_on_the_gpu_makes_one_upload_and_one_readback_per_batch() {
     let ctx = ctx();
-    let spec =
-        ModelSpec::from_path(std::path::Path::new("tests/models/tiny_encoder.onnx")).unwrap();
     // The latent alone (the residual layer's chain is a second latent chain, measured below).
-    let build = |device| {
-        Codec::builder()
-            .model_spec(spec.clone())
-            .execution_provider(ExecutionProvider::Cpu)
-            .device(device)
-            .gpu_context(ctx.clone())
-            .residual(None)
-            .build()
-            .unwrap()
-    };
+    let build = |device| tiny_codec(&ctx, device).residual(None).build().unwrap();
     let (gpu, cpu) = (build(Device::Gpu), build(Device::Cpu));
     assert_eq!((gpu.device(), cpu.device()), (Device::Gpu, Device::Cpu));
     // Two sizes: two VAE groups, one latent batch.
@@ -469,18 +470,7 @@ fn the_codec_on_the_gpu_makes_one_upload_and_one_readback_per_batch() {
 #[cfg_attr(feature = "check_gpu", ignore = "check_gpu reads every stage back")]
 fn the_residual_layer_on_the_gpu_crosses_devices_and_batches_its_transfers() {
     let ctx = ctx();
-    let spec =
-        ModelSpec::from_path(std::path::Path::new("tests/models/tiny_encoder.onnx")).unwrap();
-    let build = |device| {
-        Codec::builder()
-            .model_spec(spec.clone())
-            .execution_provider(ExecutionProvider::Cpu)
-            .device(device)
-            .gpu_context(ctx.clone())
-            .quality(90)
-            .build()
-            .unwrap()
-    };
+    let build = |device| tiny_codec(&ctx, device).quality(90).build().unwrap();
     let (gpu, cpu) = (build(Device::Gpu), build(Device::Cpu));
     assert!(gpu.residual().is_some());
     let images: Vec<image::RgbImage> = (0..6).map(|i| photo(64, 48, i)).collect();
