@@ -2,6 +2,7 @@
 
 use crate::components::{ChannelTransform, QuantParams, SourceInfo};
 use crate::error::{Error, Result};
+use crate::latent::file::LatentDType;
 use crate::layout::bands;
 
 /// The four magic bytes every stream starts with.
@@ -11,8 +12,10 @@ pub const MAGIC: [u8; 4] = *b"VAER";
 /// format 3 (without tables, [`EntropyCoding::Adaptive`]) or 2 (with tables); formats 1 to 3
 /// keep decoding.
 pub const VERSION_MAJOR: u8 = 4;
-/// Minor format version written by this build.
-pub const VERSION_MINOR: u8 = 0;
+/// Newest minor format version this build reads and writes: 1 adds records after the header's
+/// tables ([`Header::latent_dtype`]). A stream without records is written as minor 0, byte for
+/// byte what earlier builds wrote; a reader skips the records of a minor newer than its own.
+pub const VERSION_MINOR: u8 = 1;
 
 /// Bounds the codec enforces before allocating for an image or a stream. The defaults accept
 /// any image up to 65535 pixels a side, refuse to allocate more than 512 MiB for one tensor
@@ -173,6 +176,10 @@ pub struct Header {
     pub zero_bands: Vec<bool>,
     /// How band parameters and coefficients are entropy-coded (follows the major version).
     pub entropy: EntropyCoding,
+    /// For a bare latent (coded from a latent file, not from an image): the element type its
+    /// file had, which decoding restores (minor version 1; `None` for image latents and for
+    /// streams written before it).
+    pub latent_dtype: Option<LatentDType>,
 }
 
 impl Header {
@@ -188,7 +195,7 @@ impl Header {
         })?;
         Ok(Self {
             version_major: EntropyCoding::Tables.format_major(),
-            version_minor: VERSION_MINOR,
+            version_minor: 0,
             source,
             channels,
             latent_h: latent[1],
@@ -197,6 +204,7 @@ impl Header {
             transform,
             zero_bands: Vec::new(),
             entropy: EntropyCoding::Tables,
+            latent_dtype: None,
         })
     }
 
@@ -205,6 +213,16 @@ impl Header {
         self.entropy = entropy;
         self.version_major = entropy.format_major();
         self
+    }
+
+    /// Whether the stream holds a bare latent, coded from a latent file rather than from an
+    /// image: its element type is recorded, or it names no decoder and its "image" is the
+    /// latent itself. Decoding it needs no model.
+    pub fn is_bare_latent(&self) -> bool {
+        self.latent_dtype.is_some()
+            || (self.source.model.decoder_hash == [0; 32]
+                && self.source.downsample == 0
+                && (self.source.width, self.source.height) == (self.latent_w, self.latent_h))
     }
 
     /// Whether band `i` (coding order over all channels) is zero.

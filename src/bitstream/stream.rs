@@ -2,11 +2,12 @@
 
 use std::ops::Range;
 
-use super::header::{Header, Limits};
+use super::header::{Header, Limits, VERSION_MINOR};
 use super::layers::{self, Enhancement, LAYERED_MAJOR};
 use super::wire::{read, write, CRC_LEN};
 use crate::core::entity::Component;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::latent::file::LatentDType;
 
 /// A complete, self-describing vaerans stream whose framing, checksum and header have been
 /// checked: made by [`AnsBitstream::parse`] (bytes from elsewhere, checked once against
@@ -119,19 +120,36 @@ impl AnsBitstream {
     /// Serialises a stream of `header` (which must hold `channels × bands` band parameters)
     /// with its entropy tables and payload.
     pub(crate) fn write(header: Header, tables: &[u8], payload: &[u8]) -> Result<Self> {
-        let bytes = write(&header, tables, payload)?;
-        // The sections lie at the end of the header, then the payload, then the checksum.
+        let (bytes, tables) = write(&header, tables, payload)?;
+        // The payload lies before the checksum.
         let payload_end = bytes.len() - CRC_LEN;
-        let payload_at = payload_end - payload.len();
-        let tables_at = payload_at - tables.len();
         Ok(Self {
             base: 0..bytes.len(),
             bytes,
             header,
-            tables: tables_at..payload_at,
-            payload: payload_at..payload_end,
+            tables,
+            payload: payload_end - payload.len()..payload_end,
             enhancement: None,
         })
+    }
+
+    /// This one-layer stream marked as a bare latent whose file held `dtype` (or unmarked,
+    /// `None`): the header records the type (minor version 1) and decoding to a latent file
+    /// restores it. Tables and payload are unchanged.
+    pub fn with_latent_dtype(self, dtype: Option<LatentDType>) -> Result<Self> {
+        if self.enhancement.is_some() {
+            return Err(Error::InvalidInput(
+                "a layered stream holds an image, not a bare latent".into(),
+            ));
+        }
+        let mut header = self.header;
+        header.latent_dtype = dtype;
+        header.version_minor = if dtype.is_some() { VERSION_MINOR } else { 0 };
+        Self::write(
+            header,
+            &self.bytes[self.tables.clone()],
+            &self.bytes[self.payload.clone()],
+        )
     }
 
     /// The checked header (the base layer's).

@@ -8,6 +8,7 @@ use super::params::{band_params_bytes, read_band_params};
 use super::{EntropyCoding, Header, Limits, MAGIC, VERSION_MAJOR, VERSION_MINOR};
 use crate::components::{BandQuant, ChannelTransform, ModelId, QuantParams, SourceInfo};
 use crate::error::{Error, Result};
+use crate::latent::file::LatentDType;
 use crate::latent::StepAllocation;
 use crate::layout::{bands, max_levels, Wavelet};
 
@@ -33,8 +34,67 @@ pub(super) fn unzigzag(v: u32) -> i32 {
     ((v >> 1) as i32) ^ -((v & 1) as i32)
 }
 
-/// Serialises a stream. `header.quant.bands` must hold `channels × bands` entries.
-pub(super) fn write(header: &Header, tables: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
+/// The record of minor version 1 that holds a bare latent's element type (one byte: 0 f32,
+/// 1 f16, 2 bf16).
+const RECORD_LATENT_DTYPE: u32 = 1;
+
+fn dtype_code(d: LatentDType) -> u8 {
+    match d {
+        LatentDType::F32 => 0,
+        LatentDType::F16 => 1,
+        LatentDType::Bf16 => 2,
+    }
+}
+
+/// The records after the tables (minor version 1): per record a varint tag, a varint length
+/// and that many bytes. Empty when the header has nothing to record, so the stream is minor 0.
+fn records(header: &Header) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(d) = header.latent_dtype {
+        put_varint(&mut out, RECORD_LATENT_DTYPE);
+        put_varint(&mut out, 1);
+        out.push(dtype_code(d));
+    }
+    out
+}
+
+/// Reads the records of a minor version 1 header (the rest of `c`): records this build does
+/// not know are skipped, as the format promises; a known one must be well formed and appear
+/// once.
+fn read_records(c: &mut Cursor<'_>) -> Result<Option<LatentDType>> {
+    let mut dtype = None;
+    while c.pos < c.buf.len() {
+        let tag = c.varint("record tag")?;
+        let len = c.varint("record length")? as usize;
+        let body = c.take(len, "record")?;
+        if tag != RECORD_LATENT_DTYPE {
+            continue;
+        }
+        if dtype.is_some() {
+            return Err(Error::Corrupt("the latent type is recorded twice".into()));
+        }
+        let d = match body {
+            [0] => LatentDType::F32,
+            [1] => LatentDType::F16,
+            [2] => LatentDType::Bf16,
+            _ => {
+                return Err(Error::Corrupt(format!(
+                    "unknown latent type record {body:?}"
+                )))
+            }
+        };
+        dtype = Some(d);
+    }
+    Ok(dtype)
+}
+
+/// Serialises a stream. `header.quant.bands` must hold `channels × bands` entries. Returns
+/// the bytes and where the tables lie in them.
+pub(super) fn write(
+    header: &Header,
+    tables: &[u8],
+    payload: &[u8],
+) -> Result<(Vec<u8>, Range<usize>)> {
     let (source, quant) = (&header.source, &header.quant);
     let name = source.model.name.as_bytes();
     if name.len() > 255 {
@@ -110,18 +170,22 @@ pub(super) fn write(header: &Header, tables: &[u8], payload: &[u8]) -> Result<Ve
         put_varint(&mut h, len32(tables.len(), "entropy tables")?);
         h.extend_from_slice(tables);
     }
+    let tables_at = PREFIX_LEN + h.len() - tables.len();
+    let records = records(header);
+    h.extend_from_slice(&records);
+    let minor = if records.is_empty() { 0 } else { VERSION_MINOR };
 
     let mut out = Vec::with_capacity(PREFIX_LEN + h.len() + payload.len() + CRC_LEN);
     out.extend_from_slice(&MAGIC);
     out.push(header.entropy.format_major());
-    out.push(VERSION_MINOR);
+    out.push(minor);
     out.extend_from_slice(&len32(h.len(), "a header")?.to_le_bytes());
     out.extend_from_slice(&len32(payload.len(), "a payload")?.to_le_bytes());
     out.extend_from_slice(&h);
     out.extend_from_slice(payload);
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    Ok(out)
+    Ok((out, tables_at..tables_at + tables.len()))
 }
 
 /// Checks the CRC32C in the last [`CRC_LEN`] bytes of `bytes` (at least that long) against
@@ -402,11 +466,14 @@ fn parse_header(
     };
     let tables_at = c.pos;
     c.take(table_len, "entropy tables")?;
-    // A minor version this build knows has nothing after the tables. (The minor is 0 today,
-    // so the comparison is an equality for now; it stays right when the minor grows.)
-    #[allow(clippy::absurd_extreme_comparisons)]
-    let known_minor = minor <= VERSION_MINOR;
-    if c.pos != buf.len() && known_minor {
+    // Minor 0 has nothing after the tables; minor 1 has records, which read to the end. A
+    // newer minor may add what this build skips.
+    let latent_dtype = if minor >= 1 {
+        read_records(&mut c)?
+    } else {
+        None
+    };
+    if c.pos != buf.len() && minor <= VERSION_MINOR {
         return Err(Error::Corrupt(format!(
             "{} unexpected bytes at the end of the header",
             buf.len() - c.pos
@@ -438,6 +505,7 @@ fn parse_header(
             transform,
             zero_bands,
             entropy,
+            latent_dtype,
         },
         tables_at..tables_at + table_len,
     ))
