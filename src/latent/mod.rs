@@ -34,9 +34,11 @@
 //! Each stage is a folder with its maths (`reference.rs`), its system (`mod.rs`) and its GPU
 //! kernel's dispatch and parity tests (`gpu.rs`, the kernel in `shaders/<stage>.wgsl`).
 
+pub mod bare;
 pub mod file;
 pub mod hadamard;
 pub mod quantize;
+pub mod shard;
 pub mod stream;
 pub mod wavelet;
 
