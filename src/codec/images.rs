@@ -203,7 +203,7 @@ impl Codec {
         Ok(world)
     }
 
-    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+    pub(super) fn world(&self) -> std::sync::MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -241,7 +241,7 @@ impl Codec {
 
     /// The arena bytes (host, GPU) one entity of `shape` takes along `chain`, its input on the
     /// host holding `input` bytes (the RGB image, or nothing for a stream).
-    fn footprint(
+    pub(super) fn footprint(
         &self,
         chain: &[Box<dyn System>],
         shape: &EntityShape,
@@ -294,7 +294,7 @@ impl Codec {
     /// ([`Limits::max_memory`]): `read` bytes to read the image file (0 once it is read),
     /// `arena` bytes of tensors along its chain (with the margin the arena is grown by), and
     /// `vae`'s working memory for it.
-    fn check_memory(
+    pub(super) fn check_memory(
         &self,
         vae: &Vae,
         shape: &EntityShape,
@@ -342,7 +342,7 @@ impl Codec {
     }
 
     /// The work of compressing a `width × height` image under this model and chain.
-    fn image_shape(&self, width: u32, height: u32) -> EntityShape {
+    pub(super) fn image_shape(&self, width: u32, height: u32) -> EntityShape {
         let (pw, ph) = self.vae.padded_size(width.max(1), height.max(1));
         let f = self.vae.downsample();
         EntityShape {
@@ -354,7 +354,7 @@ impl Codec {
 
     /// Clears the world for a new pass, growing its host arena when the pass needs more than
     /// it has (the GPU arena grows itself on demand).
-    fn prepare_world(world: &mut World, need: usize) {
+    pub(super) fn prepare_world(world: &mut World, need: usize) {
         let need = with_margin(need);
         if world.arena().capacity() < need {
             world.grow_arena(need.max(DEFAULT_ARENA_BYTES));
@@ -637,7 +637,7 @@ impl Codec {
 }
 
 /// The image a `ReconRgb` holds.
-fn rgb_image(world: &World, r: &ReconRgb) -> Result<RgbImage> {
+pub(super) fn rgb_image(world: &World, r: &ReconRgb) -> Result<RgbImage> {
     let [h, w, _] = *r.tensor.shape() else {
         return Err(Error::Internal("ReconRgb is not [H, W, 3]".into()));
     };

@@ -22,6 +22,7 @@ mod asynchronous;
 mod builder;
 mod images;
 mod input;
+mod latents;
 mod passes;
 mod pipeline;
 mod rate;

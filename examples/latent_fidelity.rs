@@ -1,0 +1,118 @@
+//! What coding a latent cache costs the images it decodes to.
+//!
+//! For every image: its latent under the model (unquantised, stored as f16 as training caches
+//! keep it), the model's image of that latent, then per quality the latent coded as a bare
+//! latent and decoded, and the model's image of that. Prints, per quality, the mean bits per
+//! latent value, latent SNR, largest absolute error, the decoded images' PSNR loss against the
+//! unquantised latent's images, and the size against f16 storage.
+//!
+//! ```sh
+//! cargo run --release --example latent_fidelity -- path/to/kodak [q1,q2,…]
+//! ```
+
+use std::path::PathBuf;
+
+use image::RgbImage;
+use vaerans::latent::bare::{Fidelity, LatentFileCodec};
+use vaerans::latent::file::{LatentArray, LatentDType};
+use vaerans::metrics::psnr_u8;
+use vaerans::prelude::*;
+use vaerans::{open_image, Alpha};
+
+fn main() -> vaerans::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(
+        args.next()
+            .ok_or_else(|| Error::InvalidInput("usage: latent_fidelity DIR [q1,q2,…]".into()))?,
+    );
+    let qualities: Vec<u8> = args
+        .next()
+        .unwrap_or_else(|| "20,40,60,70,80,85,90,95,100".into())
+        .split(',')
+        .map(|q| {
+            q.parse()
+                .map_err(|_| Error::InvalidInput(format!("quality `{q}` is not 1..=100")))
+        })
+        .collect::<vaerans::Result<_>>()?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    files.sort();
+    let model = Codec::builder().device(Device::Cpu).build()?;
+    let codecs: Vec<LatentFileCodec> = qualities
+        .iter()
+        .map(|&q| {
+            // The model's own chain: its calibrated steps (the quality is the fidelity's).
+            LatentFileCodec::new(Fidelity::Quality(q)).with_chain(model.latent().clone())
+        })
+        .collect();
+    // Per quality: bits per value, SNR, max error, PSNR loss, ratio to f16 (sums over images).
+    let mut sums = vec![[0.0f64; 5]; qualities.len()];
+    let mut ceiling = 0.0;
+    for path in &files {
+        let image = open_image(path, Alpha::Drop)?;
+        let (w, h) = image.dimensions();
+        let raw = model.latent_of(&image)?;
+        let values: Vec<f32> = raw
+            .data()
+            .iter()
+            .map(|&v| LatentDType::F16.round(v))
+            .collect();
+        let latent = LatentArray::new(values, raw.shape().to_vec(), LatentDType::F16)?;
+        let reference = psnr_of(&model, &latent, &image)?;
+        ceiling += reference;
+        let n = latent.data().len() as f64;
+        print!("{:<12} {reference:6.2} dB", file_name(path));
+        for (codec, sum) in codecs.iter().zip(&mut sums) {
+            let coded = codec.encode_array(&latent)?.remove(0);
+            let back = codec.decode(&coded.stream)?;
+            let loss = reference - psnr_of(&model, &back, &image)?;
+            let bits = coded.stream.len() as f64 * 8.0;
+            let row = [
+                bits / n,
+                coded.snr_db,
+                f64::from(coded.max_error),
+                loss,
+                n * 2.0 * 8.0 / bits,
+            ];
+            for (s, v) in sum.iter_mut().zip(row) {
+                *s += v;
+            }
+            print!(" {loss:6.3}");
+        }
+        println!("  ({w}×{h}, latent {:?})", latent.shape());
+    }
+    let k = files.len().max(1) as f64;
+    println!(
+        "\n{} images, the model's images of the f16 latents: {:.2} dB mean PSNR\n",
+        files.len(),
+        ceiling / k
+    );
+    println!("| quality | bits/value | latent SNR dB | max abs error | PSNR loss dB | × smaller than f16 |");
+    println!("|---|---|---|---|---|---|");
+    for (q, s) in qualities.iter().zip(&sums) {
+        println!(
+            "| {q} | {:.3} | {:.2} | {:.3} | {:.3} | {:.1} |",
+            s[0] / k,
+            s[1] / k,
+            s[2] / k,
+            s[3] / k,
+            s[4] / k
+        );
+    }
+    Ok(())
+}
+
+fn psnr_of(model: &Codec, latent: &LatentArray, image: &RgbImage) -> vaerans::Result<f64> {
+    let decoded = model.image_of_latent(latent, image.width(), image.height())?;
+    psnr_u8(image.as_raw(), decoded.as_raw())
+        .ok_or_else(|| Error::Internal("images of different sizes".into()))
+}
+
+fn file_name(p: &std::path::Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
