@@ -178,7 +178,7 @@ fn noise(seed: u64) -> impl FnMut() -> f32 {
 
 /// A latent-like tensor: smooth structure plus noise in about unit range, deterministic in
 /// `seed`.
-fn synthetic_latent(c: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
+pub(crate) fn synthetic_latent(c: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
     let mut noise = noise(seed);
     let mut v = Vec::with_capacity(c * h * w);
     for ch in 0..c {

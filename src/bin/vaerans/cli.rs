@@ -54,6 +54,12 @@ pub(crate) enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Latent caches: latent files (.npy, .safetensors) to streams and tar shards and back,
+    /// with no VAE; extract, verify, eval and bench.
+    Latents {
+        #[command(subcommand)]
+        command: crate::latents::LatentsCommand,
+    },
     /// Print every header field of a stream.
     Info {
         /// The stream.

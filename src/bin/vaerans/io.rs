@@ -326,7 +326,7 @@ pub(crate) fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 
 /// Files and directories expanded into files (a directory: its files with one of `exts`,
 /// non-recursive, sorted; one with none is an error), and whether any input was a directory.
-fn expand(inputs: &[PathBuf], exts: &[&str]) -> Result<(Vec<PathBuf>, bool)> {
+pub(crate) fn expand(inputs: &[PathBuf], exts: &[&str]) -> Result<(Vec<PathBuf>, bool)> {
     let mut files = Vec::new();
     let mut any_dir = false;
     for input in inputs {

@@ -9,6 +9,7 @@ mod decompress;
 mod eval;
 mod info;
 mod io;
+mod latents;
 mod models;
 mod trace;
 
@@ -167,5 +168,6 @@ fn run(command: Command) -> Result<usize> {
             ..
         } => models::models(json, placement, &provider),
         Command::Bench(args) => bench::run(args),
+        Command::Latents { command } => latents::run(command),
     }
 }
