@@ -1291,3 +1291,194 @@ fn residual_layers_from_the_command_line() {
     assert!(rows[2]["psnr"].as_f64() > rows[1]["psnr"].as_f64());
     assert!(rows[2]["bytes"].as_u64() > rows[1]["bytes"].as_u64());
 }
+
+/// `vaerans latents`: latent files of every type into shards and back, a damaged member named
+/// and the others decoded, an image's latent from its stream, and the tiny model's latents
+/// extracted from images.
+#[test]
+fn latent_caches_from_the_command_line() {
+    use vaerans::latent::file::{LatentArray, LatentDType};
+    let dir = workdir();
+    let d = dir.path();
+    std::fs::create_dir(d.join("in")).unwrap();
+    // A batch of three f16 latents, one bf16 and one f32.
+    let values = |n: usize, k: f32| -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i as f32 * 0.37 + k).sin() * 2.0 + (i % 7) as f32 * 0.1))
+            .collect()
+    };
+    let round = |v: Vec<f32>, t: LatentDType| v.into_iter().map(|x| t.round(x)).collect();
+    let arrays = [
+        ("batch.npy", vec![3, 4, 16, 24], LatentDType::F16),
+        ("one.safetensors", vec![16, 8, 8], LatentDType::Bf16),
+        ("full.npy", vec![4, 12, 20], LatentDType::F32),
+    ];
+    for (name, shape, t) in &arrays {
+        let n = shape.iter().product();
+        LatentArray::new(round(values(n, n as f32), *t), shape.clone(), *t)
+            .unwrap()
+            .write(&d.join("in").join(name))
+            .unwrap();
+    }
+    let out = run(
+        bin().args([
+            "latents",
+            "encode",
+            "in",
+            "-o",
+            "cache.tar",
+            "--shard-size",
+            "3",
+            "--max-error",
+            "0.05",
+            "--model-name",
+            "sdxl-vae",
+        ]),
+        d,
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5 latents"));
+    // Five latents, three a shard: batch_000000..2 in the first, full and one in the second.
+    let out = run(bin().args(["info", "cache-000000.tar", "--json"]), d);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let keys: Vec<&str> = lines.iter().map(|l| l["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["batch_000000", "batch_000001", "batch_000002"]);
+    assert_eq!(lines[0]["dtype"], "f16");
+    assert_eq!(lines[0]["model"], "sdxl-vae");
+    assert_eq!(lines[0]["latent"], serde_json::json!([4, 16, 24]));
+
+    let out = run(
+        bin().args([
+            "latents",
+            "decode",
+            "cache-000000.tar",
+            "cache-000001.tar",
+            "-o",
+            "out",
+        ]),
+        d,
+    );
+    assert!(out.status.success());
+    let read = |p: &str| LatentArray::read(&d.join(p), &vaerans::Limits::default()).unwrap();
+    let batch = read("in/batch.npy");
+    let first = read("out/batch_000001.npy");
+    assert_eq!(
+        (first.shape(), first.dtype()),
+        (&[4, 16, 24][..], LatentDType::F16)
+    );
+    let (max, _) = vaerans::latent::bare::measure(batch.latent(1).unwrap(), first.data());
+    assert!(max <= 0.05, "{max}");
+    // bf16 comes back as .safetensors (NumPy has no bf16), f32 as f32.
+    assert_eq!(read("out/one.safetensors").dtype(), LatentDType::Bf16);
+    assert_eq!(read("out/full.npy").dtype(), LatentDType::F32);
+
+    // One damaged member: named by key, the others still decode, the run fails.
+    let mut bytes = std::fs::read(d.join("cache-000000.tar")).unwrap();
+    let at = 512 + 600; // inside the first member's stream
+    bytes[at] ^= 0x10;
+    std::fs::write(d.join("cache-000000.tar"), &bytes).unwrap();
+    let out = run(bin().args(["latents", "verify", "cache-000000.tar"]), d);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("batch_000000") && text.contains("DAMAGED"),
+        "{text}"
+    );
+    let out = run(
+        bin().args(["latents", "decode", "cache-000000.tar", "-o", "out2"]),
+        d,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key batch_000000"));
+    assert!(d.join("out2/batch_000001.npy").is_file());
+    assert!(d.join("out2/batch_000002.npy").is_file());
+    assert!(!d.join("out2/batch_000000.npy").exists());
+
+    // Appending to a shard.
+    let out = run(
+        bin().args([
+            "latents",
+            "encode",
+            "in/full.npy",
+            "-o",
+            "cache-000001.tar",
+            "--append",
+        ]),
+        d,
+    );
+    assert!(
+        !out.status.success(),
+        "the key `full` is in the shard already"
+    );
+    std::fs::copy(d.join("in/full.npy"), d.join("in/again.npy")).unwrap();
+    let out = run(
+        bin().args([
+            "latents",
+            "encode",
+            "in/again.npy",
+            "-o",
+            "cache-000001.tar",
+            "--append",
+        ]),
+        d,
+    );
+    assert!(out.status.success());
+    let out = run(bin().args(["info", "cache-000001.tar"]), d);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 members"));
+
+    // A bare latent's stream is not an image; an image's stream gives its latent.
+    let out = run(
+        bin().args(["latents", "encode", "in/full.npy", "-o", "f"]),
+        d,
+    );
+    assert!(out.status.success());
+    let out = run(bin().args(["decompress", "f/full.vaer", "-o", "x.png"]), d);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bare latent"));
+    photo(&d.join("a.png"), 45, 30);
+    assert!(run(bin().args(["compress", "a.png", "-o", "a.vaer"]), d)
+        .status
+        .success());
+    let out = run(bin().args(["latents", "decode", "a.vaer", "-o", "lat"]), d);
+    assert!(out.status.success());
+    assert_eq!(read("lat/a.npy").dtype(), LatentDType::F32);
+    // The model's latents of images, one batch file.
+    photo(&d.join("b.png"), 45, 30);
+    let out = run(
+        bin().args([
+            "latents",
+            "extract",
+            "a.png",
+            "b.png",
+            "-o",
+            "ab.safetensors",
+            "--ep",
+            "cpu",
+        ]),
+        d,
+    );
+    assert!(out.status.success());
+    let ab = read("ab.safetensors");
+    assert_eq!(ab.count(), 2);
+    assert_eq!(ab.dtype(), LatentDType::F16);
+    // Latents the codec cannot take: errors that say why, per file.
+    LatentArray::new(vec![0.5; 4 * 4 * 4], vec![4, 4, 4], LatentDType::F32)
+        .unwrap()
+        .write(&d.join("ok.npy"))
+        .unwrap();
+    std::fs::write(
+        d.join("cut.npy"),
+        &std::fs::read(d.join("ok.npy")).unwrap()[..90],
+    )
+    .unwrap();
+    let out = run(
+        bin().args(["latents", "encode", "cut.npy", "ok.npy", "-o", "bad"]),
+        d,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cut.npy"));
+    assert!(d.join("bad/ok.vaer").is_file());
+}

@@ -298,9 +298,21 @@ fn shards_are_plain_deterministic_tar_and_take_appends() {
         assert!(w.append(key, &streams[0]).is_err(), "{key:?}");
     }
     w.append("same", &streams[0]).unwrap();
-    w.append("same", &streams[1]).unwrap();
+    let msg = w.append("same", &streams[1]).unwrap_err().to_string();
+    assert!(msg.contains("already"), "{msg}");
     w.finish().unwrap();
-    let msg = ShardReader::open(&dir.path().join("d.tar"), &Limits::default())
+    // A shard another tool wrote with a key twice is refused when read.
+    let twice = dir.path().join("twice.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&twice).unwrap());
+    for s in &streams[..2] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(s.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "same.vaer", &s[..]).unwrap();
+    }
+    b.finish().unwrap();
+    drop(b);
+    let msg = ShardReader::open(&twice, &Limits::default())
         .unwrap_err()
         .to_string();
     assert!(msg.contains("twice"), "{msg}");

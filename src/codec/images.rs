@@ -547,6 +547,9 @@ impl Codec {
             .iter()
             .map(|s| {
                 let s = s.as_ref().map_err(Clone::clone)?;
+                if s.header().is_bare_latent() {
+                    return Err(super::router::bare_latent());
+                }
                 let shape = stream::shape_of(s.header());
                 let mut need = self.footprint(&chain, &shape, 0);
                 if let Some(layer) = s.enhancement() {

@@ -153,6 +153,15 @@ impl Decoders {
     }
 }
 
+/// What decoding a bare latent's stream to an image is.
+pub(super) fn bare_latent() -> Error {
+    Error::InvalidInput(
+        "the stream holds a bare latent, not an image: decode it to a latent file \
+         (`LatentFileCodec::decode`, `vaerans latents decode`)"
+            .into(),
+    )
+}
+
 /// Decodes each stream with its model's codec (`pinned`, when given, for all): streams of one
 /// model as one batch through `decode`; one result per stream, in order.
 fn route(
@@ -165,6 +174,7 @@ fn route(
     let mut by_model: BTreeMap<String, Vec<(usize, AnsBitstream)>> = BTreeMap::new();
     for (i, s) in streams.into_iter().enumerate() {
         match s {
+            Ok(s) if s.header().is_bare_latent() => results[i] = Some(Err(bare_latent())),
             Ok(s) => {
                 let name = match pinned {
                     Some(m) => m.to_string(),

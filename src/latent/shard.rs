@@ -38,7 +38,7 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -81,7 +81,8 @@ pub fn check_key(key: &str) -> Result<()> {
 pub struct ShardWriter<W: Write> {
     builder: tar::Builder<W>,
     path: PathBuf,
-    members: usize,
+    /// Every key in the shard, so none is written twice.
+    keys: HashSet<String>,
     bytes: u64,
 }
 
@@ -89,7 +90,7 @@ impl<W: Write> std::fmt::Debug for ShardWriter<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShardWriter")
             .field("path", &self.path)
-            .field("members", &self.members)
+            .field("members", &self.keys.len())
             .field("bytes", &self.bytes)
             .finish()
     }
@@ -99,7 +100,7 @@ impl ShardWriter<File> {
     /// A new shard file at `path` (replacing any).
     pub fn create(path: &Path) -> Result<Self> {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        Ok(Self::new_at(file, path, 0, 0))
+        Ok(Self::new_at(file, path, HashSet::new(), 0))
     }
 
     /// Opens the shard at `path` to add members after its last one (its end-of-archive blocks
@@ -109,8 +110,7 @@ impl ShardWriter<File> {
             return Self::create(path);
         }
         let reader = ShardReader::open(path, limits)?;
-        let (end, members) = (reader.end, reader.members.len());
-        drop(reader);
+        let (end, keys) = (reader.end, reader.by_key.into_keys().collect());
         let mut file = File::options()
             .read(true)
             .write(true)
@@ -119,31 +119,42 @@ impl ShardWriter<File> {
         file.set_len(end).map_err(|e| Error::io(path, e))?;
         file.seek(SeekFrom::Start(end))
             .map_err(|e| Error::io(path, e))?;
-        Ok(Self::new_at(file, path, members, end))
+        Ok(Self::new_at(file, path, keys, end))
     }
 }
 
 impl<W: Write> ShardWriter<W> {
     /// A shard written to `out` (`name` is what errors call it).
     pub fn new(out: W, name: &Path) -> Self {
-        Self::new_at(out, name, 0, 0)
+        Self::new_at(out, name, HashSet::new(), 0)
     }
 
-    fn new_at(out: W, path: &Path, members: usize, bytes: u64) -> Self {
+    fn new_at(out: W, path: &Path, keys: HashSet<String>, bytes: u64) -> Self {
         let mut builder = tar::Builder::new(out);
         builder.mode(tar::HeaderMode::Deterministic);
         Self {
             builder,
             path: path.to_owned(),
-            members,
+            keys,
             bytes,
         }
     }
 
-    /// Adds `stream` as member `KEY.vaer`. The stream is not parsed here: whoever made it
-    /// checked it (readers check every member).
+    /// The shard's path (what errors call it).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Adds `stream` as member `KEY.vaer`; a key the shard holds already is an error. The
+    /// stream is not parsed here: whoever made it checked it (readers check every member).
     pub fn append(&mut self, key: &str, stream: &[u8]) -> Result<()> {
         check_key(key)?;
+        if self.keys.contains(key) {
+            return Err(Error::InvalidInput(format!(
+                "shard {} holds key {key} already",
+                self.path.display()
+            )));
+        }
         let mut header = tar::Header::new_ustar();
         header.set_size(stream.len() as u64);
         header.set_mode(0o644);
@@ -153,14 +164,14 @@ impl<W: Write> ShardWriter<W> {
         self.builder
             .append_data(&mut header, &name, stream)
             .map_err(|e| Error::io(&self.path, e))?;
-        self.members += 1;
+        self.keys.insert(key.to_owned());
         self.bytes += BLOCK + (stream.len() as u64).div_ceil(BLOCK) * BLOCK;
         Ok(())
     }
 
     /// Members written, including those a shard opened for appending had.
     pub fn members(&self) -> usize {
-        self.members
+        self.keys.len()
     }
 
     /// Bytes of the shard so far (without the end-of-archive blocks `finish` adds).

@@ -60,9 +60,9 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: crate::latents::LatentsCommand,
     },
-    /// Print every header field of a stream.
+    /// Print every header field of a stream, or list a shard's members (.tar), checking each.
     Info {
-        /// The stream.
+        /// The stream or shard.
         stream: PathBuf,
         /// One JSON object instead of text.
         #[arg(long)]

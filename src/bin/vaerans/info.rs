@@ -48,6 +48,10 @@ pub(crate) struct StreamInfo {
     latent_height: u32,
     latent_width: u32,
     model: String,
+    /// A bare latent (coded from a latent file, no image): decoding needs no model.
+    bare_latent: bool,
+    /// The element type a bare latent's file held, which decoding restores.
+    latent_dtype: Option<&'static str>,
     decoder_sha256: String,
     wavelet: String,
     levels: u8,
@@ -69,7 +73,19 @@ pub(crate) struct StreamInfo {
     bands: Vec<BandInfo>,
 }
 
-pub(crate) fn info(path: &Path, json: bool) -> Result<()> {
+/// Prints a stream's header, or a shard's members (`.tar`); returns how many members are
+/// damaged.
+pub(crate) fn info(path: &Path, json: bool) -> Result<usize> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tar"))
+    {
+        return crate::latents::list_shard(path, json);
+    }
+    stream_info(path, json).map(|()| 0)
+}
+
+fn stream_info(path: &Path, json: bool) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let stream = AnsBitstream::parse(bytes, &Limits::default())?;
     let sizes = stream.sizes();
@@ -137,6 +153,8 @@ pub(crate) fn info(path: &Path, json: bool) -> Result<()> {
         latent_height: h.latent_h,
         latent_width: h.latent_w,
         model: src.model.name.clone(),
+        bare_latent: h.is_bare_latent(),
+        latent_dtype: h.latent_dtype.map(|d| d.name()),
         decoder_sha256: src
             .model
             .decoder_hash
@@ -182,12 +200,15 @@ pub(crate) fn info(path: &Path, json: bool) -> Result<()> {
     let _ = writeln!(
         out,
         "model           {}",
-        if info.model.is_empty() {
-            "(none: bare latent)"
-        } else {
-            &info.model
+        match (info.bare_latent, info.model.is_empty()) {
+            (true, true) => "(none: bare latent)".to_string(),
+            (true, false) => format!("{} (bare latent: decoding needs no model)", info.model),
+            (false, _) => info.model.clone(),
         }
     );
+    if let Some(t) = info.latent_dtype {
+        let _ = writeln!(out, "stored as       {t} (restored on decoding)");
+    }
     let _ = writeln!(out, "decoder sha256  {}", info.decoder_sha256);
     let _ = writeln!(
         out,

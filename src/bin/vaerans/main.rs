@@ -151,7 +151,7 @@ fn run(command: Command) -> Result<usize> {
             };
             eval::eval(&inputs, &quality, &baselines, Some(&out), &model)
         }
-        Command::Info { stream, json } => info::info(&stream, json).map(|()| 0),
+        Command::Info { stream, json } => info::info(&stream, json),
         Command::Models {
             calibrate: Some(model),
             images,
