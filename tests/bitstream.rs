@@ -30,6 +30,9 @@ const GOLDEN_ALLOCATED: &[u8] = include_bytes!("data/golden_v2_allocated.vaer");
 
 /// Format 4: [`GOLDEN_V3`] as the base layer, with a residual layer after it.
 const GOLDEN_V4: &[u8] = include_bytes!("data/golden_v4_layered.vaer");
+/// A bare latent from an f16 cache, format 2.1 and 3.1 (the element type recorded).
+const GOLDEN_V2_1: &[u8] = include_bytes!("data/golden_v2_1_latent_f16.vaer");
+const GOLDEN_V3_1: &[u8] = include_bytes!("data/golden_v3_1_latent_f16.vaer");
 
 /// The same latents as written by the encoder before its quantiser had a dead zone (every
 /// coefficient rounded): format 2 and its format 3 twin, plain and allocated. They must keep
@@ -111,6 +114,31 @@ fn golden_layered_encode() -> Vec<u8> {
     let planes = encode_with(&golden_planes(), [4, 8, 6], &codec);
     let layer = Enhancement::new(8, AnsBitstream::parse(planes, &limits).unwrap(), (6, 8)).unwrap();
     base.with_enhancement(layer).unwrap().into_bytes()
+}
+
+/// The golden latent as a bare latent from an f16 cache, named after its model, in both
+/// entropy codings (formats 2.1 and 3.1: the type is a record after the tables).
+fn golden_typed_encode(entropy: EntropyCoding) -> Vec<u8> {
+    use vaerans::latent::bare::{Fidelity, LatentFileCodec};
+    use vaerans::latent::file::LatentDType;
+    let latent: Vec<f32> = golden_latent()
+        .iter()
+        .map(|&v| LatentDType::F16.round(v))
+        .collect();
+    let chain = LatentCodec::new(60)
+        .unwrap()
+        .with_wavelet(Wavelet::Cdf53, 2)
+        .unwrap()
+        .with_entropy(Some(entropy));
+    let codec = LatentFileCodec::new(Fidelity::Quality(60))
+        .with_chain(chain)
+        .with_model(Some("sdxl-vae"))
+        .unwrap();
+    codec
+        .encode(&latent, [4, 8, 6], LatentDType::F16)
+        .unwrap()
+        .stream
+        .into_bytes()
 }
 
 fn check_pinned(made: &[u8], golden: &[u8], file: &str) {
@@ -208,6 +236,41 @@ fn format_3_streams_are_pinned_smaller_and_decode_to_what_format_2_does() {
                 &g.quant.allocation
             )
         );
+    }
+}
+
+/// Minor version 1: a bare latent's element type in a record after the tables, pinned in both
+/// entropy codings; the same stream without the record is byte for byte a minor 0 stream,
+/// which is what readers before the record skipped to.
+#[test]
+fn typed_bare_latent_streams_are_pinned() {
+    use vaerans::latent::file::LatentDType;
+    let limits = Limits::default();
+    for (entropy, golden, file) in [
+        (EntropyCoding::Tables, GOLDEN_V2_1, "golden_v2_1_latent_f16.vaer"),
+        (EntropyCoding::Adaptive, GOLDEN_V3_1, "golden_v3_1_latent_f16.vaer"),
+    ] {
+        check_pinned(&golden_typed_encode(entropy), golden, file);
+        assert_eq!((golden[4], golden[5]), (entropy.format_major(), 1));
+        let s = AnsBitstream::parse(golden.to_vec(), &limits).unwrap();
+        let h = s.header();
+        assert_eq!(h.latent_dtype, Some(LatentDType::F16));
+        assert_eq!(h.source.model.name, "sdxl-vae");
+        assert!(h.is_bare_latent());
+        let plain = s.clone().with_latent_dtype(None).unwrap();
+        assert_eq!(plain.as_bytes()[5], 0);
+        assert_eq!(plain.len() + 3, golden.len());
+        // Every truncation and bit flip is an error.
+        for n in 0..golden.len() {
+            assert!(AnsBitstream::parse(golden[..n].to_vec(), &limits).is_err());
+        }
+        for at in 0..golden.len() {
+            for bit in 0..8 {
+                let mut bad = golden.to_vec();
+                bad[at] ^= 1 << bit;
+                assert!(AnsBitstream::parse(bad, &limits).is_err(), "flip {at}.{bit}");
+            }
+        }
     }
 }
 

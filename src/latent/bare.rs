@@ -19,9 +19,11 @@
 //! let codec = LatentFileCodec::new(Fidelity::MaxError(0.05)).with_model(Some("sdxl-vae"))?;
 //! let coded = codec.encode_array(&latent)?;
 //! assert!(coded[0].max_error <= 0.05);
-//! let streams: Vec<_> = coded.into_iter().map(|c| c.stream).collect();
-//! let back = codec.decode_all(&streams)?;
+//! let back = codec.decode(&coded[0].stream)?;
 //! assert_eq!((back.shape(), back.dtype()), (latent.shape(), LatentDType::F16));
+//! // Streams of one shape decode into one [N, C, h, w] array.
+//! let streams: Vec<_> = coded.into_iter().map(|c| c.stream).collect();
+//! assert_eq!(codec.decode_all(&streams)?.shape(), &[1, 4, 16, 16]);
 //! # Ok::<(), vaerans::Error>(())
 //! ```
 
