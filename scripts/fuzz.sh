@@ -4,7 +4,8 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      # default: 60 s each, every target
 #
 # Targets (fuzz/fuzz_targets): stream (parsing), latent_decode (the whole latent decode),
-# image_input (image files as the CLI reads them), config (vaerans.toml). Each keeps its
+# image_input (image files as the CLI reads them), latent_file (.npy and .safetensors latent
+# caches), config (vaerans.toml). Each keeps its
 # corpus in $VAERANS_FUZZ_DIR/<target> (default /var/tmp/vaerans-fuzz), so runs resume where
 # the last one stopped; crashes land in fuzz/artifacts/<target>. Installs cargo-fuzz if it
 # is missing, and uses a nightly toolchain when there is one (else stable with
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(stream latent_decode image_input config)
+[ ${#targets[@]} -gt 0 ] || targets=(stream latent_decode image_input latent_file config)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "installing cargo-fuzz" >&2

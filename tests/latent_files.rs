@@ -167,6 +167,24 @@ fn hostile_files_are_errors_that_allocate_nothing_large() {
         msg.contains("500000") && msg.contains("holds 64 bytes"),
         "{msg}"
     );
+    // A header of nested brackets (which took the header parser seconds: found by fuzzing)
+    // and one longer than NumPy reads.
+    let nested = format!("{}'shape': (4, 1, 1)", "{".repeat(200));
+    let msg = LatentArray::from_bytes(&npy_file(&nested, &[0u8; 16]), LatentFormat::Npy, &limits)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("plain array"), "{msg}");
+    let long = format!(
+        "{{'descr': '<f4', 'shape': (4, 1, 1), 'x': '{}'}}",
+        "a".repeat(20_000)
+    );
+    let mut v2 = b"\x93NUMPY\x02\x00".to_vec();
+    v2.extend_from_slice(&(long.len() as u32).to_le_bytes());
+    v2.extend_from_slice(long.as_bytes());
+    let msg = LatentArray::from_bytes(&v2, LatentFormat::Npy, &limits)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("at most 10000"), "{msg}");
     let npy = array(&[4, 2, 2], LatentDType::F32)
         .to_bytes(LatentFormat::Npy)
         .unwrap();

@@ -381,6 +381,7 @@ pub const TENSOR_NAME: &str = "latent";
 /// C order, `<f4` or `<f2`; big-endian data is refused rather than swapped).
 fn npy_parts(bytes: &[u8]) -> Result<(Vec<usize>, LatentDType, &[u8])> {
     let bad = |m: String| Error::InvalidInput(format!(".npy: {m}"));
+    check_npy_header(bytes).map_err(bad)?;
     let header = npyz::NpyFile::new(bytes).map_err(|e| bad(e.to_string()))?;
     if header.order() != npyz::Order::C {
         return Err(bad(
@@ -405,6 +406,48 @@ fn npy_parts(bytes: &[u8]) -> Result<(Vec<usize>, LatentDType, &[u8])> {
         .collect::<Result<Vec<usize>>>()?;
     let data = header.into_inner();
     Ok((shape, dtype, data))
+}
+
+/// Longest `.npy` header read: NumPy's own default limit (`max_header_size`).
+const NPY_MAX_HEADER: usize = 10_000;
+
+/// Checks a `.npy` header is what a plain array's is before `npyz` parses it: at most
+/// [`NPY_MAX_HEADER`] bytes of ASCII with a few brackets (the dictionary and the shape
+/// tuple). A header of nested brackets took the parser seconds per hundred bytes (found by
+/// fuzzing); NumPy writes none.
+fn check_npy_header(bytes: &[u8]) -> std::result::Result<(), String> {
+    let (Some(b"\x93NUMPY"), Some(&major)) = (bytes.get(..6), bytes.get(6)) else {
+        return Err("not a .npy file (no \\x93NUMPY magic)".into());
+    };
+    let (len, at) = match major {
+        1 => (
+            bytes
+                .get(8..10)
+                .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]]))),
+            10,
+        ),
+        2 | 3 => (
+            bytes
+                .get(8..12)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize),
+            12,
+        ),
+        v => return Err(format!("format version {v} (NumPy writes 1 to 3)")),
+    };
+    let len = len.ok_or("the file ends in its header")?;
+    if len > NPY_MAX_HEADER {
+        return Err(format!(
+            "a header of {len} bytes (NumPy reads at most {NPY_MAX_HEADER})"
+        ));
+    }
+    let text = bytes
+        .get(at..at + len)
+        .ok_or("the file ends in its header")?;
+    let brackets = text.iter().filter(|b| b"{[(".contains(b)).count();
+    if !text.is_ascii() || brackets > 4 {
+        return Err("the header is not a plain array's (ASCII, a dictionary and a shape)".into());
+    }
+    Ok(())
 }
 
 /// A `.npy` file (version 1.0) of `raw` little-endian data.
