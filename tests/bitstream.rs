@@ -247,8 +247,16 @@ fn typed_bare_latent_streams_are_pinned() {
     use vaerans::latent::file::LatentDType;
     let limits = Limits::default();
     for (entropy, golden, file) in [
-        (EntropyCoding::Tables, GOLDEN_V2_1, "golden_v2_1_latent_f16.vaer"),
-        (EntropyCoding::Adaptive, GOLDEN_V3_1, "golden_v3_1_latent_f16.vaer"),
+        (
+            EntropyCoding::Tables,
+            GOLDEN_V2_1,
+            "golden_v2_1_latent_f16.vaer",
+        ),
+        (
+            EntropyCoding::Adaptive,
+            GOLDEN_V3_1,
+            "golden_v3_1_latent_f16.vaer",
+        ),
     ] {
         check_pinned(&golden_typed_encode(entropy), golden, file);
         assert_eq!((golden[4], golden[5]), (entropy.format_major(), 1));
@@ -268,7 +276,10 @@ fn typed_bare_latent_streams_are_pinned() {
             for bit in 0..8 {
                 let mut bad = golden.to_vec();
                 bad[at] ^= 1 << bit;
-                assert!(AnsBitstream::parse(bad, &limits).is_err(), "flip {at}.{bit}");
+                assert!(
+                    AnsBitstream::parse(bad, &limits).is_err(),
+                    "flip {at}.{bit}"
+                );
             }
         }
     }

@@ -1,12 +1,13 @@
-//! The vaerans container, format version 3.0 (formats 2.0 and 1.0 keep decoding; this build
-//! writes 2.0 for streams coded with tables), and format 4.0, a base stream of format 2 or 3
+//! The vaerans container, format version 3.1 (formats 2.x and 1.0 keep decoding; this build
+//! writes 2.x for streams coded with tables, and minor 0 for a stream with nothing to record
+//! after its tables), and format 4.0, a base stream of format 2 or 3
 //! with an enhancement layer after it ([`layers`]). All integers little-endian.
 //!
 //! ```text
 //! offset  size  field
 //! 0       4     magic "VAER"
 //! 4       1     major version (3; 1 and 2 are still read): a reader rejects a newer major
-//! 5       1     minor version (0): additions a reader of the same major may ignore
+//! 5       1     minor version (0 or 1): additions a reader of the same major may ignore
 //! 6       4     header length H
 //! 10      4     payload length P
 //! 14      H     header:
@@ -35,6 +36,9 @@
 //!                 per channel, per band: u8 step code, varint zigzag center
 //!               formats 1 and 2:
 //!                 varint table length T, T bytes of entropy tables (one per coded band)
+//!               minor 1, to the end of the header: records, each a varint tag, a varint
+//!                 length L and L bytes; tag 1: a bare latent's element type (u8: 0 f32,
+//!                 1 f16, 2 bf16). A reader skips tags it does not know
 //! 14+H    P     payload: formats 1 and 2 interleaved rANS (16-bit words) with the tables'
 //!               static models; format 3 context-adaptive binary rANS over every coded band's
 //!               coefficients (zero?, sign, magnitude), each band's centre derived from them

@@ -77,6 +77,12 @@ pub(crate) enum LatentsCommand {
         #[arg(short, long, value_delimiter = ',',
               default_values_t = [40u8, 60, 70, 80, 90, 100])]
         quality: Vec<u8>,
+        /// The model that made the latents (its calibrated steps when it is the embedded one).
+        #[arg(long, value_name = "NAME")]
+        model_name: Option<String>,
+        /// Entropy coding: tables, adaptive or auto.
+        #[arg(long, default_value = "tables", value_parser = parse_entropy)]
+        entropy: Entropy,
     },
     /// The model's latents of images (no quantisation), for a latent cache: one
     /// [N,C,h,w] file when OUTPUT ends in .npy or .safetensors (images of one size), else a
@@ -175,7 +181,15 @@ pub(crate) fn run(command: LatentsCommand) -> Result<usize> {
             decode(&inputs, &output, format)
         }
         LatentsCommand::Verify { shards } => verify(&shards),
-        LatentsCommand::Eval { inputs, quality } => eval(&inputs, &quality),
+        LatentsCommand::Eval {
+            inputs,
+            quality,
+            model_name,
+            entropy,
+        } => {
+            let chain = chain_for(model_name.as_deref())?.with_entropy(entropy.0);
+            eval(&inputs, &quality, &chain)
+        }
         LatentsCommand::Extract {
             inputs,
             output,
@@ -589,7 +603,7 @@ pub(crate) fn list_shard(path: &Path, json: bool) -> Result<usize> {
     Ok(failed)
 }
 
-fn eval(inputs: &[PathBuf], qualities: &[u8]) -> Result<usize> {
+fn eval(inputs: &[PathBuf], qualities: &[u8], chain: &LatentCodec) -> Result<usize> {
     let (files, _) = io::expand(inputs, LATENT_EXTS)?;
     let limits = Limits::default();
     let mut items = Vec::new();
@@ -612,7 +626,7 @@ fn eval(inputs: &[PathBuf], qualities: &[u8]) -> Result<usize> {
     // Per-channel uint8: each channel's min and scale as two f32s, then a byte a value.
     let u8_bytes = values + channels * 8;
     for &q in qualities {
-        let codec = LatentFileCodec::new(Fidelity::Quality(q));
+        let codec = LatentFileCodec::new(Fidelity::Quality(q)).with_chain(chain.clone());
         let coded: Vec<Result<Coded>> = items
             .par_iter()
             .map_init(
