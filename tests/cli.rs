@@ -1304,7 +1304,7 @@ fn latent_caches_from_the_command_line() {
     // A batch of three f16 latents, one bf16 and one f32.
     let values = |n: usize, k: f32| -> Vec<f32> {
         (0..n)
-            .map(|i| ((i as f32 * 0.37 + k).sin() * 2.0 + (i % 7) as f32 * 0.1))
+            .map(|i| (i as f32 * 0.37 + k).sin() * 2.0 + (i % 7) as f32 * 0.1)
             .collect()
     };
     let round = |v: Vec<f32>, t: LatentDType| v.into_iter().map(|x| t.round(x)).collect();
@@ -1445,6 +1445,12 @@ fn latent_caches_from_the_command_line() {
     let out = run(bin().args(["latents", "decode", "a.vaer", "-o", "lat"]), d);
     assert!(out.status.success());
     assert_eq!(read("lat/a.npy").dtype(), LatentDType::F32);
+    let out = run(
+        bin().args(["decompress", "a.vaer", "--latent", "-o", "lat2"]),
+        d,
+    );
+    assert!(out.status.success());
+    assert_eq!(read("lat2/a.npy"), read("lat/a.npy"));
     // The model's latents of images, one batch file.
     photo(&d.join("b.png"), 45, 30);
     let out = run(

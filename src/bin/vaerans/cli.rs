@@ -51,6 +51,10 @@ pub(crate) enum Command {
         /// Output file (one input file) or directory (created if missing).
         #[arg(short, long)]
         output: PathBuf,
+        /// Decode each stream's latent (no VAE) into OUTPUT/NAME.npy instead of an image, as
+        /// `vaerans latents decode` does.
+        #[arg(long)]
+        latent: bool,
         #[command(flatten)]
         model: ModelArgs,
     },

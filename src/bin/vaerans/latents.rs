@@ -19,6 +19,9 @@ use crate::io;
 pub(crate) const DEFAULT_LATENT_QUALITY: u8 = 80;
 
 const LATENT_EXTS: &[&str] = &["npy", "safetensors"];
+
+/// Latent files `encode` reads before coding their latents in parallel.
+const ENCODE_WINDOW: usize = 64;
 const SHARD_EXT: &str = "tar";
 
 #[derive(Subcommand)]
@@ -383,25 +386,27 @@ fn encode(
     let (mut values, mut bytes, mut n) = (0usize, 0usize, 0usize);
     let mut seen = std::collections::HashSet::new();
     let mut shards: Vec<PathBuf> = Vec::new();
-    for file in &files {
-        let items = match items_of(file, codec.limits()) {
-            Ok(items) => items,
-            Err(e) => {
-                io::fail(&bar, file, &e);
-                failed += 1;
-                bar.inc(1);
-                continue;
+    // Files a window at a time: their latents coded in parallel (a codec per thread), then
+    // written in order, so a folder of one-latent files keeps every core busy too.
+    for window in files.chunks(ENCODE_WINDOW) {
+        let mut items: Vec<(&PathBuf, Item)> = Vec::new();
+        for file in window {
+            match items_of(file, codec.limits()) {
+                Ok(its) => items.extend(its.into_iter().map(|it| (file, it))),
+                Err(e) => {
+                    io::fail(&bar, file, &e);
+                    failed += 1;
+                }
             }
-        };
-        // Coded in parallel (a codec per thread), written in order.
+        }
         let coded: Vec<Result<Coded>> = items
             .par_iter()
             .map_init(
                 || codec.clone(),
-                |c, it| c.encode(&it.values, it.shape, it.dtype),
+                |c, (_, it)| c.encode(&it.values, it.shape, it.dtype),
             )
             .collect();
-        for (item, result) in items.iter().zip(coded) {
+        for ((file, item), result) in items.iter().zip(coded) {
             let written = result.and_then(|c| {
                 if !seen.insert(item.key.clone()) {
                     return Err(Error::InvalidInput(format!(
@@ -435,7 +440,7 @@ fn encode(
                 }
             }
         }
-        bar.inc(1);
+        bar.inc(window.len() as u64);
     }
     sink.finish()?;
     bar.finish_and_clear();
@@ -481,7 +486,11 @@ fn for_each_stream(
     Ok(())
 }
 
-fn decode(inputs: &[PathBuf], output: &Path, format: Option<LatentFormat>) -> Result<usize> {
+pub(crate) fn decode(
+    inputs: &[PathBuf],
+    output: &Path,
+    format: Option<LatentFormat>,
+) -> Result<usize> {
     std::fs::create_dir_all(output).map_err(|e| Error::io(output, e))?;
     let codec = LatentFileCodec::new(Fidelity::Quality(DEFAULT_LATENT_QUALITY));
     let (mut ok, mut failed) = (0usize, 0usize);

@@ -134,7 +134,14 @@ fn run(command: Command) -> Result<usize> {
         Command::Decompress {
             inputs,
             output,
+            latent: true,
+            ..
+        } => latents::decode(&inputs, &output, None),
+        Command::Decompress {
+            inputs,
+            output,
             model,
+            ..
         } => decompress::decompress(&inputs, &output, &model),
         Command::Eval {
             inputs,
