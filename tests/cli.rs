@@ -1438,6 +1438,18 @@ fn latent_caches_from_the_command_line() {
     let out = run(bin().args(["decompress", "f/full.vaer", "-o", "x.png"]), d);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bare latent"));
+    // Two inputs with a key in common: the second is refused, not written over the first.
+    let out = run(
+        bin().args(["latents", "decode", "cache-000001.tar", "f", "-o", "both"]),
+        d,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("key full") && err.contains("another input"),
+        "{err}"
+    );
+    assert!(d.join("both/again.npy").is_file());
     photo(&d.join("a.png"), 45, 30);
     assert!(run(bin().args(["compress", "a.png", "-o", "a.vaer"]), d)
         .status

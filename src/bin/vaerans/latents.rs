@@ -462,29 +462,46 @@ fn encode(
     Ok(failed)
 }
 
-/// Streams to decode: `(key, bytes or why not, where from)`.
-fn for_each_stream(
+/// One stream to decode: its key, its bytes (or why they could not be read), where from.
+type Member = (String, Result<Vec<u8>>, PathBuf);
+
+/// Streams to decode, [`DECODE_WINDOW`] at a time, in order: every member of each shard and
+/// every `.vaer` file.
+fn for_each_window(
     inputs: &[PathBuf],
     limits: &Limits,
-    mut each: impl FnMut(&str, Result<Vec<u8>>, &Path),
+    mut each: impl FnMut(Vec<Member>),
 ) -> Result<()> {
     let (files, _) = io::expand(inputs, &["vaer", SHARD_EXT])?;
+    let mut window = Vec::new();
+    let mut push = |m: Member, window: &mut Vec<Member>| {
+        window.push(m);
+        if window.len() == DECODE_WINDOW {
+            each(std::mem::take(window));
+        }
+    };
     for file in files {
         if is_shard(&file) {
             let mut shard = ShardReader::open(&file, limits)?;
             let keys: Vec<String> = shard.keys().map(str::to_owned).collect();
             for key in keys {
                 let bytes = shard.read(&key);
-                each(&key, bytes, &file);
+                push((key, bytes, file.clone()), &mut window);
             }
         } else {
             let key = key_of(&file.file_stem().unwrap_or_default().to_string_lossy());
             let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e));
-            each(&key, bytes, &file);
+            push((key, bytes, file), &mut window);
         }
+    }
+    if !window.is_empty() {
+        each(window);
     }
     Ok(())
 }
+
+/// Streams `decode` reads before decoding them in parallel.
+const DECODE_WINDOW: usize = 256;
 
 pub(crate) fn decode(
     inputs: &[PathBuf],
@@ -494,35 +511,63 @@ pub(crate) fn decode(
     std::fs::create_dir_all(output).map_err(|e| Error::io(output, e))?;
     let codec = LatentFileCodec::new(Fidelity::Quality(DEFAULT_LATENT_QUALITY));
     let (mut ok, mut failed) = (0usize, 0usize);
+    let mut seen = std::collections::HashSet::new();
     let start = Instant::now();
-    for_each_stream(inputs, codec.limits(), |key, bytes, from| {
-        let result = bytes
-            .and_then(|b| codec.parse(b))
-            .and_then(|s| codec.decode(&s))
-            .and_then(|latent| {
-                let format = format.unwrap_or(if latent.dtype() == LatentDType::Bf16 {
-                    LatentFormat::Safetensors
-                } else {
-                    LatentFormat::Npy
-                });
-                let path = output.join(format!("{key}.{}", format.extension()));
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let write = |codec: &mut LatentFileCodec, key: &str, bytes: Result<Vec<u8>>| -> Result<()> {
+        let latent = codec.decode(&codec.parse(bytes?)?)?;
+        let format = format.unwrap_or(if latent.dtype() == LatentDType::Bf16 {
+            LatentFormat::Safetensors
+        } else {
+            LatentFormat::Npy
+        });
+        let path = output.join(format!("{key}.{}", format.extension()));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        io::write_atomic(&path, |tmp| {
+            let bytes = latent.to_bytes(format)?;
+            std::fs::write(tmp, bytes).map_err(|e| Error::io(tmp, e))
+        })
+    };
+    for_each_window(inputs, codec.limits(), |window| {
+        // A key met before would overwrite its file: refused, never lost.
+        let members: Vec<(Member, bool)> = window
+            .into_iter()
+            .map(|m| {
+                let fresh = seen.insert(m.0.clone());
+                (m, fresh)
+            })
+            .collect();
+        // Decoded and written in parallel; reported in order.
+        let results: Vec<std::result::Result<(), (String, PathBuf, Error)>> = members
+            .into_par_iter()
+            .map_init(
+                || codec.clone(),
+                |c, ((key, bytes, from), fresh)| {
+                    let r = if fresh {
+                        write(c, &key, bytes)
+                    } else {
+                        Err(Error::InvalidInput(
+                            "a stream of this key was decoded from another input already; \
+                             decode the inputs into separate folders"
+                                .into(),
+                        ))
+                    };
+                    r.map_err(|e| (key, from, e))
+                },
+            )
+            .collect();
+        for r in results {
+            match r {
+                Ok(()) => ok += 1,
+                Err((key, from, e)) => {
+                    eprintln!(
+                        "error: {}, key {key}: {}",
+                        from.display(),
+                        crate::describe(&e)
+                    );
+                    failed += 1;
                 }
-                io::write_atomic(&path, |tmp| {
-                    let bytes = latent.to_bytes(format)?;
-                    std::fs::write(tmp, bytes).map_err(|e| Error::io(tmp, e))
-                })
-            });
-        match result {
-            Ok(()) => ok += 1,
-            Err(e) => {
-                eprintln!(
-                    "error: {}, key {key}: {}",
-                    from.display(),
-                    crate::describe(&e)
-                );
-                failed += 1;
             }
         }
     })?;
@@ -744,6 +789,17 @@ fn extract(
                         file.display(),
                         latent.latent_shape(),
                         shape.unwrap_or_default()
+                    )));
+                }
+                // One file is built in memory: bounded like any array the library allocates.
+                let limit = vaerans::Limits::default().max_alloc;
+                if ((all.len() + latent.data().len()) as u64) * 4 > limit {
+                    return Err(Error::LimitExceeded(format!(
+                        "the latents of {} images exceed {} MiB in one file; write them to a \
+                         folder (an output without .npy/.safetensors) and shard them with \
+                         `latents encode`",
+                        files.len(),
+                        limit >> 20
                     )));
                 }
                 all.extend_from_slice(latent.data());
