@@ -43,6 +43,10 @@ pub(crate) enum LatentsCommand {
         /// Start a new shard every N latents: NAME-000000.tar, NAME-000001.tar, …
         #[arg(long, value_name = "N", conflicts_with = "append")]
         shard_size: Option<usize>,
+        /// Start a new shard before one would pass this many MiB (each holds at least one
+        /// latent); with --shard-size, whichever comes first.
+        #[arg(long, value_name = "MIB", conflicts_with = "append")]
+        shard_mib: Option<u64>,
         /// Add to the shard NAME.tar instead of replacing it.
         #[arg(long)]
         append: bool,
@@ -164,6 +168,7 @@ pub(crate) fn run(command: LatentsCommand) -> Result<usize> {
             fidelity,
             model_name,
             shard_size,
+            shard_mib,
             append,
             entropy,
         } => {
@@ -171,7 +176,11 @@ pub(crate) fn run(command: LatentsCommand) -> Result<usize> {
             let codec = LatentFileCodec::new(fidelity.fidelity())
                 .with_chain(chain)
                 .with_model(model_name.as_deref())?;
-            encode(&inputs, &output, &codec, shard_size, append)
+            let split = Split {
+                members: shard_size,
+                bytes: shard_mib.map(|m| m.saturating_mul(1 << 20)),
+            };
+            encode(&inputs, &output, &codec, split, append)
         }
         LatentsCommand::Decode {
             inputs,
@@ -273,13 +282,36 @@ fn items_of(path: &Path, limits: &Limits) -> Result<Vec<Item>> {
         .collect())
 }
 
+/// When a run of shards starts its next shard: after so many members, or before so many
+/// bytes (neither: one shard).
+#[derive(Clone, Copy)]
+struct Split {
+    members: Option<usize>,
+    bytes: Option<u64>,
+}
+
+impl Split {
+    fn is_none(self) -> bool {
+        self.members.is_none() && self.bytes.is_none()
+    }
+
+    /// Whether `w` is full before a member of `len` bytes.
+    fn full(self, w: &ShardWriter<std::fs::File>, len: usize) -> bool {
+        let by_count = self.members.is_some_and(|n| w.members() >= n);
+        // A member's header and padding, and the end-of-archive blocks.
+        let after = w.bytes() + 512 + (len as u64).div_ceil(512) * 512 + 1024;
+        let by_size = self.bytes.is_some_and(|b| w.members() > 0 && after > b);
+        by_count || by_size
+    }
+}
+
 /// Where encoded streams go: a folder of files or a run of shards.
 enum Sink {
     Folder(PathBuf),
     Shards {
         writer: Option<ShardWriter<std::fs::File>>,
         name: PathBuf,
-        size: Option<usize>,
+        split: Split,
         next: usize,
     },
 }
@@ -301,16 +333,16 @@ impl Sink {
             Sink::Shards {
                 writer,
                 name,
-                size,
+                split,
                 next,
             } => {
-                if let (Some(w), Some(n)) = (writer.as_ref(), *size) {
-                    if w.members() >= n {
+                if let Some(w) = writer.as_ref() {
+                    if split.full(w, stream.len()) {
                         writer.take().expect("checked").finish()?;
                     }
                 }
                 if writer.is_none() {
-                    let path = shard_name(name, *size, *next);
+                    let path = shard_name(name, *split, *next);
                     *next += 1;
                     *writer = Some(ShardWriter::create(&path)?);
                 }
@@ -332,9 +364,9 @@ impl Sink {
     }
 }
 
-/// The `i`-th shard of `name` (`NAME.tar` → `NAME-00000i.tar` when shards have a size).
-fn shard_name(name: &Path, size: Option<usize>, i: usize) -> PathBuf {
-    if size.is_none() {
+/// The `i`-th shard of `name` (`NAME.tar` → `NAME-00000i.tar` when shards are split).
+fn shard_name(name: &Path, split: Split, i: usize) -> PathBuf {
+    if split.is_none() {
         return name.to_owned();
     }
     let stem = name.file_stem().unwrap_or_default().to_string_lossy();
@@ -350,13 +382,13 @@ fn encode(
     inputs: &[PathBuf],
     output: &Path,
     codec: &LatentFileCodec,
-    shard_size: Option<usize>,
+    split: Split,
     append: bool,
 ) -> Result<usize> {
     let (files, _) = io::expand(inputs, LATENT_EXTS)?;
-    if shard_size == Some(0) {
+    if split.members == Some(0) || split.bytes == Some(0) {
         return Err(Error::InvalidInput(
-            "a shard holds at least 1 latent".into(),
+            "a shard holds at least 1 latent (--shard-size and --shard-mib are at least 1)".into(),
         ));
     }
     let mut sink = if is_shard(output) {
@@ -368,13 +400,14 @@ fn encode(
         Sink::Shards {
             writer,
             name: output.to_owned(),
-            size: shard_size,
+            split,
             next: 0,
         }
     } else {
-        if append || shard_size.is_some() {
+        if append || !split.is_none() {
             return Err(Error::InvalidInput(format!(
-                "{}: --append and --shard-size write shards; name the output NAME.tar",
+                "{}: --append, --shard-size and --shard-mib write shards; name the output \
+                 NAME.tar",
                 output.display()
             )));
         }
@@ -1057,4 +1090,68 @@ fn bench(
         println!("{name:<34} {bytes:>12} {warm:>14.0} {cold:>14}");
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run of shards splits before a shard would pass its size, after its member count,
+    /// and never leaves a shard empty.
+    #[test]
+    fn shards_split_by_count_and_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = dir.path().join("s.tar");
+        let member = vec![7u8; 3000]; // 512 + 3072 bytes in a shard
+        let run = |split: Split, n: usize| -> Vec<usize> {
+            let mut sink = Sink::Shards {
+                writer: None,
+                name: name.clone(),
+                split,
+                next: 0,
+            };
+            let mut paths = Vec::new();
+            for i in 0..n {
+                paths.push(sink.put(&format!("k{i}"), &member).unwrap());
+            }
+            sink.finish().unwrap();
+            let mut counts = Vec::new();
+            for (i, p) in paths.iter().enumerate() {
+                if i == 0 || paths[i - 1] != *p {
+                    counts.push(0);
+                }
+                *counts.last_mut().unwrap() += 1;
+            }
+            // Within the size, unless a member alone is larger.
+            let mut shards = paths.clone();
+            shards.dedup();
+            for (p, &k) in shards.iter().zip(&counts) {
+                let len = std::fs::metadata(p).unwrap().len();
+                assert!(k == 1 || len <= split.bytes.unwrap_or(u64::MAX), "{len}");
+            }
+            counts
+        };
+        let by_count = Split {
+            members: Some(3),
+            bytes: None,
+        };
+        assert_eq!(run(by_count, 7), [3, 3, 1]);
+        // 3584 bytes a member and 1024 of end blocks: four fit in 16 KiB.
+        let by_size = Split {
+            members: None,
+            bytes: Some(16 << 10),
+        };
+        assert_eq!(run(by_size, 9), [4, 4, 1]);
+        let both = Split {
+            members: Some(2),
+            bytes: Some(16 << 10),
+        };
+        assert_eq!(run(both, 5), [2, 2, 1]);
+        // A member larger than the size still goes in, alone.
+        let tiny = Split {
+            members: None,
+            bytes: Some(1000),
+        };
+        assert_eq!(run(tiny, 2), [1, 1]);
+    }
 }
