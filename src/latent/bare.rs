@@ -142,11 +142,11 @@ impl LatentFileCodec {
     /// Codes every latent of `array` (one for `[C, h, w]`, `N` for `[N, C, h, w]`), in order.
     pub fn encode_array(&self, array: &LatentArray) -> Result<Vec<Coded>> {
         let shape = array.latent_shape();
-        (0..array.count())
-            .map(|i| {
-                let values = array.latent(i).expect("i < count");
-                self.encode(values, shape, array.dtype())
-            })
+        let n: usize = shape.iter().product();
+        array
+            .data()
+            .chunks_exact(n)
+            .map(|values| self.encode(values, shape, array.dtype()))
             .collect()
     }
 

@@ -268,14 +268,18 @@ fn items_of(path: &Path, limits: &Limits) -> Result<Vec<Item>> {
     let array = LatentArray::read(path, limits)?;
     let stem = key_of(&path.file_stem().unwrap_or_default().to_string_lossy());
     let shape = array.latent_shape();
-    Ok((0..array.count())
-        .map(|i| Item {
+    let n: usize = shape.iter().product();
+    Ok(array
+        .data()
+        .chunks_exact(n)
+        .enumerate()
+        .map(|(i, values)| Item {
             key: if array.is_batch() {
                 format!("{stem}_{i:06}")
             } else {
                 stem.clone()
             },
-            values: array.latent(i).expect("i < count").to_vec(),
+            values: values.to_vec(),
             shape,
             dtype: array.dtype(),
         })
@@ -336,17 +340,17 @@ impl Sink {
                 split,
                 next,
             } => {
-                if let Some(w) = writer.as_ref() {
-                    if split.full(w, stream.len()) {
-                        writer.take().expect("checked").finish()?;
+                if let Some(w) = writer.take_if(|w| split.full(w, stream.len())) {
+                    w.finish()?;
+                }
+                let w = match writer {
+                    Some(w) => w,
+                    None => {
+                        let path = shard_name(name, *split, *next);
+                        *next += 1;
+                        writer.insert(ShardWriter::create(&path)?)
                     }
-                }
-                if writer.is_none() {
-                    let path = shard_name(name, *split, *next);
-                    *next += 1;
-                    *writer = Some(ShardWriter::create(&path)?);
-                }
-                let w = writer.as_mut().expect("made");
+                };
                 w.append(key, stream)?;
                 Ok(w.path().to_owned())
             }
