@@ -5,7 +5,7 @@
 #
 # Targets (fuzz/fuzz_targets): stream (parsing), latent_decode (the whole latent decode),
 # image_input (image files as the CLI reads them), latent_file (.npy and .safetensors latent
-# caches), config (vaerans.toml). Each keeps its
+# caches), shard (tar shards of streams), config (vaerans.toml). Each keeps its
 # corpus in $VAERANS_FUZZ_DIR/<target> (default /var/tmp/vaerans-fuzz), so runs resume where
 # the last one stopped; crashes land in fuzz/artifacts/<target>. Installs cargo-fuzz if it
 # is missing, and uses a nightly toolchain when there is one (else stable with
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(stream latent_decode image_input latent_file config)
+[ ${#targets[@]} -gt 0 ] || targets=(stream latent_decode image_input latent_file shard config)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "installing cargo-fuzz" >&2

@@ -334,3 +334,24 @@ fn shards_are_plain_deterministic_tar_and_take_appends() {
         Err(Error::LimitExceeded(_))
     ));
 }
+
+/// A shard another tool wrote (Python's `tarfile`, ustar, with a `KEY.json` member beside the
+/// streams, as WebDataset samples have), read from memory: its streams by key, the other
+/// member skipped.
+#[test]
+fn shards_from_other_tools_read_from_memory() {
+    let bytes = include_bytes!("data/shard_python_tarfile.tar");
+    let mut r = ShardReader::from_reader(
+        std::io::Cursor::new(&bytes[..]),
+        std::path::Path::new("python.tar"),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(r.keys().collect::<Vec<_>>(), ["a", "b"]);
+    // The format 3 golden stream as it was when the fixture was written.
+    let a = AnsBitstream::parse(r.read("a").unwrap(), &Limits::default()).unwrap();
+    assert_eq!(a.header().latent_shape(), [4, 8, 6]);
+    let b = r.stream("b").unwrap();
+    assert_eq!(b.header().latent_dtype, Some(LatentDType::F16));
+    assert!(r.verify().iter().all(|(_, r)| r.is_ok()));
+}

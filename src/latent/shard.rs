@@ -199,10 +199,12 @@ pub struct Member {
     pub len: u64,
 }
 
-/// Reads a shard's streams by key, after indexing it once.
+/// Reads a shard's streams by key, after indexing it once: from a file ([`open`](Self::open)),
+/// or from any seekable source, such as a shard fetched into memory
+/// ([`from_reader`](Self::from_reader) with a `std::io::Cursor`).
 #[derive(Debug)]
-pub struct ShardReader {
-    file: BufReader<File>,
+pub struct ShardReader<R: Read + Seek = BufReader<File>> {
+    file: R,
     path: PathBuf,
     members: Vec<Member>,
     by_key: HashMap<String, usize>,
@@ -217,8 +219,20 @@ impl ShardReader {
     /// naming it.
     pub fn open(path: &Path, limits: &Limits) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let mut archive = tar::Archive::new(BufReader::new(file));
+        Self::from_reader(BufReader::new(file), path, limits)
+    }
+}
+
+impl<R: Read + Seek> ShardReader<R> {
+    /// Indexes the shard `source` holds, as [`open`](ShardReader::open) does a file's; `name`
+    /// is what errors call it.
+    pub fn from_reader(mut source: R, name: &Path, limits: &Limits) -> Result<Self> {
+        let path = name;
+        let size = source
+            .seek(SeekFrom::End(0))
+            .and_then(|n| source.seek(SeekFrom::Start(0)).map(|_| n))
+            .map_err(|e| Error::io(path, e))?;
+        let mut archive = tar::Archive::new(source);
         let (mut members, mut by_key, mut end) = (Vec::new(), HashMap::new(), 0);
         let bad = |what: String| Error::Corrupt(format!("shard {}: {what}", path.display()));
         for entry in archive
