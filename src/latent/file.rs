@@ -72,22 +72,8 @@ impl LatentDType {
     pub fn round_slice(self, values: &mut [f32]) {
         match self {
             Self::F32 => {}
-            Self::F16 => {
-                let mut buf = [f16::ZERO; CONVERT_BLOCK];
-                for chunk in values.chunks_mut(CONVERT_BLOCK) {
-                    let b = &mut buf[..chunk.len()];
-                    b.convert_from_f32_slice(chunk);
-                    b.convert_to_f32_slice(chunk);
-                }
-            }
-            Self::Bf16 => {
-                let mut buf = [bf16::ZERO; CONVERT_BLOCK];
-                for chunk in values.chunks_mut(CONVERT_BLOCK) {
-                    let b = &mut buf[..chunk.len()];
-                    b.convert_from_f32_slice(chunk);
-                    b.convert_to_f32_slice(chunk);
-                }
-            }
+            Self::F16 => round_through::<f16>(values),
+            Self::Bf16 => round_through::<bf16>(values),
         }
     }
 
@@ -333,6 +319,21 @@ impl LatentArray {
     pub fn write(&self, path: &Path) -> Result<()> {
         let bytes = self.to_bytes(LatentFormat::of_path(path)?)?;
         std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+    }
+}
+
+/// Every value of `values` rounded to the 16-bit float `H` (f16 or bf16) and back, a block at
+/// a time.
+fn round_through<H>(values: &mut [f32])
+where
+    H: Copy + Default,
+    [H]: HalfFloatSliceExt,
+{
+    let mut buf = [H::default(); CONVERT_BLOCK];
+    for chunk in values.chunks_mut(CONVERT_BLOCK) {
+        let b = &mut buf[..chunk.len()];
+        b.convert_from_f32_slice(chunk);
+        b.convert_to_f32_slice(chunk);
     }
 }
 
