@@ -37,6 +37,24 @@ use crate::core::arena::DEFAULT_ARENA_BYTES;
 use crate::error::{Error, Result};
 use crate::{Device, Direction, World};
 
+/// The latent chain for latents that `model` made: the embedded model's calibrated steps and
+/// channel transform when it is the one named ([`DEFAULT_MODEL_NAME`]), else the default
+/// chain's uniform steps. The entropy coding is the default chain's; set it with
+/// [`LatentCodec::with_entropy`].
+///
+/// [`DEFAULT_MODEL_NAME`]: crate::vae::DEFAULT_MODEL_NAME
+pub fn chain_for(model: Option<&str>) -> Result<LatentCodec> {
+    let chain = LatentCodec::default();
+    if model != Some(crate::vae::DEFAULT_MODEL_NAME) {
+        return Ok(chain);
+    }
+    let c = crate::vae::Calibration::embedded()?;
+    // The embedded model downsamples by 8.
+    Ok(chain
+        .with_allocation(c.allocation(8)?)
+        .with_transform(c.transform()?))
+}
+
 /// How faithful a bare latent's stream must be.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Fidelity {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use rayon::prelude::*;
-use vaerans::latent::bare::{measure, Coded, Fidelity, LatentFileCodec};
+use vaerans::latent::bare::{chain_for, measure, Coded, Fidelity, LatentFileCodec};
 use vaerans::latent::file::{LatentArray, LatentDType, LatentFormat};
 use vaerans::latent::shard::{check_key, ShardReader, ShardWriter, EXTENSION};
 use vaerans::{Error, LatentCodec, Limits, Result};
@@ -218,20 +218,6 @@ pub(crate) fn run(command: LatentsCommand) -> Result<usize> {
             passes,
         } => bench(&inputs, shape, count, quality, entropy, passes),
     }
-}
-
-/// The latent chain for latents of `model`: the embedded model's calibrated steps when it is
-/// the one named, else uniform steps.
-fn chain_for(model: Option<&str>) -> Result<LatentCodec> {
-    let chain = LatentCodec::default();
-    if model != Some(vaerans::vae::DEFAULT_MODEL_NAME) {
-        return Ok(chain);
-    }
-    let c = vaerans::vae::Calibration::embedded()?;
-    // The embedded model downsamples by 8.
-    Ok(chain
-        .with_allocation(c.allocation(8)?)
-        .with_transform(c.transform()?))
 }
 
 /// One latent to code: its key, values, shape and type.
