@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, and every test (default features with the AVIF
-# baseline, and none).
+# baseline, and none; the Python package's pytest suite).
 # Installs what it needs that a fresh Debian machine with Rust lacks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,13 +34,17 @@ step() {
     echo "   ($name: $((SECONDS - start)) s)"
 }
 
-step "cargo fmt --check" cargo fmt --check
+step "cargo fmt --all --check" cargo fmt --all --check
 step "cargo clippy --all-targets -- -D warnings" cargo clippy --all-targets -- -D warnings
+step "cargo clippy -p vaerans-python -- -D warnings" cargo clippy -p vaerans-python -- -D warnings
 step "cargo clippy --all-targets --features avif,check_gpu -- -D warnings" \
     cargo clippy --all-targets --features avif,check_gpu -- -D warnings
 step "cargo doc --no-deps, warnings denied" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 step "cargo test --features avif (the default features plus the AVIF baseline)" \
     cargo test --features avif
+# The Python package (built with maturin into target/python-venv) and its pytest suite, the
+# Ray Data recipe included; compared against the command line the step before built.
+step "python: maturin develop and pytest (scripts/test-python.sh)" ./scripts/test-python.sh
 # The same dependency build as the step before: only vaerans is rebuilt with the checks.
 step "cargo test --features avif,check_gpu --test gpu (every GPU stage checked against its CPU reference)" \
     cargo test --features avif,check_gpu --test gpu

@@ -1,0 +1,337 @@
+//! `vaerans.Codec`: images to streams and back through a model.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+use vaerans::bitstream::EntropyCoding;
+use vaerans::vae::{ExecutionProvider, ProviderOptions};
+use vaerans::{Codec, Device, Limits, RawImage};
+
+use crate::arrays::{image_from, image_to, latent_from, latent_to, stream_from, Rgb8};
+use crate::errors::{input, to_py, OrPy};
+use crate::pool::Pool;
+
+/// Compresses images into vaerans streams and back, through a VAE (by default the embedded
+/// model). Build one and reuse it: opening a model takes a while. Thread-safe: calls from
+/// several threads run side by side, up to `concurrency` at once.
+#[pyclass(frozen, name = "Codec", module = "vaerans")]
+pub(crate) struct PyCodec {
+    pool: Pool<Codec>,
+    quality: u8,
+    model: String,
+    device: Device,
+    provider: ExecutionProvider,
+    latent_channels: usize,
+    downsample: usize,
+    concurrency: usize,
+}
+
+/// A quality from Python, checked to `1..=100`.
+pub(crate) fn quality_from(py: Python<'_>, quality: i64) -> PyResult<u8> {
+    u8::try_from(quality)
+        .ok()
+        .filter(|q| (1..=100).contains(q))
+        .ok_or_else(|| input(py, format!("quality {quality} is outside 1..=100")))
+}
+
+/// An entropy coding by name (`"tables"` or `"adaptive"`).
+pub(crate) fn entropy_named(py: Python<'_>, name: &str) -> PyResult<EntropyCoding> {
+    EntropyCoding::ALL
+        .into_iter()
+        .find(|e| e.name() == name)
+        .ok_or_else(|| {
+            input(
+                py,
+                format!("unknown entropy coding `{name}`; use tables or adaptive"),
+            )
+        })
+}
+
+/// One result per input: the value, or the exception object standing for its error.
+pub(crate) fn results<'py, T>(
+    py: Python<'py>,
+    items: Vec<PyResult<T>>,
+    to_py_value: impl Fn(T) -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        out.push(match item.and_then(&to_py_value) {
+            Ok(v) => v,
+            Err(e) => e.into_value(py).into_bound(py).into_any(),
+        });
+    }
+    PyList::new(py, out)
+}
+
+#[pymethods]
+impl PyCodec {
+    #[new]
+    #[pyo3(signature = (
+        model=None, quality=75, device="auto", ep="auto", *, threads=None, concurrency=None,
+        entropy=None, input_range=None, base_only=false, max_memory_mib=None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        model: Option<String>,
+        quality: i64,
+        device: &str,
+        ep: &str,
+        threads: Option<usize>,
+        concurrency: Option<usize>,
+        entropy: Option<&str>,
+        input_range: Option<(f32, f32)>,
+        base_only: bool,
+        max_memory_mib: Option<u64>,
+    ) -> PyResult<Self> {
+        let quality = quality_from(py, quality)?;
+        let device: Device = device.parse().or_py(py)?;
+        let ep: ExecutionProvider = ep.parse().or_py(py)?;
+        let mut options = ProviderOptions::default();
+        if let Some(t) = threads {
+            if t == 0 {
+                return Err(input(py, "threads must be at least 1"));
+            }
+            options = options.with_threads(t);
+        }
+        let concurrency = match concurrency {
+            Some(0) => return Err(input(py, "concurrency must be at least 1")),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+        };
+        let mut builder = Codec::builder()
+            .quality(quality)
+            .device(device)
+            .execution_provider(ep)
+            .provider_options(options)
+            .base_only(base_only);
+        if let Some(m) = model {
+            builder = builder.model(m);
+        }
+        if let Some(e) = entropy {
+            builder = builder.entropy(Some(entropy_named(py, e)?));
+        }
+        if let Some((lo, hi)) = input_range {
+            builder = builder.input_range([lo, hi]);
+        }
+        if let Some(mib) = max_memory_mib {
+            builder =
+                builder.limits(Limits::default().with_max_memory(mib.saturating_mul(1 << 20)));
+        }
+        let template = builder.clone();
+        let first = py.detach(|| builder.build()).or_py(py)?;
+        let vae = first.vae().clone();
+        let gpu = first.gpu_context().cloned();
+        let (model, provider) = (vae.spec().name.clone(), vae.provider());
+        let (latent_channels, downsample) = (vae.latent_channels(), vae.downsample());
+        let device = first.device();
+        // More codecs for calls that overlap: on the CPU provider each with its own sessions
+        // (ONNX Runtime runs one call of a session at a time), elsewhere sharing the model's.
+        let make = move || {
+            let vae = if vae.provider() == ExecutionProvider::Cpu {
+                Arc::new(vae.reopen(vae.options()))
+            } else {
+                vae.clone()
+            };
+            let mut b = template.clone().vae(vae);
+            if let Some(ctx) = &gpu {
+                b = b.gpu_context(ctx.clone());
+            }
+            b.build()
+        };
+        Ok(Self {
+            pool: Pool::new(first, concurrency, make),
+            quality,
+            model,
+            device,
+            provider,
+            latent_channels,
+            downsample,
+            concurrency,
+        })
+    }
+
+    /// The quality streams are written at (1 to 100).
+    #[getter]
+    fn quality(&self) -> u8 {
+        self.quality
+    }
+
+    /// The model's name.
+    #[getter]
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Where the latent stages run: "cpu" or "gpu".
+    #[getter]
+    fn device(&self) -> &'static str {
+        self.device.name()
+    }
+
+    /// The execution provider the VAE runs on: "cpu", "cuda" or "webgpu".
+    #[getter]
+    fn ep(&self) -> String {
+        self.provider.to_string()
+    }
+
+    /// The latent's channels.
+    #[getter]
+    fn latent_channels(&self) -> usize {
+        self.latent_channels
+    }
+
+    /// How many pixels a latent value stands for along each side.
+    #[getter]
+    fn downsample(&self) -> usize {
+        self.downsample
+    }
+
+    /// The most calls that run at once.
+    #[getter]
+    fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Codec(model={:?}, quality={}, device={:?}, ep={:?})",
+            self.model,
+            self.quality,
+            self.device.name(),
+            self.provider.to_string()
+        )
+    }
+
+    /// Compresses one image (a NumPy array [H, W, 3] of uint8, or a PIL image) into a stream.
+    fn compress<'py>(
+        &self,
+        py: Python<'py>,
+        image: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let image = image_from(py, image)?;
+        let stream = py
+            .detach(|| {
+                self.pool
+                    .with(|c| c.compress_rgb8(&image.data, image.width, image.height))
+            })
+            .and_then(|r| r)
+            .or_py(py)?;
+        Ok(PyBytes::new(py, &stream))
+    }
+
+    /// Compresses several images (images of one size share model calls); one result per
+    /// image, in order: its stream, or the exception its image raised (never raised here,
+    /// so one bad image does not lose the others).
+    fn compress_batch<'py>(
+        &self,
+        py: Python<'py>,
+        images: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let read: Vec<PyResult<Rgb8>> = images
+            .try_iter()?
+            .map(|item| item.and_then(|i| image_from(py, &i)))
+            .collect();
+        let raws: Vec<RawImage<'_>> = read
+            .iter()
+            .flatten()
+            .map(|i| RawImage {
+                data: &i.data,
+                width: i.width,
+                height: i.height,
+            })
+            .collect();
+        let mut coded = py
+            .detach(|| self.pool.with(|c| c.compress_raw(&raws)))
+            .or_py(py)?
+            .into_iter();
+        let items = read
+            .into_iter()
+            .map(|r| {
+                r.and_then(|_| {
+                    let stream = coded.next().expect("one result per image");
+                    stream.map_err(|e| to_py(py, e))
+                })
+            })
+            .collect();
+        results(py, items, |s| Ok(PyBytes::new(py, &s).into_any()))
+    }
+
+    /// Decompresses one stream (bytes, bytearray or memoryview) into an image: a NumPy array
+    /// [H, W, 3] of uint8.
+    fn decompress<'py>(
+        &self,
+        py: Python<'py>,
+        stream: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let bytes = stream_from(stream)?;
+        let image = py
+            .detach(|| self.pool.with(|c| c.decompress(&bytes)))
+            .and_then(|r| r)
+            .or_py(py)?;
+        image_to(py, image)
+    }
+
+    /// Decompresses several streams; one result per stream, in order: its image, or the
+    /// exception its stream raised (never raised here).
+    fn decompress_batch<'py>(
+        &self,
+        py: Python<'py>,
+        streams: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let read: Vec<PyResult<Vec<u8>>> = streams
+            .try_iter()?
+            .map(|item| item.and_then(|s| stream_from(&s)))
+            .collect();
+        let good: Vec<&[u8]> = read.iter().flatten().map(Vec::as_slice).collect();
+        let mut decoded = py
+            .detach(|| self.pool.with(|c| c.decompress_batch(&good)))
+            .or_py(py)?
+            .into_iter();
+        let items = read
+            .into_iter()
+            .map(|r| {
+                r.and_then(|_| {
+                    let image = decoded.next().expect("one result per stream");
+                    image.map_err(|e| to_py(py, e))
+                })
+            })
+            .collect();
+        results(py, items, |i| image_to(py, i))
+    }
+
+    /// The model's latent of an image: a float32 array [C, h, w] (no quantisation).
+    fn latent_of<'py>(
+        &self,
+        py: Python<'py>,
+        image: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let image = image_from(py, image)?.into_image();
+        let latent = py
+            .detach(|| self.pool.with(|c| c.latent_of(&image)))
+            .and_then(|r| r)
+            .or_py(py)?;
+        latent_to(py, latent)
+    }
+
+    /// The model's image of a latent [C, h, w] (float32 or float16), cropped to `width` ×
+    /// `height`, the size of the image it came from.
+    fn image_of_latent<'py>(
+        &self,
+        py: Python<'py>,
+        latent: &Bound<'py, PyAny>,
+        width: u32,
+        height: u32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let latent = latent_from(py, latent, None)?;
+        let image = py
+            .detach(|| {
+                self.pool
+                    .with(|c| c.image_of_latent(&latent, width, height))
+            })
+            .and_then(|r| r)
+            .or_py(py)?;
+        image_to(py, image)
+    }
+}
