@@ -42,6 +42,22 @@ fn _set_package_folders(folders: Vec<std::path::PathBuf>) {
     );
 }
 
+/// Reads an image file as a viewer shows it (format from the content, EXIF orientation
+/// applied) into a NumPy array [H, W, 3] of uint8. `alpha` says what to do with an alpha
+/// channel: "error" (the default), "drop", or "over=RRGGBB" to composite over a colour.
+#[pyfunction]
+#[pyo3(signature = (path, alpha="error"))]
+fn open_image<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+    alpha: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    use errors::OrPy;
+    let alpha: vaerans::Alpha = alpha.parse().map_err(|e: String| errors::input(py, e))?;
+    let image = py.detach(|| vaerans::open_image(&path, alpha)).or_py(py)?;
+    arrays::image_to(py, image)
+}
+
 /// The native module.
 #[pymodule]
 fn _vaerans(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -52,6 +68,7 @@ fn _vaerans(m: &Bound<'_, PyModule>) -> PyResult<()> {
         vaerans::vae::DEFAULT_MODEL_NAME.to_string(),
     )?;
     m.add_function(wrap_pyfunction!(_set_package_folders, m)?)?;
+    m.add_function(wrap_pyfunction!(open_image, m)?)?;
     m.add_class::<codec::PyCodec>()?;
     m.add_class::<latents::PyLatentCodec>()?;
     m.add_class::<shards::PyShardWriter>()?;

@@ -10,6 +10,9 @@ library), and its latent is compressed with classical tools (Hadamard across cha
 >>> stream = codec.compress(image)
 >>> codec.decompress(stream).shape
 (64, 96, 3)
+>>> photo = vaerans.open_image("assets/coffee.png")   # or a PIL image, or any uint8 array
+>>> len(codec.compress(photo)) < photo.nbytes // 20
+True
 
 Latents cached for diffusion training are coded without any VAE (:class:`LatentCodec`,
 :func:`encode_latent`, :func:`decode_latent`) and kept many to a file in tar shards
@@ -34,6 +37,7 @@ from ._vaerans import (
     ShardReader,
     ShardWriter,
     __version__,
+    open_image,
 )
 
 
@@ -97,6 +101,7 @@ __all__ = [
     "encode_latent",
     "decode_latent",
     "decode_latents",
+    "open_image",
     "Error",
     "StreamError",
     "InputError",
