@@ -26,6 +26,7 @@ def main():
     p.add_argument("shards")
     p.add_argument("--quality", type=int, default=75)
     p.add_argument("--concurrency", type=int, default=2, help="actors")
+    p.add_argument("--num-cpus", type=float, default=0.5, help="CPUs an actor reserves (leave some for reading)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads an actor's call uses")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--num-gpus", type=float, default=0)
@@ -45,6 +46,7 @@ def main():
         quality=args.quality,
         batch_size=args.batch_size,
         concurrency=args.concurrency,
+        num_cpus=args.num_cpus,
         num_gpus=args.num_gpus,
         threads=args.threads,
     )
@@ -52,7 +54,10 @@ def main():
     size = sum(os.path.getsize(s) for s in shards)
     t = time.perf_counter()
     rows = vaerans.ray.decode_shards(
-        args.shards, batch_size=args.batch_size, concurrency=args.concurrency, num_gpus=args.num_gpus, threads=args.threads
+        args.shards, batch_size=args.batch_size, concurrency=args.concurrency,
+        num_cpus=args.num_cpus,
+        num_gpus=args.num_gpus,
+        threads=args.threads,
     ).take_all()
     decode = time.perf_counter() - t
     assert len(rows) == n, f"{len(rows)} images decoded of {n}"

@@ -89,13 +89,20 @@ def encode_images(
     quality=75,
     batch_size=16,
     concurrency=1,
+    num_cpus=1,
     num_gpus=0,
     device="auto",
     ep="auto",
     **codec_args,
 ):
     """Compresses every image under ``src`` into WebDataset shards in ``dst`` (one per
-    block). Returns the shard paths written."""
+    block). Returns the shard paths written.
+
+    ``concurrency`` actors each reserve ``num_cpus`` CPUs and ``num_gpus`` GPUs; reading the
+    images needs CPUs of its own, so leave some: on a 2-core machine, 2 actors with
+    ``num_cpus=0.5`` (and ``threads=1``, one core a call), not 2 actors of 1 CPU, which would
+    hold every CPU and wait forever for the reads.
+    """
     import ray.data
 
     ds = ray.data.read_images(src, include_paths=True, mode="RGB")
@@ -104,7 +111,8 @@ def encode_images(
         fn_constructor_kwargs=dict(model=model, quality=quality, device=device, ep=ep, **codec_args),
         batch_size=batch_size,
         batch_format="numpy",
-        concurrency=concurrency,
+        compute=ray.data.ActorPoolStrategy(size=concurrency),
+        num_cpus=num_cpus,
         num_gpus=num_gpus,
     )
     ds.write_webdataset(dst)
@@ -113,9 +121,12 @@ def encode_images(
     ) if os.path.isdir(dst) else []
 
 
-def decode_shards(src, *, batch_size=16, concurrency=1, num_gpus=0, device="auto", ep="auto", **codec_args):
+def decode_shards(
+    src, *, batch_size=16, concurrency=1, num_cpus=1, num_gpus=0, device="auto", ep="auto", **codec_args
+):
     """The images of the WebDataset shards under ``src``: a Ray dataset of
-    ``{"__key__", "image"}`` rows."""
+    ``{"__key__", "image"}`` rows (lazy: it runs when rows are taken or written). Actors as
+    in :func:`encode_images`."""
     import ray.data
 
     ds = ray.data.read_webdataset(src, decoder=None, suffixes=[".vaer"])
@@ -124,6 +135,7 @@ def decode_shards(src, *, batch_size=16, concurrency=1, num_gpus=0, device="auto
         fn_constructor_kwargs=dict(device=device, ep=ep, **codec_args),
         batch_size=batch_size,
         batch_format="numpy",
-        concurrency=concurrency,
+        compute=ray.data.ActorPoolStrategy(size=concurrency),
+        num_cpus=num_cpus,
         num_gpus=num_gpus,
     )
