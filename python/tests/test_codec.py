@@ -147,3 +147,11 @@ def test_settings_are_readable(codec):
     assert codec.quality == 75 and codec.model == vaerans.DEFAULT_MODEL_NAME
     assert codec.device in ("cpu", "gpu") and codec.ep == "cpu"
     assert "vaerans-small-v1" in repr(codec)
+
+
+def test_cuda_without_onnxruntime_gpu_says_what_to_install():
+    # The package's ONNX Runtime here is the CPU build; asking for CUDA must say so, and
+    # "auto" must fall back to the CPU.
+    with pytest.raises(vaerans.ModelError, match="onnxruntime-gpu"):
+        vaerans.Codec(ep="cuda")
+    assert vaerans.Codec(ep="auto").ep == "cpu"
