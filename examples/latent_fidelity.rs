@@ -7,7 +7,7 @@
 //! unquantised latent's images, and the size against f16 storage.
 //!
 //! ```sh
-//! cargo run --release --example latent_fidelity -- path/to/kodak [q1,q2,…] [tables|adaptive]
+//! cargo run --release --example latent_fidelity -- path/to/kodak [f1,f2,…] [tables|adaptive]
 //! ```
 //!
 //! The streams use the model's own latent chain (its calibrated steps) and static tables, as
@@ -28,15 +28,24 @@ fn main() -> vaerans::Result<()> {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(
         args.next()
-            .ok_or_else(|| Error::InvalidInput("usage: latent_fidelity DIR [q1,q2,…]".into()))?,
+            .ok_or_else(|| Error::InvalidInput("usage: latent_fidelity DIR [f1,f2,…]".into()))?,
     );
-    let qualities: Vec<u8> = args
+    // Each fidelity: a quality (`76`), a latent SNR in dB (`snr30`) or a largest error
+    // (`err0.1`), found per latent as `vaerans latents encode --snr / --max-error` finds it.
+    let fidelities: Vec<(String, Fidelity)> = args
         .next()
         .unwrap_or_else(|| "20,40,60,70,80,85,90,95,100".into())
         .split(',')
-        .map(|q| {
-            q.parse()
-                .map_err(|_| Error::InvalidInput(format!("quality `{q}` is not 1..=100")))
+        .map(|f| {
+            let bad = || Error::InvalidInput(format!("`{f}` is not a quality, snrDB or errMAX"));
+            let fidelity = if let Some(db) = f.strip_prefix("snr") {
+                Fidelity::SnrDb(db.parse().map_err(|_| bad())?)
+            } else if let Some(e) = f.strip_prefix("err") {
+                Fidelity::MaxError(e.parse().map_err(|_| bad())?)
+            } else {
+                Fidelity::Quality(f.parse().map_err(|_| bad())?)
+            };
+            Ok((f.to_string(), fidelity))
         })
         .collect::<vaerans::Result<_>>()?;
     let entropy = match args.next().as_deref() {
@@ -55,17 +64,17 @@ fn main() -> vaerans::Result<()> {
         .collect();
     files.sort();
     let model = Codec::builder().device(Device::Cpu).build()?;
-    let codecs: Vec<LatentFileCodec> = qualities
+    let codecs: Vec<LatentFileCodec> = fidelities
         .iter()
-        .map(|&q| {
+        .map(|(_, f)| {
             // The model's own chain: its calibrated steps (the quality is the fidelity's).
             let chain = model.latent().clone().with_entropy(Some(entropy));
-            LatentFileCodec::new(Fidelity::Quality(q)).with_chain(chain)
+            LatentFileCodec::new(*f).with_chain(chain)
         })
         .collect();
     // Per quality: bits per value, SNR, max error, PSNR loss (sums over images; every image's
     // latent has as many values, so the size against f16 is 16 over the mean bits).
-    let mut sums = vec![[0.0f64; 4]; qualities.len()];
+    let mut sums = vec![[0.0f64; 5]; fidelities.len()];
     let mut ceiling = 0.0;
     for path in &files {
         let image = open_image(path, Alpha::Drop)?;
@@ -86,7 +95,8 @@ fn main() -> vaerans::Result<()> {
             let back = codec.decode(&coded.stream)?;
             let loss = reference - psnr_of(&model, &back, &image)?;
             let bits = coded.stream.len() as f64 * 8.0;
-            let row = [bits / n, coded.snr_db, f64::from(coded.max_error), loss];
+            let quality = f64::from(coded.quality);
+            let row = [bits / n, coded.snr_db, f64::from(coded.max_error), loss, quality];
             for (s, v) in sum.iter_mut().zip(row) {
                 *s += v;
             }
@@ -100,11 +110,12 @@ fn main() -> vaerans::Result<()> {
         files.len(),
         ceiling / k
     );
-    println!("| quality | bits/value | latent SNR dB | max abs error | PSNR loss dB | × smaller than f16 |");
-    println!("|---|---|---|---|---|---|");
-    for (q, s) in qualities.iter().zip(&sums) {
+    println!("| fidelity | mean quality | bits/value | latent SNR dB | max abs error | PSNR loss dB | × smaller than f16 |");
+    println!("|---|---|---|---|---|---|---|");
+    for ((f, _), s) in fidelities.iter().zip(&sums) {
         println!(
-            "| {q} | {:.3} | {:.2} | {:.3} | {:.3} | {:.1} |",
+            "| {f} | {:.1} | {:.3} | {:.2} | {:.3} | {:.3} | {:.1} |",
+            s[4] / k,
             s[0] / k,
             s[1] / k,
             s[2] / k,
