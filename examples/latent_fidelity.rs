@@ -96,7 +96,13 @@ fn main() -> vaerans::Result<()> {
             let loss = reference - psnr_of(&model, &back, &image)?;
             let bits = coded.stream.len() as f64 * 8.0;
             let quality = f64::from(coded.quality);
-            let row = [bits / n, coded.snr_db, f64::from(coded.max_error), loss, quality];
+            let row = [
+                bits / n,
+                coded.snr_db,
+                f64::from(coded.max_error),
+                loss,
+                quality,
+            ];
             for (s, v) in sum.iter_mut().zip(row) {
                 *s += v;
             }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use vaerans::bitstream::EntropyCoding;
 use vaerans::vae::{ExecutionProvider, ProviderOptions};
 use vaerans::{Codec, Device, Limits, RawImage};
@@ -30,6 +30,8 @@ pub(crate) struct PyCodec {
     latent_channels: usize,
     downsample: usize,
     concurrency: usize,
+    /// The arguments it was made with, so that a copy can be made elsewhere (pickling).
+    settings: Py<PyDict>,
 }
 
 /// A quality from Python, checked to `1..=100`.
@@ -90,6 +92,17 @@ impl PyCodec {
         base_only: bool,
         max_memory_mib: Option<u64>,
     ) -> PyResult<Self> {
+        let settings = PyDict::new(py);
+        settings.set_item("model", model.clone())?;
+        settings.set_item("quality", quality)?;
+        settings.set_item("device", device)?;
+        settings.set_item("ep", ep)?;
+        settings.set_item("threads", threads)?;
+        settings.set_item("concurrency", concurrency)?;
+        settings.set_item("entropy", entropy)?;
+        settings.set_item("input_range", input_range)?;
+        settings.set_item("base_only", base_only)?;
+        settings.set_item("max_memory_mib", max_memory_mib)?;
         let quality = quality_from(py, quality)?;
         let device: Device = device.parse().or_py(py)?;
         let ep: ExecutionProvider = ep.parse().or_py(py)?;
@@ -154,7 +167,17 @@ impl PyCodec {
             latent_channels,
             downsample,
             concurrency,
+            settings: settings.unbind(),
         })
+    }
+
+    /// Pickling: a copy is a new codec made with the same arguments (it opens the model
+    /// again where it is unpickled).
+    fn __getnewargs_ex__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
+        Ok((PyTuple::empty(py), self.settings.bind(py).copy()?))
     }
 
     /// The quality streams are written at (1 to 100).

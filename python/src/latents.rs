@@ -2,7 +2,7 @@
 //! and back, with no VAE.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use vaerans::latent::bare::{chain_for, Fidelity, LatentFileCodec};
 use vaerans::latent::file::LatentArray;
 use vaerans::AnsBitstream;
@@ -21,6 +21,8 @@ pub(crate) struct PyLatentCodec {
     fidelity: Fidelity,
     model: Option<String>,
     entropy: &'static str,
+    /// The arguments it was made with (pickling).
+    settings: Py<PyDict>,
 }
 
 impl PyLatentCodec {
@@ -56,6 +58,13 @@ impl PyLatentCodec {
         entropy: &str,
         concurrency: Option<usize>,
     ) -> PyResult<Self> {
+        let settings = PyDict::new(py);
+        settings.set_item("quality", quality)?;
+        settings.set_item("max_error", max_error)?;
+        settings.set_item("snr_db", snr_db)?;
+        settings.set_item("model", model.clone())?;
+        settings.set_item("entropy", entropy)?;
+        settings.set_item("concurrency", concurrency)?;
         let fidelity = match (quality, max_error, snr_db) {
             (None, None, None) => Fidelity::Quality(80),
             (Some(q), None, None) => Fidelity::Quality(quality_from(py, q)?),
@@ -97,7 +106,16 @@ impl PyLatentCodec {
             fidelity,
             model,
             entropy: coding.name(),
+            settings: settings.unbind(),
         })
+    }
+
+    /// Pickling: a copy is a new codec made with the same arguments.
+    fn __getnewargs_ex__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
+        Ok((PyTuple::empty(py), self.settings.bind(py).copy()?))
     }
 
     /// The model recorded in the streams, if any.

@@ -155,3 +155,16 @@ def test_cuda_without_onnxruntime_gpu_says_what_to_install():
     with pytest.raises(vaerans.ModelError, match="onnxruntime-gpu"):
         vaerans.Codec(ep="cuda")
     assert vaerans.Codec(ep="auto").ep == "cpu"
+
+
+def test_codecs_pickle_as_their_settings(coffee):
+    import pickle
+
+    codec = vaerans.Codec(quality=40, threads=1, entropy="tables")
+    copy = pickle.loads(pickle.dumps(codec))
+    assert (copy.quality, copy.model) == (40, codec.model)
+    small = np.ascontiguousarray(coffee[:64, :64])
+    assert copy.compress(small) == codec.compress(small)
+    latents = vaerans.LatentCodec(max_error=0.1, model="m")
+    again = pickle.loads(pickle.dumps(latents))
+    assert repr(again) == repr(latents)
