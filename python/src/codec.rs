@@ -55,20 +55,39 @@ pub(crate) fn entropy_named(py: Python<'_>, name: &str) -> PyResult<EntropyCodin
         })
 }
 
-/// One result per input: the value, or the exception object standing for its error.
-pub(crate) fn results<'py, T>(
+/// One result per input, in order: where reading the input failed, its exception; else the
+/// next of `coded` (one per input read) as a value, or its exception. Exceptions are objects
+/// in the list, never raised, so one bad input does not lose the others.
+fn merge<'py, I, T>(
     py: Python<'py>,
-    items: Vec<PyResult<T>>,
-    to_py_value: impl Fn(T) -> PyResult<Bound<'py, PyAny>>,
+    read: Vec<PyResult<I>>,
+    coded: Vec<vaerans::Result<T>>,
+    to_value: impl Fn(T) -> PyResult<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        out.push(match item.and_then(&to_py_value) {
+    let mut coded = coded.into_iter();
+    let mut out = Vec::with_capacity(read.len());
+    for r in read {
+        let item = r
+            .and_then(|_| {
+                let c = coded.next().expect("one result per input read");
+                c.map_err(|e| to_py(py, e))
+            })
+            .and_then(&to_value);
+        out.push(match item {
             Ok(v) => v,
             Err(e) => e.into_value(py).into_bound(py).into_any(),
         });
     }
     PyList::new(py, out)
+}
+
+/// The most calls that run at once: as asked, else one per core.
+pub(crate) fn concurrency_from(py: Python<'_>, concurrency: Option<usize>) -> PyResult<usize> {
+    match concurrency {
+        Some(0) => Err(input(py, "concurrency must be at least 1")),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(1, usize::from)),
+    }
 }
 
 #[pymethods]
@@ -113,11 +132,7 @@ impl PyCodec {
             }
             options = options.with_threads(t);
         }
-        let concurrency = match concurrency {
-            Some(0) => return Err(input(py, "concurrency must be at least 1")),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, usize::from),
-        };
+        let concurrency = concurrency_from(py, concurrency)?;
         let mut builder = Codec::builder()
             .quality(quality)
             .device(device)
@@ -270,20 +285,10 @@ impl PyCodec {
                 height: i.height,
             })
             .collect();
-        let mut coded = py
+        let coded = py
             .detach(|| self.pool.with(|c| c.compress_raw(&raws)))
-            .or_py(py)?
-            .into_iter();
-        let items = read
-            .into_iter()
-            .map(|r| {
-                r.and_then(|_| {
-                    let stream = coded.next().expect("one result per image");
-                    stream.map_err(|e| to_py(py, e))
-                })
-            })
-            .collect();
-        results(py, items, |s| Ok(PyBytes::new(py, &s).into_any()))
+            .or_py(py)?;
+        merge(py, read, coded, |s| Ok(PyBytes::new(py, &s).into_any()))
     }
 
     /// Decompresses one stream (bytes, bytearray or memoryview) into an image: a NumPy array
@@ -313,20 +318,10 @@ impl PyCodec {
             .map(|item| item.and_then(|s| stream_from(&s)))
             .collect();
         let good: Vec<&[u8]> = read.iter().flatten().map(Vec::as_slice).collect();
-        let mut decoded = py
+        let decoded = py
             .detach(|| self.pool.with(|c| c.decompress_batch(&good)))
-            .or_py(py)?
-            .into_iter();
-        let items = read
-            .into_iter()
-            .map(|r| {
-                r.and_then(|_| {
-                    let image = decoded.next().expect("one result per stream");
-                    image.map_err(|e| to_py(py, e))
-                })
-            })
-            .collect();
-        results(py, items, |i| image_to(py, i))
+            .or_py(py)?;
+        merge(py, read, decoded, |i| image_to(py, i))
     }
 
     /// The model's latent of an image: a float32 array [C, h, w] (no quantisation).

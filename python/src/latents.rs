@@ -8,7 +8,7 @@ use vaerans::latent::file::LatentArray;
 use vaerans::AnsBitstream;
 
 use crate::arrays::{latent_from, latent_to, stream_from};
-use crate::codec::{entropy_named, quality_from};
+use crate::codec::{concurrency_from, entropy_named, quality_from};
 use crate::errors::{input, OrPy};
 use crate::pool::Pool;
 
@@ -94,11 +94,7 @@ impl PyLatentCodec {
             .with_chain(chain)
             .with_model(model.as_deref())
             .or_py(py)?;
-        let concurrency = match concurrency {
-            Some(0) => return Err(input(py, "concurrency must be at least 1")),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, usize::from),
-        };
+        let concurrency = concurrency_from(py, concurrency)?;
         // Copies share nothing but settings: each has a working arena of its own.
         let proto = codec.clone();
         Ok(Self {
