@@ -81,6 +81,25 @@ fn merge<'py, I, T>(
     PyList::new(py, out)
 }
 
+/// Items a batch call codes between checks of Python's signals.
+const CHUNK: usize = 32;
+
+/// `f` over `items`, [`CHUNK`] at a time, the interpreter released while each chunk is coded
+/// and Python's signals checked between chunks, so that Ctrl-C stops a long batch after the
+/// chunk in progress (raising `KeyboardInterrupt`) instead of at its end.
+pub(crate) fn in_chunks<I: Sync, T: Send>(
+    py: Python<'_>,
+    items: &[I],
+    f: impl Fn(&[I]) -> vaerans::Result<Vec<vaerans::Result<T>>> + Sync,
+) -> PyResult<Vec<vaerans::Result<T>>> {
+    let mut out = Vec::with_capacity(items.len());
+    for chunk in items.chunks(CHUNK) {
+        py.check_signals()?;
+        out.extend(py.detach(|| f(chunk)).or_py(py)?);
+    }
+    Ok(out)
+}
+
 /// The most calls that run at once: as asked, else one per core.
 pub(crate) fn concurrency_from(py: Python<'_>, concurrency: Option<usize>) -> PyResult<usize> {
     match concurrency {
@@ -266,7 +285,7 @@ impl PyCodec {
 
     /// Compresses several images (images of one size share model calls); one result per
     /// image, in order: its stream, or the exception its image raised (never raised here,
-    /// so one bad image does not lose the others).
+    /// so one bad image does not lose the others). Ctrl-C stops it between chunks of 32.
     fn compress_batch<'py>(
         &self,
         py: Python<'py>,
@@ -285,9 +304,7 @@ impl PyCodec {
                 height: i.height,
             })
             .collect();
-        let coded = py
-            .detach(|| self.pool.with(|c| c.compress_raw(&raws)))
-            .or_py(py)?;
+        let coded = in_chunks(py, &raws, |chunk| self.pool.with(|c| c.compress_raw(chunk)))?;
         merge(py, read, coded, |s| Ok(PyBytes::new(py, &s).into_any()))
     }
 
@@ -318,9 +335,9 @@ impl PyCodec {
             .map(|item| item.and_then(|s| stream_from(&s)))
             .collect();
         let good: Vec<&[u8]> = read.iter().flatten().map(Vec::as_slice).collect();
-        let decoded = py
-            .detach(|| self.pool.with(|c| c.decompress_batch(&good)))
-            .or_py(py)?;
+        let decoded = in_chunks(py, &good, |chunk| {
+            self.pool.with(|c| c.decompress_batch(chunk))
+        })?;
         merge(py, read, decoded, |i| image_to(py, i))
     }
 

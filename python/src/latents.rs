@@ -8,7 +8,7 @@ use vaerans::latent::file::LatentArray;
 use vaerans::AnsBitstream;
 
 use crate::arrays::{latent_from, latent_to, stream_from};
-use crate::codec::{concurrency_from, entropy_named, quality_from};
+use crate::codec::{concurrency_from, entropy_named, in_chunks, quality_from};
 use crate::errors::{input, OrPy};
 use crate::pool::Pool;
 
@@ -34,9 +34,17 @@ impl PyLatentCodec {
         dtype: Option<&str>,
     ) -> PyResult<(LatentArray, Vec<vaerans::latent::bare::Coded>)> {
         let array = latent_from(py, latent, dtype)?;
-        let coded = py
-            .detach(|| self.pool.with(|c| c.encode_array(&array)))
-            .and_then(|r| r)
+        let shape = array.latent_shape();
+        let latents: Vec<&[f32]> = array.data().chunks_exact(shape.iter().product()).collect();
+        let coded = in_chunks(py, &latents, |chunk| {
+            self.pool.with(|c| {
+                let each = |values: &&[f32]| c.encode(values, shape, array.dtype());
+                chunk.iter().map(each).collect()
+            })
+        })?;
+        let coded = coded
+            .into_iter()
+            .collect::<vaerans::Result<Vec<_>>>()
             .or_py(py)?;
         Ok((array, coded))
     }

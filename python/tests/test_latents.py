@@ -68,6 +68,7 @@ def test_an_image_streams_latent_decodes_with_no_model(codec, coffee):
     "array, words",
     [
         (latent((3, 8, 8)), "multiple of 4"),
+        (np.zeros((4, 0, 8), np.float32), "empty"),
         (latent((4, 8)), "latent"),
         (latent((1, 1, 4, 8, 8)), "latent"),
         (np.full((4, 8, 8), np.nan, np.float32), "not a finite"),
