@@ -119,7 +119,7 @@ impl PyCodec {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        model: Option<String>,
+        model: Option<std::path::PathBuf>,
         quality: i64,
         device: &str,
         ep: &str,
@@ -131,6 +131,8 @@ impl PyCodec {
         max_memory_mib: Option<u64>,
     ) -> PyResult<Self> {
         let settings = PyDict::new(py);
+        // A configured name or an `.onnx` path (str or os.PathLike).
+        let model = model.map(|m| m.to_string_lossy().into_owned());
         settings.set_item("model", model.clone())?;
         settings.set_item("quality", quality)?;
         settings.set_item("device", device)?;

@@ -104,6 +104,10 @@ def test_bad_settings_raise_clear_errors():
         vaerans.Codec(entropy="huffman")
     with pytest.raises(vaerans.ModelError):
         vaerans.Codec(model="no-such-model")
+    import pathlib
+
+    with pytest.raises(vaerans.ModelError, match="missing.onnx"):
+        vaerans.Codec(model=pathlib.Path("/nowhere/missing.onnx"))
 
 
 def test_a_memory_budget_refuses_what_it_cannot_hold(coffee):

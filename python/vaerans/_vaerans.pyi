@@ -36,7 +36,7 @@ class Codec:
 
     def __init__(
         self,
-        model: Optional[str] = None,
+        model: Optional[Union[str, os.PathLike]] = None,
         quality: int = 75,
         device: Literal["auto", "cpu", "gpu"] = "auto",
         ep: Literal["auto", "cpu", "cuda", "webgpu"] = "auto",
