@@ -1,7 +1,7 @@
 """Images into WebDataset shards and back on Ray Data, timed.
 
-    python python/examples/ray_shards.py IMAGES/ SHARDS/ [--quality 75] [--concurrency 2]
-        [--threads 1] [--batch-size 8] [--address auto]
+    python python/examples/ray_shards.py IMAGES/ SHARDS/ [--quality 75] [--concurrency 1]
+        [--batch-size 8] [--address auto]
 
 Starts a local Ray (or joins --address), encodes every image under IMAGES/ into shards in
 SHARDS/ (one per block), decodes them back, and prints images/s both ways next to the same
@@ -25,9 +25,9 @@ def main():
     p.add_argument("images")
     p.add_argument("shards")
     p.add_argument("--quality", type=int, default=75)
-    p.add_argument("--concurrency", type=int, default=2, help="actors")
-    p.add_argument("--num-cpus", type=float, default=0.5, help="CPUs an actor reserves (leave some for reading)")
-    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads an actor's call uses")
+    p.add_argument("--concurrency", type=int, default=1, help="actors (each codes on every core it has)")
+    p.add_argument("--num-cpus", type=float, default=1, help="CPUs an actor reserves (leave some for reading)")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads of an actor's single calls")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--num-gpus", type=float, default=0)
     p.add_argument("--address", default=None, help="a running cluster (auto), else a local Ray")
@@ -74,7 +74,7 @@ def main():
 
     pixels = sum(i.shape[0] * i.shape[1] for i in images)
     print(f"{n} images, {len(shards)} shards, {size} bytes ({8 * size / pixels:.3f} bpp), quality {args.quality}")
-    print(f"ray ({args.concurrency} actors, {args.threads} ORT thread(s) each, batch {args.batch_size}):")
+    print(f"ray ({args.concurrency} actor(s) of {args.num_cpus} CPU, batch {args.batch_size}):")
     print(f"  encode {encode:6.2f} s  {n / encode:6.2f} images/s (read, code, write shards; Ray's start-up of the pipeline included)")
     print(f"  decode {decode:6.2f} s  {n / decode:6.2f} images/s (read shards, decode, collect)")
     print("one process, no Ray (compress_batch / decompress_batch, images in memory):")

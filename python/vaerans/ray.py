@@ -98,10 +98,12 @@ def encode_images(
     """Compresses every image under ``src`` into WebDataset shards in ``dst`` (one per
     block). Returns the shard paths written.
 
-    ``concurrency`` actors each reserve ``num_cpus`` CPUs and ``num_gpus`` GPUs; reading the
-    images needs CPUs of its own, so leave some: on a 2-core machine, 2 actors with
-    ``num_cpus=0.5`` (and ``threads=1``, one core a call), not 2 actors of 1 CPU, which would
-    hold every CPU and wait forever for the reads.
+    ``concurrency`` actors each reserve ``num_cpus`` CPUs and ``num_gpus`` GPUs. An actor codes
+    each batch through the library's pipeline, which keeps every core of its machine busy
+    (on the CPU provider one image a call on each core), so one actor per machine (or per
+    GPU) is the place to start. Reading the images needs CPUs of its own: actors that
+    reserve every CPU wait forever for the reads (on a 2-core machine, one actor of one CPU,
+    not two).
     """
     import ray.data
 
