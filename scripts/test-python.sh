@@ -24,8 +24,9 @@ fi
 export VIRTUAL_ENV="$PWD/$VENV"
 export PATH="$VIRTUAL_ENV/bin:$PATH"
 python -m pip install --quiet --disable-pip-version-check -r python/requirements-test.txt
-# Builds the module and installs the package's dependencies (numpy, onnxruntime).
-maturin develop --quiet --profile python-test
+# Builds the module and installs the package's dependencies (numpy, onnxruntime); pip's
+# report of them goes to /dev/null, build errors still show.
+maturin develop --quiet --profile python-test >/dev/null
 
 # The package finds ONNX Runtime the way an installed one does: in the onnxruntime package,
 # not through the variables the Rust tests set.
