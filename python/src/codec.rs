@@ -189,7 +189,8 @@ impl PyCodec {
             } else {
                 vae.clone()
             };
-            let mut b = template.clone().vae(vae);
+            // Where the first codec's latent stages run, without asking the adapters again.
+            let mut b = template.clone().vae(vae).device(device);
             if let Some(ctx) = &gpu {
                 b = b.gpu_context(ctx.clone());
             }
