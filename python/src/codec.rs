@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use image::RgbImage;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use vaerans::bitstream::EntropyCoding;
 use vaerans::vae::{ExecutionProvider, ProviderOptions};
-use image::RgbImage;
 use vaerans::{Codec, Device, Limits, Pipeline, RawImage};
 
 use crate::arrays::{image_from, image_to, latent_from, latent_to, stream_from, Rgb8};
