@@ -1,7 +1,7 @@
 """Throughput of Codec.compress from 1 and 2 Python threads sharing one codec: the GIL is
 released while Rust codes, so two threads run side by side.
 
-    python python/benchmarks/threads.py [IMAGE] [--seconds S] [--threads N]
+    python python/benchmarks/threads.py [IMAGE] [--seconds S] [--quality Q]
 
 Prints images/s for one thread and for two, and their ratio, for the codec's default ONNX
 Runtime threads and for one ONNX Runtime thread a call (where each call keeps one core busy
