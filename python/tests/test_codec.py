@@ -172,3 +172,14 @@ def test_codecs_pickle_as_their_settings(coffee):
     latents = vaerans.LatentCodec(max_error=0.1, model="m")
     again = pickle.loads(pickle.dumps(latents))
     assert repr(again) == repr(latents)
+
+
+def test_the_gpu_latent_stages_write_the_cpu_bytes(coffee):
+    # The test suite installs a Vulkan adapter (Mesa's lavapipe where there is no GPU), as the
+    # Rust GPU tests need; the latent stages on it write the CPU's bytes.
+    image = np.ascontiguousarray(coffee[:128, :192])
+    gpu, cpu = vaerans.Codec(quality=90, device="gpu"), vaerans.Codec(quality=90, device="cpu")
+    assert (gpu.device, cpu.device) == ("gpu", "cpu")
+    stream = cpu.compress(image)
+    assert gpu.compress(image) == stream and gpu.compress_batch([image, image]) == [stream, stream]
+    assert np.array_equal(gpu.decompress(stream), cpu.decompress(stream))
