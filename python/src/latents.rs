@@ -35,7 +35,7 @@ impl PyLatentCodec {
     ) -> PyResult<(LatentArray, Vec<vaerans::latent::bare::Coded>)> {
         let array = latent_from(py, latent, dtype)?;
         let shape = array.latent_shape();
-        let latents: Vec<&[f32]> = array.data().chunks_exact(shape.iter().product()).collect();
+        let latents: Vec<&[f32]> = array.latents().collect();
         let coded = in_chunks(py, &latents, |chunk| {
             self.pool.with(|c| {
                 let each = |values: &&[f32]| c.encode(values, shape, array.dtype());

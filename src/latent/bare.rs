@@ -160,10 +160,8 @@ impl LatentFileCodec {
     /// Codes every latent of `array` (one for `[C, h, w]`, `N` for `[N, C, h, w]`), in order.
     pub fn encode_array(&self, array: &LatentArray) -> Result<Vec<Coded>> {
         let shape = array.latent_shape();
-        let n: usize = shape.iter().product();
         array
-            .data()
-            .chunks_exact(n)
+            .latents()
             .map(|values| self.encode(values, shape, array.dtype()))
             .collect()
     }

@@ -48,6 +48,20 @@ impl LatentDType {
         }
     }
 
+    /// The type named `name`: its [`name`](Self::name), or NumPy's and PyTorch's spelling
+    /// (`float32`, `float16`, `bfloat16`).
+    pub fn named(name: &str) -> Result<Self> {
+        match name {
+            "f32" | "float32" => Ok(Self::F32),
+            "f16" | "float16" => Ok(Self::F16),
+            "bf16" | "bfloat16" => Ok(Self::Bf16),
+            other => Err(Error::InvalidInput(format!(
+                "unknown latent type `{other}`; use f32, f16 or bf16 (or float32, float16, \
+                 bfloat16)"
+            ))),
+        }
+    }
+
     /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
@@ -230,6 +244,12 @@ impl LatentArray {
     pub fn latent_shape(&self) -> [usize; 3] {
         let s = &self.shape[self.shape.len() - 3..];
         [s[0], s[1], s[2]]
+    }
+
+    /// Every latent of the array, `[C, h, w]` each, in order ([`count`](Self::count) of them).
+    pub fn latents(&self) -> std::slice::ChunksExact<'_, f32> {
+        // The shape was checked non-empty when the array was made, so the size is not 0.
+        self.data.chunks_exact(self.latent_shape().iter().product())
     }
 
     /// Latent `i` (of [`count`](Self::count)).

@@ -261,10 +261,8 @@ fn items_of(path: &Path, limits: &Limits) -> Result<Vec<Item>> {
     let array = LatentArray::read(path, limits)?;
     let stem = key_of(&path.file_stem().unwrap_or_default().to_string_lossy());
     let shape = array.latent_shape();
-    let n: usize = shape.iter().product();
     Ok(array
-        .data()
-        .chunks_exact(n)
+        .latents()
         .enumerate()
         .map(|(i, values)| Item {
             key: if array.is_batch() {
