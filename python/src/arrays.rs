@@ -156,19 +156,6 @@ pub(crate) fn stream_from(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     )))
 }
 
-/// The element type named by `name` (NumPy's and the library's spellings).
-pub(crate) fn dtype_named(py: Python<'_>, name: &str) -> PyResult<LatentDType> {
-    match name {
-        "float32" | "f32" => Ok(LatentDType::F32),
-        "float16" | "f16" => Ok(LatentDType::F16),
-        "bfloat16" | "bf16" => Ok(LatentDType::Bf16),
-        other => Err(input(
-            py,
-            format!("unknown latent type `{other}`; use float32, float16 or bfloat16"),
-        )),
-    }
-}
-
 const LATENT_TYPES: &str =
     "a latent is a NumPy array [C, h, w] or [N, C, h, w] of float32 or float16";
 
@@ -213,7 +200,7 @@ pub(crate) fn latent_from(
         ));
     };
     let dtype = match dtype {
-        Some(name) => dtype_named(py, name)?,
+        Some(name) => LatentDType::named(name).or_py(py)?,
         None => own,
     };
     LatentArray::new(values, shape, dtype).or_py(py)

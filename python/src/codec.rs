@@ -43,19 +43,6 @@ pub(crate) fn quality_from(py: Python<'_>, quality: i64) -> PyResult<u8> {
         .ok_or_else(|| input(py, format!("quality {quality} is outside 1..=100")))
 }
 
-/// An entropy coding by name (`"tables"` or `"adaptive"`).
-pub(crate) fn entropy_named(py: Python<'_>, name: &str) -> PyResult<EntropyCoding> {
-    EntropyCoding::ALL
-        .into_iter()
-        .find(|e| e.name() == name)
-        .ok_or_else(|| {
-            input(
-                py,
-                format!("unknown entropy coding `{name}`; use tables or adaptive"),
-            )
-        })
-}
-
 /// One result per input, in order: where reading the input failed, its exception; else the
 /// next of `coded` (one per input read) as a value, or its exception. Exceptions are objects
 /// in the list, never raised, so one bad input does not lose the others.
@@ -165,7 +152,7 @@ impl PyCodec {
             builder = builder.model(m);
         }
         if let Some(e) = entropy {
-            builder = builder.entropy(Some(entropy_named(py, e)?));
+            builder = builder.entropy(Some(EntropyCoding::named(e).or_py(py)?));
         }
         if let Some((lo, hi)) = input_range {
             builder = builder.input_range([lo, hi]);

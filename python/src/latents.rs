@@ -5,10 +5,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use vaerans::latent::bare::{chain_for, Fidelity, LatentFileCodec};
 use vaerans::latent::file::LatentArray;
-use vaerans::AnsBitstream;
+use vaerans::{AnsBitstream, EntropyCoding};
 
 use crate::arrays::{latent_from, latent_to, stream_from};
-use crate::codec::{concurrency_from, entropy_named, in_chunks, quality_from};
+use crate::codec::{concurrency_from, in_chunks, quality_from};
 use crate::errors::{input, OrPy};
 use crate::pool::Pool;
 
@@ -94,7 +94,7 @@ impl PyLatentCodec {
                 ))
             }
         };
-        let coding = entropy_named(py, entropy)?;
+        let coding = EntropyCoding::named(entropy).or_py(py)?;
         let chain = chain_for(model.as_deref())
             .or_py(py)?
             .with_entropy(Some(coding));

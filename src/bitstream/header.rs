@@ -131,6 +131,18 @@ impl EntropyCoding {
         }
     }
 
+    /// The coding named `name` (its [`name`](Self::name)).
+    pub fn named(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|e| e.name() == name)
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "unknown entropy coding `{name}`; use tables or adaptive"
+                ))
+            })
+    }
+
     /// The format major version that carries this coding.
     pub fn format_major(self) -> u8 {
         match self {

@@ -298,11 +298,9 @@ pub(crate) fn parse_entropy(s: &str) -> std::result::Result<Entropy, String> {
     if s == "auto" {
         return Ok(Entropy(None));
     }
-    vaerans::EntropyCoding::ALL
-        .into_iter()
-        .find(|e| e.name() == s)
+    vaerans::EntropyCoding::named(s)
         .map(|e| Entropy(Some(e)))
-        .ok_or_else(|| format!("`{s}` is not auto, tables or adaptive"))
+        .map_err(|_| format!("`{s}` is not auto, tables or adaptive"))
 }
 
 /// Parses `LO,HI`: two different finite numbers.

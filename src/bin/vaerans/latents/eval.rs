@@ -99,16 +99,7 @@ pub(super) fn extract(
     dtype: &str,
     model: &ModelArgs,
 ) -> Result<usize> {
-    let dtype = match dtype {
-        "f32" => LatentDType::F32,
-        "f16" => LatentDType::F16,
-        "bf16" => LatentDType::Bf16,
-        d => {
-            return Err(Error::InvalidInput(format!(
-                "`{d}` is not f32, f16 or bf16"
-            )))
-        }
-    };
+    let dtype = LatentDType::named(dtype)?;
     let files = io::image_files(inputs)?;
     let codec = crate::cli::codec_builder(model, vaerans::vae::Config::load()?)?.build()?;
     let one_file = LatentFormat::of_path(output).ok();
