@@ -104,6 +104,8 @@ impl PyShardWriter {
 #[pyclass(frozen, name = "ShardReader", module = "vaerans")]
 pub(crate) struct PyShardReader {
     reader: Mutex<ShardReader>,
+    /// The reader's keys, in shard order: listed, counted and iterated without waiting for a
+    /// read in another thread to give the reader back.
     keys: Vec<String>,
     path: PathBuf,
 }
@@ -156,7 +158,7 @@ impl PyShardReader {
     }
 
     fn __contains__(&self, key: &str) -> bool {
-        self.keys.iter().any(|k| k == key)
+        self.lock().index_of(key).is_some()
     }
 
     /// A member's stream (bytes), by key or by index.
@@ -166,7 +168,7 @@ impl PyShardReader {
         item: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         if let Ok(key) = item.extract::<String>() {
-            let Some(i) = self.keys.iter().position(|k| *k == key) else {
+            let Some(i) = self.lock().index_of(&key) else {
                 return Err(PyKeyError::new_err(format!(
                     "shard {} has no key {key}",
                     self.path.display()

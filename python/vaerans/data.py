@@ -46,11 +46,11 @@ class LatentShards:
 
     def __init__(self, paths):
         self.paths = _shard_paths(paths)
-        self._index = []
-        for s, path in enumerate(self.paths):
-            reader = ShardReader(path)
-            self._index.extend((s, m, key) for m, key in enumerate(reader.keys()))
-        self._readers = {}
+        # The readers that index the shards serve the reads that follow (in this process).
+        self._readers = {s: ShardReader(path) for s, path in enumerate(self.paths)}
+        self._index = [
+            (s, m, key) for s, reader in self._readers.items() for m, key in enumerate(reader.keys())
+        ]
         self._pid = os.getpid()
 
     def _reader(self, s):

@@ -298,9 +298,14 @@ impl<R: Read + Seek> ShardReader<R> {
         self.members.iter().map(|m| m.key.as_str())
     }
 
+    /// Where member `key` is in shard order, if the shard holds it.
+    pub fn index_of(&self, key: &str) -> Option<usize> {
+        self.by_key.get(key).copied()
+    }
+
     /// The bytes of member `key`'s stream (not parsed).
     pub fn read(&mut self, key: &str) -> Result<Vec<u8>> {
-        let i = *self.by_key.get(key).ok_or_else(|| {
+        let i = self.index_of(key).ok_or_else(|| {
             Error::InvalidInput(format!("shard {} has no key {key}", self.path.display()))
         })?;
         self.read_at(i)
